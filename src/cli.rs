@@ -1,0 +1,100 @@
+//! The command line: clap definitions, dispatch to `commands`, and the one
+//! place where outcomes become exit codes (spec: 0 ok, 1 some messages
+//! failed, 2 invalid configuration, 3 cannot connect or log in).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailwarden",
+    version,
+    about = "Sorts and archives IMAP mail by YAML rules"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// Configuration file [default: $XDG_CONFIG_HOME/mailwarden/config.yaml]
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    pub fn resolve(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(default_config_path)
+    }
+}
+
+fn default_config_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("mailwarden").join("config.yaml")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration; print every error as FILE:LINE:COL
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Evaluate the rules on message files, offline
+    Test(commands::test::TestArgs),
+}
+
+/// How a command ended; [`Outcome::exit_code`] is the only mapping to
+/// process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Some messages failed; the rest were handled.
+    SomeFailed,
+    ConfigInvalid,
+    ConnectFailed,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Outcome::Success => 0,
+            Outcome::SomeFailed => 1,
+            Outcome::ConfigInvalid => 2,
+            Outcome::ConnectFailed => 3,
+        })
+    }
+}
+
+/// Parses `--now`/`--received` values: RFC 3339, or a date (midnight UTC).
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| format!("invalid time {text:?}: use 2026-01-01T00:00:00Z or 2026-01-01"))
+}
+
+pub fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Check { config } => commands::check::execute(&config.resolve()),
+        Command::Test(args) => commands::test::execute(&args),
+    }
+}

@@ -1,0 +1,70 @@
+//! `mailwarden check`: validates the configuration and, when it is valid,
+//! prints one line per account and per rule so the user sees what was read.
+
+use std::path::Path;
+
+use super::load_config;
+use crate::cli::Outcome;
+use crate::config::{SecretSource, Tls};
+use crate::rules::describe_conditions;
+
+pub fn execute(path: &Path) -> Outcome {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    for a in &config.accounts {
+        let tls = match a.tls {
+            Tls::Implicit => "implicit TLS",
+            Tls::StartTls => "STARTTLS",
+            Tls::None => "no TLS",
+        };
+        let secret = match &a.secret {
+            SecretSource::Command(_) => "password_command",
+            SecretSource::Env(_) => "password_env",
+            SecretSource::File(_) => "password_file",
+            SecretSource::OAuth2 { .. } => "oauth2 token_command",
+        };
+        println!(
+            "account {}: {} at {}:{} ({tls}), secret from {secret}, watches {}",
+            a.name,
+            a.username,
+            a.host,
+            a.port,
+            a.watch.join(", ")
+        );
+    }
+    for r in &config.rules {
+        let actions: Vec<String> = r.actions.iter().map(ToString::to_string).collect();
+        let mut line = format!(
+            "rule \"{}\" ({}: {}): {} -> {}",
+            r.name,
+            r.account,
+            r.mailboxes.join(", "),
+            describe_conditions(&r.conditions),
+            if actions.is_empty() {
+                "no actions".into()
+            } else {
+                actions.join("; ")
+            }
+        );
+        if r.stop
+            && !r
+                .actions
+                .iter()
+                .any(|a| matches!(a, crate::rules::Action::Stop))
+        {
+            line.push_str("; stop");
+        }
+        println!("{line}");
+    }
+    println!(
+        "{}: OK, {} account{}, {} rule{}",
+        path.display(),
+        config.accounts.len(),
+        if config.accounts.len() == 1 { "" } else { "s" },
+        config.rules.len(),
+        if config.rules.len() == 1 { "" } else { "s" }
+    );
+    Outcome::Success
+}

@@ -1,0 +1,148 @@
+//! Configuration: reads the YAML file (`yaml`), mirrors it in raw serde
+//! structs (`raw`), then validates it into the typed [`Config`] with compiled
+//! rules (`validate`). First stage of the data flow:
+//! config -> rules -> plan -> imap/execute -> state.
+
+pub mod diagnostic;
+pub mod raw;
+pub mod units;
+pub mod validate;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use diagnostic::{Diagnostic, Pos};
+
+use crate::rules::Rule;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub accounts: Vec<Account>,
+    /// In file order.
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// TLS from the first byte (RFC 8314), port 993.
+    Implicit,
+    /// Plain connection upgraded by STARTTLS (RFC 3501 6.2.1), port 143.
+    StartTls,
+    /// No encryption: loopback hosts or `allow_plaintext: true` only.
+    None,
+}
+
+/// Where the password or token comes from; the secret itself is read only
+/// when connecting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Command(String),
+    Env(String),
+    File(PathBuf),
+    OAuth2 { token_command: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub secret: SecretSource,
+    pub allow_plaintext: bool,
+    pub create_folders: bool,
+    pub watch: Vec<String>,
+    pub poll_interval: Duration,
+    pub idle: bool,
+    pub sweep: Duration,
+}
+
+impl Config {
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// The rules that read `mailbox` of `account`, in file order.
+    pub fn rules_for<'a>(
+        &'a self,
+        account: &'a str,
+        mailbox: &'a str,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| r.applies_to(account, mailbox))
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid configuration")]
+    Invalid {
+        path: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl LoadError {
+    /// Every line to show the user, `FILE:LINE:COL: message`.
+    pub fn report(&self) -> String {
+        match self {
+            LoadError::Io { .. } => self.to_string(),
+            LoadError::Invalid { path, diagnostics } => diagnostics
+                .iter()
+                .map(|d| d.render(path))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+/// Parses and validates configuration text; `base` resolves relative paths.
+pub fn parse_str(text: &str, base: &Path) -> Result<Config, Vec<Diagnostic>> {
+    let root = yaml::parse(text)?;
+    validate::validate(&root, base)
+}
+
+/// Reads, parses and validates the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| LoadError::Invalid {
+        path: shown.clone(),
+        diagnostics: vec![Diagnostic::new(
+            line_col_of(e.as_bytes(), e.utf8_error().valid_up_to()),
+            "the file is not valid UTF-8",
+        )],
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_str(&text, base).map_err(|diagnostics| LoadError::Invalid {
+        path: shown,
+        diagnostics,
+    })
+}
+
+fn line_col_of(bytes: &[u8], offset: usize) -> Pos {
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+    let col = (offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)) as u32
+        + 1;
+    Pos { line, col }
+}

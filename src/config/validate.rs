@@ -1,0 +1,1166 @@
+//! Stage two of loading: raw structs -> typed [`Config`] with compiled rules.
+//! Collects every problem as a positioned [`Diagnostic`] instead of stopping
+//! at the first. Pure: no IO (paths are resolved, not opened).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::diagnostic::{Diagnostic, Pos, suggest};
+use super::raw::{RawAccount, RawFile, RawRule, RawTls};
+use super::units::{parse_date_bound, parse_duration, parse_size};
+use super::yaml::{Node, Spanned, Value, from_node};
+use super::{Account, Config, SecretSource, Tls};
+use crate::rules::template::{Template, builtin_names, check_folder};
+use crate::rules::text::{TextTest, compile_glob, compile_regex};
+use crate::rules::{
+    Action, AddressField, AddressTest, AttachmentTest, Condition, Flag, Rule, SystemFlag,
+    same_mailbox,
+};
+
+const CONDITION_KEYS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "sender",
+    "reply_to",
+    "recipient",
+    "subject",
+    "header",
+    "exists",
+    "list",
+    "body",
+    "attachment",
+    "size",
+    "older_than",
+    "newer_than",
+    "sent_before",
+    "sent_after",
+    "seen",
+    "flagged",
+    "answered",
+    "draft",
+    "keyword",
+    "all",
+    "any",
+    "not",
+];
+const TEXT_KEYS: &[&str] = &["is", "contains", "glob", "regex"];
+const ADDRESS_KEYS: &[&str] = &["is", "contains", "glob", "regex", "domain", "localpart"];
+const ACTION_KEYS: &[&str] = &[
+    "move", "copy", "archive", "flag", "unflag", "delete", "stop",
+];
+
+const DEFAULT_POLL: Duration = Duration::from_secs(120);
+const DEFAULT_SWEEP: Duration = Duration::from_secs(3600);
+
+struct Ctx {
+    diags: Vec<Diagnostic>,
+}
+
+impl Ctx {
+    fn err(&mut self, pos: Pos, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(pos, msg));
+    }
+
+    fn err_hint(&mut self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::new(pos, msg).hint(hint));
+    }
+
+    fn parse<'de, T: serde::Deserialize<'de>>(&mut self, node: &'de Node) -> Option<T> {
+        from_node(node, &mut self.diags)
+    }
+}
+
+/// Validates a parsed YAML document. `base` is the configuration file's
+/// folder, against which relative paths are resolved.
+pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
+    let mut cx = Ctx { diags: Vec::new() };
+    let start = Pos { line: 1, col: 1 };
+    let Some(file) = cx.parse::<RawFile>(root) else {
+        return Err(cx.diags);
+    };
+
+    match &file.version {
+        None => cx.err_hint(
+            start,
+            "missing key \"version\"",
+            "add `version: 1` at the top",
+        ),
+        Some(Spanned {
+            value: Value::Int(1),
+            ..
+        }) => {}
+        Some(v) => cx.err(
+            v.pos,
+            format!(
+                "unsupported version {} (this mailwarden reads version 1)",
+                v.value.as_text().unwrap_or_else(|| v.value.kind().into())
+            ),
+        ),
+    }
+
+    let mut accounts = Vec::new();
+    match &file.accounts {
+        None => cx.err(start, "missing key \"accounts\""),
+        Some(Spanned {
+            value: Value::Map(entries),
+            pos,
+        }) => {
+            if entries.is_empty() {
+                cx.err(*pos, "no accounts defined");
+            }
+            for (name, node) in entries {
+                if let Some(raw) = cx.parse::<RawAccount>(node) {
+                    if let Some(a) = account(&mut cx, name, node.pos, raw, base) {
+                        accounts.push(a);
+                    }
+                } else {
+                    // Keep the name so that rules naming it do not report a
+                    // second, misleading error.
+                    accounts.push(placeholder_account(&name.value));
+                }
+            }
+        }
+        Some(other) => cx.err(
+            other.pos,
+            format!(
+                "\"accounts\" must be a mapping of account names, found {}",
+                other.value.kind()
+            ),
+        ),
+    }
+
+    let mut rules = Vec::new();
+    match &file.rules {
+        None => cx.err_hint(
+            start,
+            "missing key \"rules\"",
+            "add `rules:` with a list of rules",
+        ),
+        Some(Spanned {
+            value: Value::Seq(items),
+            ..
+        }) => {
+            let mut seen: HashMap<String, u32> = HashMap::new();
+            for node in items {
+                let Some(raw) = cx.parse::<RawRule>(node) else {
+                    continue;
+                };
+                if let Some(first) = seen.get(&raw.name.value) {
+                    cx.err_hint(
+                        raw.name.pos,
+                        format!("duplicate rule name \"{}\"", raw.name.value),
+                        format!("first used at line {first}"),
+                    );
+                } else {
+                    seen.insert(raw.name.value.clone(), raw.name.pos.line);
+                }
+                if let Some(r) = rule(&mut cx, raw, node.pos, &accounts) {
+                    rules.push(r);
+                }
+            }
+        }
+        Some(Spanned {
+            value: Value::Null, ..
+        }) => {}
+        Some(other) => cx.err(
+            other.pos,
+            format!(
+                "\"rules\" must be a list of rules, found {}",
+                other.value.kind()
+            ),
+        ),
+    }
+
+    if cx.diags.is_empty() {
+        Ok(Config { accounts, rules })
+    } else {
+        cx.diags.sort_by_key(|d| d.pos);
+        cx.diags.dedup();
+        Err(cx.diags)
+    }
+}
+
+fn placeholder_account(name: &str) -> Account {
+    Account {
+        name: name.to_string(),
+        host: String::new(),
+        port: 0,
+        tls: Tls::Implicit,
+        ca_file: None,
+        username: String::new(),
+        secret: SecretSource::Env(String::new()),
+        allow_plaintext: false,
+        create_folders: true,
+        watch: vec!["INBOX".into()],
+        poll_interval: DEFAULT_POLL,
+        idle: true,
+        sweep: DEFAULT_SWEEP,
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn expand_path(text: &str, base: &Path) -> PathBuf {
+    if let Some(rest) = text.strip_prefix("~/")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    base.join(text)
+}
+
+fn duration_field(cx: &mut Ctx, v: &Option<Spanned<String>>, default: Duration) -> Duration {
+    match v {
+        None => default,
+        Some(s) => match parse_duration(&s.value) {
+            Ok(d) if d.is_zero() => {
+                cx.err(s.pos, "the interval must be longer than 0s");
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                cx.err(s.pos, e);
+                default
+            }
+        },
+    }
+}
+
+fn account(
+    cx: &mut Ctx,
+    name: &Spanned<String>,
+    pos: Pos,
+    raw: RawAccount,
+    base: &Path,
+) -> Option<Account> {
+    if name.value.trim().is_empty() {
+        cx.err(name.pos, "an account name cannot be empty");
+    }
+    let tls = match raw.tls.as_ref().map(|t| t.value) {
+        None | Some(RawTls::Implicit) => Tls::Implicit,
+        Some(RawTls::Starttls) => Tls::StartTls,
+        Some(RawTls::None) => Tls::None,
+    };
+    if raw.host.value.trim().is_empty() {
+        cx.err(raw.host.pos, "the host cannot be empty");
+    }
+    let allow_plaintext = raw.allow_plaintext.unwrap_or(false);
+    if tls == Tls::None && !allow_plaintext && !is_loopback(&raw.host.value) {
+        let at = raw.tls.as_ref().map_or(pos, |t| t.pos);
+        cx.err_hint(
+            at,
+            format!(
+                "tls: none would send the password for \"{}\" unencrypted to {}",
+                name.value, raw.host.value
+            ),
+            "use tls: implicit or starttls, or set allow_plaintext: true if you really mean it",
+        );
+    }
+    let port = match &raw.port {
+        Some(p) if p.value == 0 => {
+            cx.err(p.pos, "port 0 is not a port");
+            0
+        }
+        Some(p) => p.value,
+        None if tls == Tls::Implicit => 993,
+        None => 143,
+    };
+
+    let sources: Vec<(&str, Pos, SecretSource)> = [
+        raw.password_command.as_ref().map(|s| {
+            (
+                "password_command",
+                s.pos,
+                SecretSource::Command(s.value.clone()),
+            )
+        }),
+        raw.password_env
+            .as_ref()
+            .map(|s| ("password_env", s.pos, SecretSource::Env(s.value.clone()))),
+        raw.password_file.as_ref().map(|s| {
+            (
+                "password_file",
+                s.pos,
+                SecretSource::File(expand_path(&s.value, base)),
+            )
+        }),
+        raw.oauth2.as_ref().map(|o| {
+            let cmd = o.value.token_command.value.clone();
+            ("oauth2", o.pos, SecretSource::OAuth2 { token_command: cmd })
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let secret = match sources.as_slice() {
+        [] => {
+            cx.err_hint(
+                pos,
+                format!("account \"{}\" has no secret", name.value),
+                "set one of password_command, password_env, password_file or oauth2",
+            );
+            SecretSource::Env(String::new())
+        }
+        [(_, _, s)] => s.clone(),
+        [(first, _, s), rest @ ..] => {
+            for (key, at, _) in rest {
+                cx.err_hint(
+                    *at,
+                    format!(
+                        "account \"{}\" has two secret sources, {first} and {key}",
+                        name.value
+                    ),
+                    "keep exactly one",
+                );
+            }
+            s.clone()
+        }
+    };
+    for (_, at, s) in &sources {
+        let empty = match s {
+            SecretSource::Command(c) | SecretSource::Env(c) => c.trim().is_empty(),
+            SecretSource::OAuth2 { token_command } => token_command.trim().is_empty(),
+            SecretSource::File(_) => false,
+        };
+        if empty {
+            cx.err(*at, "the secret source is empty");
+        }
+    }
+
+    let watch = match &raw.watch {
+        None => vec!["INBOX".to_string()],
+        Some(node) => mailbox_list(cx, node),
+    };
+    Some(Account {
+        name: name.value.clone(),
+        host: raw.host.value.trim().to_string(),
+        port,
+        tls,
+        ca_file: raw.ca_file.as_ref().map(|c| expand_path(&c.value, base)),
+        username: raw.username.value,
+        secret,
+        allow_plaintext,
+        create_folders: raw.create_folders.unwrap_or(true),
+        watch,
+        poll_interval: duration_field(cx, &raw.poll_interval, DEFAULT_POLL),
+        idle: raw.idle.unwrap_or(true),
+        sweep: duration_field(cx, &raw.sweep, DEFAULT_SWEEP),
+    })
+}
+
+/// A mailbox name or a list of them.
+fn mailbox_list(cx: &mut Ctx, node: &Node) -> Vec<String> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    if items.is_empty() {
+        cx.err(node.pos, "the list of mailboxes is empty");
+    }
+    let mut out = Vec::new();
+    for item in items {
+        match item.value.as_text() {
+            Some(name) => match check_folder(&name) {
+                Ok(()) => out.push(name),
+                Err(e) => cx.err(item.pos, e),
+            },
+            None => cx.err(
+                item.pos,
+                format!("expected a mailbox name, found {}", item.value.kind()),
+            ),
+        }
+    }
+    out
+}
+
+fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Rule> {
+    let name = raw.name.value.trim().to_string();
+    if name.is_empty() {
+        cx.err(raw.name.pos, "a rule name cannot be empty");
+    }
+    let account = match &raw.account {
+        Some(a) => {
+            if !accounts.iter().any(|x| x.name == a.value) {
+                let names: Vec<&str> = accounts.iter().map(|x| x.name.as_str()).collect();
+                cx.err_hint(
+                    a.pos,
+                    format!("unknown account \"{}\"", a.value),
+                    suggest(&a.value, &names),
+                );
+            }
+            a.value.clone()
+        }
+        None => match accounts {
+            [one] => one.name.clone(),
+            [] => String::new(),
+            _ => {
+                let names: Vec<&str> = accounts.iter().map(|x| x.name.as_str()).collect();
+                cx.err_hint(
+                    raw.name.pos,
+                    format!("rule \"{name}\" needs `account:` since there are several accounts"),
+                    format!("one of: {}", names.join(", ")),
+                );
+                String::new()
+            }
+        },
+    };
+    let mailboxes = match &raw.mailbox {
+        None => vec!["INBOX".to_string()],
+        Some(node) => mailbox_list(cx, node),
+    };
+    let conditions = match &raw.match_ {
+        None => Vec::new(),
+        Some(node) => condition_map(cx, node),
+    };
+
+    let mut actions = Vec::new();
+    match &raw.actions {
+        None => {}
+        Some(Spanned {
+            value: Value::Seq(items),
+            ..
+        }) => {
+            for item in items {
+                if let Some(a) = action(cx, item) {
+                    actions.push((item.pos, a));
+                }
+            }
+        }
+        Some(other) => cx.err_hint(
+            other.pos,
+            format!("\"actions\" must be a list, found {}", other.value.kind()),
+            "write each action on its own line starting with `- `",
+        ),
+    }
+    let stop = raw.stop.as_ref().is_some_and(|s| s.value)
+        || actions.iter().any(|(_, a)| matches!(a, Action::Stop));
+    if actions.is_empty() && !stop {
+        let at = raw.actions.as_ref().map_or(pos, |a| a.pos);
+        cx.err_hint(
+            at,
+            format!("rule \"{name}\" has no actions"),
+            "add `actions:`, or `stop: true` to end evaluation",
+        );
+    }
+    let mut finals = actions.iter().filter(|(_, a)| a.is_final());
+    if finals.next().is_some() {
+        for (at, _) in finals {
+            cx.err_hint(
+                *at,
+                "a rule can move, archive or delete only once",
+                "split it into two rules",
+            );
+        }
+    }
+
+    // Templates may only name captures that can take part in a match.
+    let (mut live, mut negated) = (Vec::new(), Vec::new());
+    for c in &conditions {
+        capture_names(c, false, &mut live, &mut negated);
+    }
+    for (at, a) in &actions {
+        let Some(t) = a.templates() else { continue };
+        for name in t.captures() {
+            if live.iter().any(|n| n == name) {
+                continue;
+            }
+            if negated.iter().any(|n| n == name) {
+                cx.err(
+                    *at,
+                    format!(
+                        "{{{name}}} is captured only under `not`, so it never takes part in a match"
+                    ),
+                );
+            } else {
+                let mut known: Vec<&str> = builtin_names().collect();
+                known.extend(live.iter().map(String::as_str));
+                cx.err_hint(
+                    *at,
+                    format!(
+                        "unknown template variable {{{name}}}: no regex of rule \"{}\" captures it",
+                        raw.name.value
+                    ),
+                    format!(
+                        "{}; a regex defines one with (?P<{name}>...)",
+                        suggest(name, &known)
+                    ),
+                );
+            }
+        }
+        if let Action::Move(t) = a
+            && t.is_literal()
+            && mailboxes.iter().any(|m| same_mailbox(m, t.source()))
+        {
+            cx.err(
+                *at,
+                format!(
+                    "rule \"{name}\" moves messages into {}, the mailbox it reads",
+                    t.source()
+                ),
+            );
+        }
+    }
+    Some(Rule {
+        name,
+        account,
+        mailboxes,
+        conditions,
+        actions: actions.into_iter().map(|(_, a)| a).collect(),
+        stop,
+        line: pos.line,
+    })
+}
+
+fn capture_names(c: &Condition, negated: bool, live: &mut Vec<String>, neg: &mut Vec<String>) {
+    let out = if negated { &mut *neg } else { &mut *live };
+    match c {
+        Condition::Address(_, t) => address_capture_names(t, out),
+        Condition::Subject(t)
+        | Condition::Header(_, t)
+        | Condition::List(t)
+        | Condition::Body(t) => t.capture_names(out),
+        Condition::Attachment(a) => {
+            a.name
+                .iter()
+                .chain(&a.mime_type)
+                .for_each(|t| t.capture_names(out));
+        }
+        Condition::All(cs) | Condition::Any(cs) => {
+            cs.iter().for_each(|c| capture_names(c, negated, live, neg))
+        }
+        Condition::Not(c) => capture_names(c, true, live, neg),
+        _ => {}
+    }
+}
+
+fn address_capture_names(t: &AddressTest, out: &mut Vec<String>) {
+    match t {
+        AddressTest::Parts {
+            text,
+            domain,
+            localpart,
+        } => text
+            .iter()
+            .chain(domain)
+            .chain(localpart)
+            .for_each(|t| t.capture_names(out)),
+        AddressTest::Any(ts) => ts.iter().for_each(|t| address_capture_names(t, out)),
+    }
+}
+
+/// A `match:` mapping (or an item of `all`/`any`): every key must hold.
+fn condition_map(cx: &mut Ctx, node: &Node) -> Vec<Condition> {
+    match &node.value {
+        Value::Null => Vec::new(),
+        Value::Map(entries) => entries
+            .iter()
+            .filter_map(|(k, v)| condition(cx, k, v))
+            .collect(),
+        other => {
+            cx.err_hint(
+                node.pos,
+                format!("expected a mapping of conditions, found {}", other.kind()),
+                "for example `subject: invoice`",
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn group(mut conds: Vec<Condition>) -> Condition {
+    if conds.len() == 1 {
+        conds.pop().expect("one element")
+    } else {
+        Condition::All(conds)
+    }
+}
+
+fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition> {
+    let field = |f| Some((f, ()));
+    let address_field = match key.value.as_str() {
+        "from" => field(AddressField::From),
+        "to" => field(AddressField::To),
+        "cc" => field(AddressField::Cc),
+        "bcc" => field(AddressField::Bcc),
+        "sender" => field(AddressField::Sender),
+        "reply_to" => field(AddressField::ReplyTo),
+        "recipient" => field(AddressField::Recipient),
+        _ => None,
+    };
+    if let Some((f, ())) = address_field {
+        return address_test(cx, v).map(|t| Condition::Address(f, t));
+    }
+    let flag = |f| Some(f);
+    let system = match key.value.as_str() {
+        "seen" => flag(SystemFlag::Seen),
+        "flagged" => flag(SystemFlag::Flagged),
+        "answered" => flag(SystemFlag::Answered),
+        "draft" => flag(SystemFlag::Draft),
+        _ => None,
+    };
+    if let Some(f) = system {
+        return match v.value {
+            Value::Bool(b) => Some(Condition::Flag(f, b)),
+            _ => {
+                cx.err(
+                    v.pos,
+                    format!(
+                        "{} takes true or false, found {}",
+                        key.value,
+                        v.value.kind()
+                    ),
+                );
+                None
+            }
+        };
+    }
+    match key.value.as_str() {
+        "subject" => text_test(cx, v, false).map(Condition::Subject),
+        "list" => text_test(cx, v, false).map(Condition::List),
+        "body" => text_test(cx, v, false).map(Condition::Body),
+        "header" => match &v.value {
+            Value::Map(entries) if !entries.is_empty() => {
+                let mut out = Vec::new();
+                for (name, test) in entries {
+                    if let Err(e) = header_name(&name.value) {
+                        cx.err(name.pos, e);
+                        continue;
+                    }
+                    if let Some(t) = text_test(cx, test, false) {
+                        out.push(Condition::Header(name.value.clone(), t));
+                    }
+                }
+                Some(group(out))
+            }
+            _ => {
+                cx.err_hint(
+                    v.pos,
+                    format!(
+                        "header takes a mapping of header names to text tests, found {}",
+                        v.value.kind()
+                    ),
+                    "for example `header: { X-Spam-Flag: \"YES\" }`",
+                );
+                None
+            }
+        },
+        "exists" => {
+            let names = name_list(cx, v, "a header name")?;
+            for (pos, n) in &names {
+                if let Err(e) = header_name(n) {
+                    cx.err(*pos, e);
+                }
+            }
+            Some(Condition::Exists(
+                names.into_iter().map(|(_, n)| n).collect(),
+            ))
+        }
+        "keyword" => {
+            let mut keys = Vec::new();
+            for (pos, n) in name_list(cx, v, "a keyword")? {
+                match Flag::parse(&n) {
+                    Ok(Flag::Keyword(k)) => keys.push(k),
+                    Ok(_) => cx.err_hint(
+                        pos,
+                        format!("{n} is a system flag, not a keyword"),
+                        format!("use `{}: true`", n.trim_start_matches('\\').to_lowercase()),
+                    ),
+                    Err(e) => cx.err(pos, e),
+                }
+            }
+            Some(Condition::Keyword(keys))
+        }
+        "attachment" => attachment(cx, v),
+        "size" => size(cx, v),
+        "older_than" | "newer_than" => {
+            let text = scalar(cx, v, "a duration such as 90d")?;
+            match parse_duration(&text) {
+                Ok(d) if key.value == "older_than" => Some(Condition::OlderThan(d)),
+                Ok(d) => Some(Condition::NewerThan(d)),
+                Err(e) => {
+                    cx.err(v.pos, e);
+                    None
+                }
+            }
+        }
+        "sent_before" | "sent_after" => {
+            let text = scalar(cx, v, "a date such as 2025-01-31 or a duration such as 90d")?;
+            match parse_date_bound(&text) {
+                Ok(b) if key.value == "sent_before" => Some(Condition::SentBefore(b)),
+                Ok(b) => Some(Condition::SentAfter(b)),
+                Err(e) => {
+                    cx.err(v.pos, e);
+                    None
+                }
+            }
+        }
+        "all" | "any" => match &v.value {
+            Value::Seq(items) if !items.is_empty() => {
+                let conds = items.iter().map(|i| group(condition_map(cx, i))).collect();
+                Some(if key.value == "all" {
+                    Condition::All(conds)
+                } else {
+                    Condition::Any(conds)
+                })
+            }
+            _ => {
+                cx.err_hint(
+                    v.pos,
+                    format!(
+                        "{} takes a non-empty list of conditions, found {}",
+                        key.value,
+                        v.value.kind()
+                    ),
+                    "for example `any: [ {from: a@x.org}, {subject: urgent} ]`",
+                );
+                None
+            }
+        },
+        "not" => match &v.value {
+            Value::Map(_) => Some(Condition::Not(Box::new(group(condition_map(cx, v))))),
+            _ => {
+                cx.err_hint(
+                    v.pos,
+                    format!(
+                        "not takes a mapping of conditions, found {}",
+                        v.value.kind()
+                    ),
+                    "for example `not: { from: { domain: example.org } }`",
+                );
+                None
+            }
+        },
+        other => {
+            cx.err_hint(
+                key.pos,
+                format!("unknown condition \"{other}\""),
+                suggest(other, CONDITION_KEYS),
+            );
+            None
+        }
+    }
+}
+
+/// RFC 5322 2.2: printable US-ASCII except colon.
+fn header_name(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a header name"))
+    }
+}
+
+fn scalar(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
+    match &v.value {
+        Value::Str(_) | Value::Int(_) => v.value.as_text(),
+        other => {
+            cx.err(v.pos, format!("expected {what}, found {}", other.kind()));
+            None
+        }
+    }
+}
+
+/// A name or a list of names.
+fn name_list(cx: &mut Ctx, v: &Node, what: &str) -> Option<Vec<(Pos, String)>> {
+    let items: Vec<&Node> = match &v.value {
+        Value::Seq(items) if !items.is_empty() => items.iter().collect(),
+        Value::Str(_) | Value::Int(_) => vec![v],
+        other => {
+            cx.err(
+                v.pos,
+                format!("expected {what} or a list of them, found {}", other.kind()),
+            );
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        out.push((item.pos, scalar(cx, item, what)?));
+    }
+    Some(out)
+}
+
+/// A text test; `plain_is` makes a plain string mean the whole value (used
+/// for `domain:` and `localpart:`).
+fn text_test(cx: &mut Ctx, v: &Node, plain_is: bool) -> Option<TextTest> {
+    match &v.value {
+        Value::Str(_) | Value::Int(_) => {
+            let s = v.value.as_text().unwrap_or_default();
+            Some(if plain_is {
+                TextTest::is(&s)
+            } else {
+                TextTest::contains(&s)
+            })
+        }
+        Value::Seq(items) if !items.is_empty() => {
+            let tests: Vec<TextTest> = items
+                .iter()
+                .filter_map(|i| text_test(cx, i, plain_is))
+                .collect();
+            (tests.len() == items.len()).then_some(TextTest::Any(tests))
+        }
+        Value::Map(entries) => {
+            let mut found = None;
+            for (k, val) in entries {
+                if !TEXT_KEYS.contains(&k.value.as_str()) {
+                    cx.err_hint(
+                        k.pos,
+                        format!("unknown text test \"{}\"", k.value),
+                        suggest(&k.value, TEXT_KEYS),
+                    );
+                    continue;
+                }
+                if found.is_some() {
+                    cx.err(k.pos, "a text test takes one of is, contains, glob or regex; write a list for several");
+                    continue;
+                }
+                found = Some((k, val));
+            }
+            let (k, val) = found?;
+            text_test_kind(cx, &k.value, val)
+        }
+        other => {
+            cx.err_hint(
+                v.pos,
+                format!("expected a text test, found {}", other.kind()),
+                "a string, a list, or one of is/contains/glob/regex",
+            );
+            None
+        }
+    }
+}
+
+fn text_test_kind(cx: &mut Ctx, kind: &str, v: &Node) -> Option<TextTest> {
+    let pattern = scalar(cx, v, "text")?;
+    match kind {
+        "is" => Some(TextTest::is(&pattern)),
+        "contains" => Some(TextTest::contains(&pattern)),
+        "glob" => match compile_glob(&pattern) {
+            Ok(regex) => Some(TextTest::Glob { pattern, regex }),
+            Err(e) => {
+                cx.err(v.pos, format!("invalid glob: {e}"));
+                None
+            }
+        },
+        _ => match compile_regex(&pattern) {
+            Ok(regex) => Some(TextTest::Regex { pattern, regex }),
+            Err(e) => {
+                let first = e
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                cx.diags
+                    .push(Diagnostic::new(v.pos, format!("invalid regex: {first}")).detail(e));
+                None
+            }
+        },
+    }
+}
+
+fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
+    match &v.value {
+        Value::Seq(items) if !items.is_empty() => {
+            let tests: Vec<AddressTest> =
+                items.iter().filter_map(|i| address_test(cx, i)).collect();
+            (tests.len() == items.len()).then_some(AddressTest::Any(tests))
+        }
+        Value::Map(entries) => {
+            let (mut text, mut domain, mut localpart) = (None, None, None);
+            let mut ok = true;
+            for (k, val) in entries {
+                match k.value.as_str() {
+                    "domain" => {
+                        domain = text_test(cx, val, true).or_else(|| {
+                            ok = false;
+                            None
+                        })
+                    }
+                    "localpart" => {
+                        localpart = text_test(cx, val, true).or_else(|| {
+                            ok = false;
+                            None
+                        })
+                    }
+                    kind if TEXT_KEYS.contains(&kind) => {
+                        if text.is_some() {
+                            cx.err(k.pos, "an address test takes one of is, contains, glob or regex; write a list for several");
+                            ok = false;
+                        } else {
+                            text = text_test_kind(cx, kind, val).or_else(|| {
+                                ok = false;
+                                None
+                            });
+                        }
+                    }
+                    other => {
+                        cx.err_hint(
+                            k.pos,
+                            format!("unknown address test \"{other}\""),
+                            suggest(other, ADDRESS_KEYS),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            if entries.is_empty() {
+                cx.err(v.pos, "empty address test");
+                ok = false;
+            }
+            ok.then_some(AddressTest::Parts {
+                text,
+                domain,
+                localpart,
+            })
+        }
+        _ => text_test(cx, v, false).map(|t| AddressTest::Parts {
+            text: Some(t),
+            domain: None,
+            localpart: None,
+        }),
+    }
+}
+
+fn attachment(cx: &mut Ctx, v: &Node) -> Option<Condition> {
+    match &v.value {
+        Value::Bool(true) => Some(Condition::Attachment(AttachmentTest::default())),
+        Value::Bool(false) => Some(Condition::Not(Box::new(Condition::Attachment(
+            AttachmentTest::default(),
+        )))),
+        Value::Map(entries) if !entries.is_empty() => {
+            let mut a = AttachmentTest::default();
+            for (k, val) in entries {
+                match k.value.as_str() {
+                    "name" => a.name = Some(text_test(cx, val, false)?),
+                    "type" => a.mime_type = Some(text_test(cx, val, false)?),
+                    other => {
+                        cx.err_hint(
+                            k.pos,
+                            format!("unknown attachment test \"{other}\""),
+                            suggest(other, &["name", "type"]),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(Condition::Attachment(a))
+        }
+        other => {
+            cx.err_hint(
+                v.pos,
+                format!(
+                    "attachment takes true, false or a mapping, found {}",
+                    other.kind()
+                ),
+                "for example `attachment: { name: { glob: \"*.pdf\" } }`",
+            );
+            None
+        }
+    }
+}
+
+fn size(cx: &mut Ctx, v: &Node) -> Option<Condition> {
+    let Value::Map(entries) = &v.value else {
+        cx.err_hint(
+            v.pos,
+            format!("size takes a mapping, found {}", v.value.kind()),
+            "for example `size: { over: 5MB }`",
+        );
+        return None;
+    };
+    let (mut over, mut under) = (None, None);
+    for (k, val) in entries {
+        let slot = match k.value.as_str() {
+            "over" => &mut over,
+            "under" => &mut under,
+            other => {
+                cx.err_hint(
+                    k.pos,
+                    format!("unknown size test \"{other}\""),
+                    suggest(other, &["over", "under"]),
+                );
+                continue;
+            }
+        };
+        let text = scalar(cx, val, "a size such as 5MB")?;
+        match parse_size(&text) {
+            Ok(n) => *slot = Some(n),
+            Err(e) => cx.err(val.pos, e),
+        }
+    }
+    match (over, under) {
+        (None, None) => {
+            cx.err(v.pos, "size needs over, under or both");
+            None
+        }
+        (Some(o), Some(u)) if o >= u => {
+            cx.err(
+                v.pos,
+                "size over is not below size under: this condition can never hold",
+            );
+            None
+        }
+        _ => Some(Condition::Size { over, under }),
+    }
+}
+
+fn folder_template(cx: &mut Ctx, v: &Node, action: &str) -> Option<Template> {
+    let text = match &v.value {
+        Value::Str(_) | Value::Int(_) => v.value.as_text()?,
+        other => {
+            cx.err(
+                v.pos,
+                format!("{action} takes a folder name, found {}", other.kind()),
+            );
+            return None;
+        }
+    };
+    match Template::parse(&text) {
+        Ok(t) => {
+            // A literal name can be checked now; a template when it renders.
+            if t.is_literal()
+                && let Err(e) = check_folder(&text)
+            {
+                cx.err(v.pos, e);
+                return None;
+            }
+            if text.split('/').any(str::is_empty) {
+                cx.err(v.pos, format!("folder name {text:?} has an empty level"));
+                return None;
+            }
+            Some(t)
+        }
+        Err(e) => {
+            cx.err(v.pos, e);
+            None
+        }
+    }
+}
+
+fn flag_list(cx: &mut Ctx, v: &Node, action: &str) -> Option<Vec<Flag>> {
+    let names = name_list(cx, v, &format!("a flag for {action}"))?;
+    let mut flags = Vec::new();
+    for (pos, n) in names {
+        match Flag::parse(&n) {
+            Ok(f) => flags.push(f),
+            Err(e) => cx.err(pos, e),
+        }
+    }
+    Some(flags)
+}
+
+fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
+    let (key, v) = match &item.value {
+        Value::Str(word) => {
+            return match word.as_str() {
+                "archive" => Some(Action::Archive(None)),
+                "delete" => Some(Action::Delete { expunge: false }),
+                "stop" => Some(Action::Stop),
+                "move" | "copy" | "flag" | "unflag" => {
+                    cx.err_hint(
+                        item.pos,
+                        format!("{word} needs a value"),
+                        format!("write `{word}: ...`"),
+                    );
+                    None
+                }
+                other => {
+                    cx.err_hint(
+                        item.pos,
+                        format!("unknown action \"{other}\""),
+                        suggest(other, ACTION_KEYS),
+                    );
+                    None
+                }
+            };
+        }
+        Value::Map(entries) if entries.len() == 1 => (&entries[0].0, &entries[0].1),
+        Value::Map(entries) if entries.len() > 1 => {
+            cx.err_hint(
+                entries[1].0.pos,
+                "each action is a mapping with one key",
+                "start each action on its own line with `- `",
+            );
+            return None;
+        }
+        other => {
+            cx.err_hint(
+                item.pos,
+                format!("expected an action, found {}", other.kind()),
+                "for example `- move: Folder`",
+            );
+            return None;
+        }
+    };
+    match key.value.as_str() {
+        "move" => folder_template(cx, v, "move").map(Action::Move),
+        "copy" => folder_template(cx, v, "copy").map(Action::Copy),
+        "archive" => match v.value {
+            Value::Null => Some(Action::Archive(None)),
+            _ => folder_template(cx, v, "archive").map(|t| Action::Archive(Some(t))),
+        },
+        "flag" => flag_list(cx, v, "flag").map(Action::Flag),
+        "unflag" => flag_list(cx, v, "unflag").map(Action::Unflag),
+        "delete" => match &v.value {
+            Value::Null => Some(Action::Delete { expunge: false }),
+            Value::Map(entries) => {
+                let mut expunge = false;
+                for (k, val) in entries {
+                    match (k.value.as_str(), &val.value) {
+                        ("expunge", Value::Bool(b)) => expunge = *b,
+                        ("expunge", other) => {
+                            cx.err(
+                                val.pos,
+                                format!("expunge takes true or false, found {}", other.kind()),
+                            );
+                            return None;
+                        }
+                        (other, _) => {
+                            cx.err_hint(
+                                k.pos,
+                                format!("unknown key \"{other}\""),
+                                suggest(other, &["expunge"]),
+                            );
+                            return None;
+                        }
+                    }
+                }
+                Some(Action::Delete { expunge })
+            }
+            other => {
+                cx.err_hint(
+                    v.pos,
+                    format!(
+                        "delete takes nothing or {{ expunge: true }}, found {}",
+                        other.kind()
+                    ),
+                    "write `- delete` to move to Trash",
+                );
+                None
+            }
+        },
+        "stop" => match v.value {
+            Value::Null | Value::Bool(true) => Some(Action::Stop),
+            _ => {
+                cx.err(v.pos, "stop takes no value");
+                None
+            }
+        },
+        other => {
+            cx.err_hint(
+                key.pos,
+                format!("unknown action \"{other}\""),
+                suggest(other, ACTION_KEYS),
+            );
+            None
+        }
+    }
+}

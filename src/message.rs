@@ -1,0 +1,425 @@
+//! The message as rules see it: decoded headers, addresses, List-Id, body
+//! text and attachments, plus what only the mailbox knows (arrival time,
+//! flags, size). Built from raw RFC 5322 bytes or from a header block with
+//! mail-parser; read by `rules::evaluate`.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+
+use crate::rules::Flag;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+impl Address {
+    pub fn localpart(&self) -> Option<&str> {
+        self.address
+            .as_deref()
+            .map(|a| a.rsplit_once('@').map_or(a, |(l, _)| l))
+    }
+
+    pub fn domain(&self) -> Option<&str> {
+        self.address
+            .as_deref()
+            .and_then(|a| a.rsplit_once('@').map(|(_, d)| d))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: Option<String>,
+    pub mime_type: String,
+}
+
+/// When the message arrived (IMAP INTERNALDATE), or how to find out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    At(DateTime<Utc>),
+    /// A loose file: its Date header, else this time (e.g. the file's mtime).
+    DateHeaderOr(DateTime<Utc>),
+}
+
+/// What the mailbox knows about a message besides its bytes.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub arrival: Arrival,
+    pub flags: BTreeSet<Flag>,
+    /// RFC822.SIZE; the length of the bytes when not given.
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub message_id: Option<String>,
+    /// Every header field in order: name as written, value unfolded and
+    /// RFC 2047-decoded.
+    pub headers: Vec<(String, String)>,
+    pub from: Vec<Address>,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    pub bcc: Vec<Address>,
+    pub sender: Vec<Address>,
+    pub reply_to: Vec<Address>,
+    pub subject: Option<String>,
+    /// The List-Id identifier, the part in `<>` (RFC 2919).
+    pub list_id: Option<String>,
+    /// The Date header, if present and valid.
+    pub date: Option<DateTime<Utc>>,
+    pub arrival: DateTime<Utc>,
+    pub size: u64,
+    pub flags: BTreeSet<Flag>,
+    /// Decoded text of the text/plain and text/html (tags stripped) parts;
+    /// `None` when only the header was read.
+    pub text: Option<String>,
+    /// `None` when the MIME structure was not read.
+    pub attachments: Option<Vec<Attachment>>,
+    /// Problems that did not stop evaluation (e.g. 8-bit bytes in a header).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("empty message")]
+    Empty,
+    #[error("binary data (NUL bytes) in the header: not an RFC 5322 message")]
+    Binary,
+    #[error("no header fields at the start: not an RFC 5322 message")]
+    NoHeader,
+    #[error("the message could not be parsed")]
+    Unparsable,
+}
+
+/// The header block: everything up to the first empty line.
+fn header_block(raw: &[u8]) -> &[u8] {
+    let mut i = 0;
+    while i < raw.len() {
+        let end = raw[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |p| i + p + 1);
+        let line = &raw[i..end];
+        if line == b"\n" || line == b"\r\n" {
+            return &raw[..i];
+        }
+        i = end;
+    }
+    raw
+}
+
+/// Rejects what is not a message at all; tolerates what real mail does
+/// wrong (8-bit header bytes, bare LF, odd folding).
+fn sanity_check(raw: &[u8]) -> Result<(), MessageError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(MessageError::Empty);
+    }
+    let header = header_block(raw);
+    if header.contains(&0) {
+        return Err(MessageError::Binary);
+    }
+    // RFC 5322 2.2: a field name is printable ASCII except colon, then ':'.
+    // An mbox "From " separator line is allowed before it.
+    let mut lines = header.split(|&b| b == b'\n');
+    let mut first = lines.next().unwrap_or_default();
+    if first.starts_with(b"From ") {
+        first = lines.next().unwrap_or_default();
+    }
+    let name_len = first
+        .iter()
+        .take_while(|&&b| (33..=126).contains(&b) && b != b':')
+        .count();
+    if name_len == 0 || first.get(name_len) != Some(&b':') {
+        return Err(MessageError::NoHeader);
+    }
+    Ok(())
+}
+
+fn addresses(addr: Option<&mail_parser::Address>) -> Vec<Address> {
+    addr.map(|a| {
+        a.iter()
+            .map(|x| Address {
+                name: x
+                    .name
+                    .as_deref()
+                    .map(str::to_string)
+                    .filter(|n| !n.is_empty()),
+                address: x
+                    .address
+                    .as_deref()
+                    .map(str::to_string)
+                    .filter(|n| !n.is_empty()),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn angle_id(text: &str) -> String {
+    match (text.rfind('<'), text.rfind('>')) {
+        (Some(a), Some(b)) if a < b => text[a + 1..b].trim().to_string(),
+        _ => text.trim().to_string(),
+    }
+}
+
+impl Message {
+    /// A whole message (headers and body).
+    pub fn parse(raw: &[u8], meta: Meta) -> Result<Message, MessageError> {
+        Self::build(raw, meta, false)
+    }
+
+    /// Only a header block, as `BODY.PEEK[HEADER]` returns it: body
+    /// conditions cannot be decided on it.
+    pub fn parse_headers(raw: &[u8], meta: Meta) -> Result<Message, MessageError> {
+        Self::build(raw, meta, true)
+    }
+
+    fn build(raw: &[u8], meta: Meta, header_only: bool) -> Result<Message, MessageError> {
+        sanity_check(raw)?;
+        let parser = MessageParser::default();
+        let parsed = if header_only {
+            parser.parse_headers(raw)
+        } else {
+            parser.parse(raw)
+        }
+        .ok_or(MessageError::Unparsable)?;
+
+        let mut warnings = Vec::new();
+        let mut headers = Vec::new();
+        for h in parsed.headers() {
+            let slice = raw
+                .get(h.offset_start as usize..h.offset_end as usize)
+                .unwrap_or_default();
+            if std::str::from_utf8(slice).is_err() {
+                warnings.push(format!(
+                    "header {} holds bytes that are not UTF-8; they were replaced",
+                    h.name.as_str()
+                ));
+            }
+            let value = match mail_parser::parsers::MessageStream::new(slice).parse_unstructured() {
+                HeaderValue::Text(t) => t.trim().to_string(),
+                _ => String::new(),
+            };
+            headers.push((h.name.as_str().to_string(), value));
+        }
+
+        let list_id = match parsed.list_id() {
+            HeaderValue::Address(a) => a
+                .first()
+                .and_then(|x| x.address.as_deref())
+                .map(str::to_string),
+            HeaderValue::Text(t) => Some(angle_id(t)),
+            _ => None,
+        }
+        .or_else(|| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("List-Id"))
+                .map(|(_, v)| angle_id(v))
+        })
+        .filter(|s| !s.is_empty());
+
+        let date = parsed
+            .date()
+            .filter(|d| d.is_valid())
+            .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0));
+        let arrival = match meta.arrival {
+            Arrival::At(t) => t,
+            Arrival::DateHeaderOr(fallback) => date.unwrap_or(fallback),
+        };
+
+        let (text, attachments) = if header_only {
+            (None, None)
+        } else {
+            let mut text = String::new();
+            for part in parsed.text_bodies() {
+                if let Some(t) = part.text_contents() {
+                    push_text(&mut text, part.is_text_html(), t);
+                }
+            }
+            for part in parsed.html_bodies() {
+                if part.is_text_html()
+                    && let Some(t) = part.text_contents()
+                {
+                    push_text(&mut text, true, t);
+                }
+            }
+            let attachments = parsed
+                .attachments()
+                .map(|p| Attachment {
+                    name: p.attachment_name().map(str::to_string),
+                    mime_type: p
+                        .content_type()
+                        .map(|ct| match &ct.c_subtype {
+                            Some(sub) => format!("{}/{}", ct.c_type, sub),
+                            None => ct.c_type.to_string(),
+                        })
+                        .unwrap_or_else(|| "application/octet-stream".into())
+                        .to_ascii_lowercase(),
+                })
+                .collect();
+            (Some(text), Some(attachments))
+        };
+
+        Ok(Message {
+            message_id: parsed.message_id().map(str::to_string),
+            from: addresses(parsed.from()),
+            to: addresses(parsed.to()),
+            cc: addresses(parsed.cc()),
+            bcc: addresses(parsed.bcc()),
+            sender: addresses(parsed.sender()),
+            reply_to: addresses(parsed.reply_to()),
+            subject: parsed.subject().map(str::to_string),
+            list_id,
+            date,
+            arrival,
+            size: meta.size.unwrap_or(raw.len() as u64),
+            flags: meta.flags,
+            text,
+            attachments,
+            headers,
+            warnings,
+        })
+    }
+
+    /// Decoded values of every occurrence of a header (name case-insensitive).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header_values(name).next().is_some()
+    }
+}
+
+fn push_text(out: &mut String, html: bool, text: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    if html {
+        out.push_str(&mail_parser::decoders::html::html_to_text(text));
+    } else {
+        out.push_str(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> Meta {
+        Meta {
+            arrival: Arrival::DateHeaderOr(DateTime::UNIX_EPOCH),
+            flags: BTreeSet::new(),
+            size: None,
+        }
+    }
+
+    const MSG: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.org>\r\n\
+To: a@example.com, \"Doe, Jane\" <jane@example.com>\r\n\
+Cc: Team: x@example.net, y@example.net;\r\n\
+Subject: =?ISO-8859-1?B?SWhyZSBSZWNobnVuZyBm/HIgTeRyeg==?=\r\n\
+List-Id: Rust users <rust-users.lists.example.org>\r\n\
+X-Custom: folded\r\n  =?UTF-8?B?w6R0c2No?=\r\n\
+Date: Tue, 04 Mar 2025 10:00:00 +0100\r\n\
+Message-ID: <abc@example.org>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\
+\r\n\
+--b\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<p>Hello <b>world</b></p>\r\n\
+--b\r\n\
+Content-Type: application/pdf; name=\"=?UTF-8?Q?Rechnung_M=C3=A4rz.pdf?=\"\r\n\
+Content-Disposition: attachment\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+JVBERi0=\r\n\
+--b--\r\n";
+
+    #[test]
+    fn a_full_message_is_decoded() {
+        let m = Message::parse(MSG, meta()).unwrap();
+        assert_eq!(m.from[0].name.as_deref(), Some("Jürgen Müller"));
+        assert_eq!(m.from[0].domain(), Some("example.org"));
+        assert_eq!(m.from[0].localpart(), Some("juergen"));
+        assert_eq!(m.to.len(), 2);
+        assert_eq!(m.to[1].name.as_deref(), Some("Doe, Jane"));
+        assert_eq!(m.cc.len(), 2, "group members count as addresses");
+        assert_eq!(m.subject.as_deref(), Some("Ihre Rechnung für März"));
+        assert_eq!(m.list_id.as_deref(), Some("rust-users.lists.example.org"));
+        assert_eq!(
+            m.header_values("x-custom").collect::<Vec<_>>(),
+            ["folded ätsch"]
+        );
+        assert_eq!(m.message_id.as_deref(), Some("abc@example.org"));
+        assert_eq!(m.date.unwrap().to_rfc3339(), "2025-03-04T09:00:00+00:00");
+        assert_eq!(
+            m.arrival,
+            m.date.unwrap(),
+            "a loose file arrives at its Date"
+        );
+        assert!(
+            m.text.as_deref().unwrap().contains("Hello world"),
+            "{:?}",
+            m.text
+        );
+        assert_eq!(
+            m.attachments.as_deref().unwrap(),
+            [Attachment {
+                name: Some("Rechnung März.pdf".into()),
+                mime_type: "application/pdf".into()
+            }]
+        );
+        assert_eq!(m.size, MSG.len() as u64);
+        assert!(m.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_header_block_alone_has_no_body() {
+        let end = MSG.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let m = Message::parse_headers(
+            &MSG[..end],
+            Meta {
+                size: Some(9999),
+                ..meta()
+            },
+        )
+        .unwrap();
+        assert_eq!(m.subject.as_deref(), Some("Ihre Rechnung für März"));
+        assert_eq!(m.text, None);
+        assert_eq!(m.attachments, None);
+        assert_eq!(m.size, 9999);
+    }
+
+    #[test]
+    fn bad_input_is_refused_or_tolerated() {
+        let refused: [(&[u8], MessageError); 5] = [
+            (b"", MessageError::Empty),
+            (b"\r\n \n", MessageError::Empty),
+            (b"\x89PNG\r\n\x1a\n\0\0\0", MessageError::Binary),
+            (b"just some text\nwithout headers\n", MessageError::NoHeader),
+            (b": no name\n\nbody", MessageError::NoHeader),
+        ];
+        for (raw, want) in refused {
+            assert_eq!(Message::parse(raw, meta()).unwrap_err(), want, "{raw:?}");
+        }
+        let m = Message::parse(b"Subject: caf\xe9 \xff\r\nFrom: a@b\r\n\r\nbody", meta()).unwrap();
+        assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+        assert!(m.subject.is_some());
+        let m = Message::parse(b"From foo@bar Mon Jan 1\nSubject: mbox\n\nx", meta()).unwrap();
+        assert_eq!(m.subject.as_deref(), Some("mbox"));
+        let m = Message::parse(b"Subject: no date\n\nx", meta()).unwrap();
+        assert_eq!(
+            (m.date, m.arrival, m.message_id),
+            (None, DateTime::UNIX_EPOCH, None)
+        );
+    }
+}

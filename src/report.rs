@@ -1,0 +1,142 @@
+//! How decisions are shown: one JSON object per message, or text lines with
+//! an optional `--explain` trace. Shared by `mailwarden test` and the
+//! dry-run plan so both print the same fields.
+
+use serde::Serialize;
+
+use crate::rules::evaluate::{CondTrace, Decision, Disposition, RuleTrace};
+use crate::rules::{Flag, Target};
+
+/// The JSON shape of one decision. `destination` is null when the message
+/// stays; for SPECIAL-USE targets it is the fallback name and `special_use`
+/// names the attribute the server is asked for first.
+#[derive(Debug, Serialize)]
+pub struct DecisionJson<'a> {
+    pub rule: Option<&'a str>,
+    pub rules: &'a [String],
+    pub action: Option<Disposition>,
+    pub destination: Option<&'a str>,
+    pub special_use: Option<&'a str>,
+    pub expunge: bool,
+    pub flags_added: Vec<String>,
+    pub flags_removed: Vec<String>,
+    pub copies: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Vec<TraceJson<'a>>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TraceJson<'a> {
+    pub rule: &'a str,
+    pub matched: bool,
+    pub conditions: Vec<CondJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CondJson<'a> {
+    pub condition: &'a str,
+    pub held: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<CondJson<'a>>,
+}
+
+fn flags(set: &std::collections::BTreeSet<Flag>) -> Vec<String> {
+    set.iter().map(Flag::imap).collect()
+}
+
+fn cond_json(c: &CondTrace) -> CondJson<'_> {
+    CondJson {
+        condition: &c.label,
+        held: c.held,
+        seen: c.seen.as_deref(),
+        children: c.children.iter().map(cond_json).collect(),
+    }
+}
+
+pub fn decision_json(d: &Decision, explain: bool) -> DecisionJson<'_> {
+    let (destination, special_use, expunge) = match d.destination.as_ref().map(|x| &x.target) {
+        None => (None, None, false),
+        Some(Target::Folder(f)) => (Some(f.as_str()), None, false),
+        Some(Target::SpecialUse {
+            attribute,
+            fallback,
+        }) => (Some(*fallback), Some(*attribute), false),
+        Some(Target::Expunge) => (None, None, true),
+    };
+    DecisionJson {
+        rule: d.rule.as_deref(),
+        rules: &d.matched,
+        action: d.destination.as_ref().map(|x| x.disposition),
+        destination,
+        special_use,
+        expunge,
+        flags_added: flags(&d.flags_added),
+        flags_removed: flags(&d.flags_removed),
+        copies: &d.copies,
+        trace: explain.then(|| {
+            d.trace
+                .iter()
+                .map(|t| TraceJson {
+                    rule: &t.rule,
+                    matched: t.matched,
+                    conditions: t.conditions.iter().map(cond_json).collect(),
+                })
+                .collect()
+        }),
+    }
+}
+
+/// The actions in words: `flag \Seen; copy to X; move to Y`.
+pub fn actions_text(d: &Decision) -> String {
+    let mut parts = Vec::new();
+    if !d.flags_added.is_empty() {
+        parts.push(format!("flag {}", flags(&d.flags_added).join(" ")));
+    }
+    if !d.flags_removed.is_empty() {
+        parts.push(format!("unflag {}", flags(&d.flags_removed).join(" ")));
+    }
+    for c in &d.copies {
+        parts.push(format!("copy to {c}"));
+    }
+    if let Some(dest) = &d.destination {
+        parts.push(match (&dest.disposition, &dest.target) {
+            (_, Target::Expunge) => "delete for good (expunge)".to_string(),
+            (Disposition::Move, t) => format!("move to {t}"),
+            (Disposition::Archive, t) => format!("archive to {t}"),
+            (Disposition::Delete, t) => format!("delete to {t}"),
+        });
+    }
+    if parts.is_empty() {
+        "no actions".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The `--explain` trace as indented lines.
+pub fn trace_text(trace: &[RuleTrace], out: &mut String) {
+    for t in trace {
+        let mark = if t.matched { "✓" } else { "✗" };
+        out.push_str(&format!("    {mark} rule \"{}\"\n", t.rule));
+        if t.conditions.is_empty() {
+            out.push_str("        (no conditions: matches every message)\n");
+        }
+        for c in &t.conditions {
+            cond_text(c, 2, out);
+        }
+    }
+}
+
+fn cond_text(c: &CondTrace, depth: usize, out: &mut String) {
+    let mark = if c.held { "✓" } else { "✗" };
+    let indent = "    ".repeat(depth);
+    match &c.seen {
+        Some(seen) => out.push_str(&format!("{indent}{mark} {}  [{seen}]\n", c.label)),
+        None => out.push_str(&format!("{indent}{mark} {}\n", c.label)),
+    }
+    for child in &c.children {
+        cond_text(child, depth + 1, out);
+    }
+}

@@ -1,0 +1,448 @@
+//! The rule model: validated, compiled rules (conditions and actions) as
+//! `config` produces them and `evaluate` consumes them. Pure data, no IO.
+
+pub mod evaluate;
+pub mod template;
+pub mod text;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::units::{DateBound, format_duration};
+use template::Template;
+use text::TextTest;
+
+pub use evaluate::{Decision, EvalError, evaluate};
+
+/// One rule, in file order.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub account: String,
+    /// Source mailboxes, as written (levels separated by `/`).
+    pub mailboxes: Vec<String>,
+    /// All of these must hold; empty matches every message.
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+    /// `stop: true`, or a `stop` action.
+    pub stop: bool,
+    /// Line of the rule in the configuration file.
+    pub line: u32,
+}
+
+impl Rule {
+    /// Does this rule look at messages in `mailbox` of `account`? Mailbox
+    /// names compare as IMAP does: INBOX in any case, other names exactly.
+    pub fn applies_to(&self, account: &str, mailbox: &str) -> bool {
+        self.account == account && self.mailboxes.iter().any(|m| same_mailbox(m, mailbox))
+    }
+}
+
+/// RFC 3501 5.1: INBOX is case-insensitive, every other name is not.
+pub fn same_mailbox(a: &str, b: &str) -> bool {
+    if a.eq_ignore_ascii_case("INBOX") {
+        b.eq_ignore_ascii_case("INBOX")
+    } else {
+        a == b
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressField {
+    From,
+    To,
+    Cc,
+    Bcc,
+    Sender,
+    ReplyTo,
+    /// To, Cc and Bcc together.
+    Recipient,
+}
+
+impl AddressField {
+    pub fn key(self) -> &'static str {
+        match self {
+            AddressField::From => "from",
+            AddressField::To => "to",
+            AddressField::Cc => "cc",
+            AddressField::Bcc => "bcc",
+            AddressField::Sender => "sender",
+            AddressField::ReplyTo => "reply_to",
+            AddressField::Recipient => "recipient",
+        }
+    }
+}
+
+/// A test on one address: every part given must hold for the same address.
+#[derive(Debug, Clone)]
+pub enum AddressTest {
+    Parts {
+        /// Against the address and against the display name.
+        text: Option<TextTest>,
+        domain: Option<TextTest>,
+        localpart: Option<TextTest>,
+    },
+    Any(Vec<AddressTest>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttachmentTest {
+    pub name: Option<TextTest>,
+    pub mime_type: Option<TextTest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SystemFlag {
+    Seen,
+    Flagged,
+    Answered,
+    Draft,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Address(AddressField, AddressTest),
+    Subject(TextTest),
+    Header(String, TextTest),
+    Exists(Vec<String>),
+    List(TextTest),
+    Body(TextTest),
+    Attachment(AttachmentTest),
+    Size {
+        over: Option<u64>,
+        under: Option<u64>,
+    },
+    OlderThan(Duration),
+    NewerThan(Duration),
+    SentBefore(DateBound),
+    SentAfter(DateBound),
+    Flag(SystemFlag, bool),
+    Keyword(Vec<String>),
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+}
+
+impl Condition {
+    /// Does deciding this condition need the message body (text or MIME
+    /// structure)? The IMAP layer uses it to fetch no more than needed.
+    pub fn needs_body(&self) -> bool {
+        match self {
+            Condition::Body(_) | Condition::Attachment(_) => true,
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().any(Condition::needs_body),
+            Condition::Not(c) => c.needs_body(),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for AddressTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressTest::Parts {
+                text,
+                domain,
+                localpart,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(t) = text {
+                    parts.push(t.to_string());
+                }
+                if let Some(t) = domain {
+                    parts.push(format!("domain {t}"));
+                }
+                if let Some(t) = localpart {
+                    parts.push(format!("localpart {t}"));
+                }
+                f.write_str(&parts.join(" and "))
+            }
+            AddressTest::Any(tests) => {
+                let parts: Vec<String> = tests.iter().map(ToString::to_string).collect();
+                write!(f, "any of [{}]", parts.join(", "))
+            }
+        }
+    }
+}
+
+fn size_text(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
+fn date_text(d: &DateBound) -> String {
+    match d {
+        DateBound::At(t) => t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+        DateBound::Ago(d) => format!("{} ago", format_duration(*d)),
+    }
+}
+
+/// The label shown in `--explain` traces: the condition as the rule wrote it.
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::Address(field, t) => write!(f, "{} {t}", field.key()),
+            Condition::Subject(t) => write!(f, "subject {t}"),
+            Condition::Header(name, t) => write!(f, "header {name} {t}"),
+            Condition::Exists(names) => write!(f, "exists {}", names.join(", ")),
+            Condition::List(t) => write!(f, "list {t}"),
+            Condition::Body(t) => write!(f, "body {t}"),
+            Condition::Attachment(a) => {
+                f.write_str("attachment")?;
+                if let Some(n) = &a.name {
+                    write!(f, " name {n}")?;
+                }
+                if let Some(t) = &a.mime_type {
+                    write!(f, " type {t}")?;
+                }
+                Ok(())
+            }
+            Condition::Size { over, under } => {
+                f.write_str("size")?;
+                if let Some(o) = over {
+                    write!(f, " over {}", size_text(*o))?;
+                }
+                if let Some(u) = under {
+                    write!(f, " under {}", size_text(*u))?;
+                }
+                Ok(())
+            }
+            Condition::OlderThan(d) => write!(f, "older_than {}", format_duration(*d)),
+            Condition::NewerThan(d) => write!(f, "newer_than {}", format_duration(*d)),
+            Condition::SentBefore(d) => write!(f, "sent_before {}", date_text(d)),
+            Condition::SentAfter(d) => write!(f, "sent_after {}", date_text(d)),
+            Condition::Flag(flag, set) => write!(f, "{}: {set}", Flag::System(*flag).key()),
+            Condition::Keyword(k) => write!(f, "keyword {}", k.join(", ")),
+            Condition::All(_) => f.write_str("all of"),
+            Condition::Any(_) => f.write_str("any of"),
+            Condition::Not(_) => f.write_str("not"),
+        }
+    }
+}
+
+/// A message flag: a system flag or a keyword (RFC 3501 2.3.2).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    System(SystemFlag),
+    Deleted,
+    Keyword(String),
+}
+
+impl Flag {
+    /// The word rules use for it (`seen`) or the keyword itself.
+    pub fn key(&self) -> &str {
+        match self {
+            Flag::System(SystemFlag::Seen) => "seen",
+            Flag::System(SystemFlag::Flagged) => "flagged",
+            Flag::System(SystemFlag::Answered) => "answered",
+            Flag::System(SystemFlag::Draft) => "draft",
+            Flag::Deleted => "deleted",
+            Flag::Keyword(k) => k,
+        }
+    }
+
+    /// The IMAP spelling (`\Seen`, `$Work`).
+    pub fn imap(&self) -> String {
+        match self {
+            Flag::System(SystemFlag::Seen) => "\\Seen".into(),
+            Flag::System(SystemFlag::Flagged) => "\\Flagged".into(),
+            Flag::System(SystemFlag::Answered) => "\\Answered".into(),
+            Flag::System(SystemFlag::Draft) => "\\Draft".into(),
+            Flag::Deleted => "\\Deleted".into(),
+            Flag::Keyword(k) => k.clone(),
+        }
+    }
+
+    /// Parses `seen`, `\Seen`, `$Work`, `Important`: system flags by name in
+    /// any case, anything else as a keyword, which must be an IMAP atom.
+    pub fn parse(text: &str) -> Result<Flag, String> {
+        let bare = text.strip_prefix('\\').unwrap_or(text);
+        let flag = match bare.to_ascii_lowercase().as_str() {
+            "seen" | "read" => Flag::System(SystemFlag::Seen),
+            "flagged" | "starred" => Flag::System(SystemFlag::Flagged),
+            "answered" => Flag::System(SystemFlag::Answered),
+            "draft" => Flag::System(SystemFlag::Draft),
+            "deleted" => Flag::Deleted,
+            _ if text.starts_with('\\') => {
+                return Err(format!(
+                    "unknown system flag {text:?} (system flags are seen, flagged, answered, draft, deleted)"
+                ));
+            }
+            _ => {
+                // RFC 3501 9: atom-char excludes ( ) { SP CTL % * " \ ]
+                let bad = text.chars().find(|c| {
+                    c.is_control()
+                        || c.is_whitespace()
+                        || "(){%*\"\\]".contains(*c)
+                        || !c.is_ascii()
+                });
+                if text.is_empty() {
+                    return Err("empty flag name".into());
+                }
+                if let Some(c) = bad {
+                    return Err(format!(
+                        "keyword {text:?} holds {c:?}, which IMAP keywords cannot contain"
+                    ));
+                }
+                Flag::Keyword(text.to_string())
+            }
+        };
+        Ok(flag)
+    }
+}
+
+/// Where the deciding action sends the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A folder path as rules write it (`/` between levels).
+    Folder(String),
+    /// The folder with this SPECIAL-USE attribute (RFC 6154), else `fallback`.
+    SpecialUse {
+        attribute: &'static str,
+        fallback: &'static str,
+    },
+    /// Removed for good.
+    Expunge,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Folder(p) => f.write_str(p),
+            Target::SpecialUse {
+                attribute,
+                fallback,
+            } => write!(f, "{attribute} (else {fallback})"),
+            Target::Expunge => f.write_str("(expunged)"),
+        }
+    }
+}
+
+pub const ARCHIVE: Target = Target::SpecialUse {
+    attribute: "\\Archive",
+    fallback: "Archive",
+};
+pub const TRASH: Target = Target::SpecialUse {
+    attribute: "\\Trash",
+    fallback: "Trash",
+};
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Move(Template),
+    Copy(Template),
+    /// `None`: the SPECIAL-USE archive folder.
+    Archive(Option<Template>),
+    Flag(Vec<Flag>),
+    Unflag(Vec<Flag>),
+    Delete {
+        expunge: bool,
+    },
+    Stop,
+}
+
+impl Action {
+    /// Move, archive and delete end evaluation (spec: Evaluation).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Action::Move(_) | Action::Archive(_) | Action::Delete { .. }
+        )
+    }
+
+    pub fn templates(&self) -> Option<&Template> {
+        match self {
+            Action::Move(t) | Action::Copy(t) | Action::Archive(Some(t)) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_parsing() {
+        let ok = [
+            ("seen", Flag::System(SystemFlag::Seen)),
+            ("\\Seen", Flag::System(SystemFlag::Seen)),
+            ("FLAGGED", Flag::System(SystemFlag::Flagged)),
+            ("answered", Flag::System(SystemFlag::Answered)),
+            ("draft", Flag::System(SystemFlag::Draft)),
+            ("deleted", Flag::Deleted),
+            ("$Work", Flag::Keyword("$Work".into())),
+            ("Important", Flag::Keyword("Important".into())),
+        ];
+        for (text, want) in ok {
+            assert_eq!(Flag::parse(text), Ok(want), "{text}");
+        }
+        for bad in ["\\Bogus", "two words", "a(b", "", "x]", "ünï", "a\r\nb"] {
+            assert!(Flag::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Flag::parse("seen").unwrap().imap(), "\\Seen");
+    }
+
+    #[test]
+    fn mailbox_names_compare_like_imap() {
+        assert!(same_mailbox("INBOX", "inbox"));
+        assert!(same_mailbox("Lists/rust", "Lists/rust"));
+        assert!(!same_mailbox("Lists/Rust", "Lists/rust"));
+    }
+
+    #[test]
+    fn sizes_render_in_the_largest_exact_unit() {
+        for (b, t) in [
+            (5 << 20, "5MB"),
+            (102_400, "100KB"),
+            (1500, "1500B"),
+            (3 << 30, "3GB"),
+        ] {
+            assert_eq!(size_text(b), t);
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |flags: &[Flag]| flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
+        match self {
+            Action::Move(t) => write!(f, "move to {t}"),
+            Action::Copy(t) => write!(f, "copy to {t}"),
+            Action::Archive(Some(t)) => write!(f, "archive to {t}"),
+            Action::Archive(None) => write!(f, "archive to {ARCHIVE}"),
+            Action::Flag(flags) => write!(f, "flag {}", list(flags)),
+            Action::Unflag(flags) => write!(f, "unflag {}", list(flags)),
+            Action::Delete { expunge: false } => write!(f, "delete to {TRASH}"),
+            Action::Delete { expunge: true } => f.write_str("delete for good (expunge)"),
+            Action::Stop => f.write_str("stop"),
+        }
+    }
+}
+
+/// One line describing a rule's conditions, for `check` and logs.
+pub fn describe_conditions(conds: &[Condition]) -> String {
+    fn one(c: &Condition) -> String {
+        match c {
+            Condition::All(cs) => format!(
+                "all of ({})",
+                cs.iter().map(one).collect::<Vec<_>>().join(", ")
+            ),
+            Condition::Any(cs) => format!(
+                "any of ({})",
+                cs.iter().map(one).collect::<Vec<_>>().join(", ")
+            ),
+            Condition::Not(c) => format!("not ({})", one(c)),
+            c => c.to_string(),
+        }
+    }
+    if conds.is_empty() {
+        "every message".into()
+    } else {
+        conds.iter().map(one).collect::<Vec<_>>().join(" and ")
+    }
+}

@@ -1,0 +1,245 @@
+//! Folder-name templates such as `Archive/{year}/{list}`: parsed at load time,
+//! rendered per message from its dates and the rule's regex captures. Pure;
+//! used by `config::validate` (parse, check names) and `rules::evaluate`.
+
+use chrono::{DateTime, Datelike, Utc};
+use std::fmt;
+
+use super::text::Captures;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Var {
+    Year,
+    Month,
+    Day,
+    SentYear,
+    SentMonth,
+    SentDay,
+    Capture(String),
+}
+
+const BUILTINS: [(&str, Var); 6] = [
+    ("year", Var::Year),
+    ("month", Var::Month),
+    ("day", Var::Day),
+    ("sent_year", Var::SentYear),
+    ("sent_month", Var::SentMonth),
+    ("sent_day", Var::SentDay),
+];
+
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|(n, _)| *n)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Lit(String),
+    Var(Var),
+}
+
+/// A folder name with `{variables}`; `{{` and `}}` stand for literal braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+}
+
+/// What a template is rendered from.
+pub struct TemplateInput<'a> {
+    pub arrival: DateTime<Utc>,
+    pub sent: Option<DateTime<Utc>>,
+    pub captures: &'a Captures,
+}
+
+impl Template {
+    pub fn parse(source: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut chars = source.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    lit.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    lit.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => name.push(c),
+                            None => return Err(format!("unclosed \"{{\" in {source:?}")),
+                        }
+                    }
+                    let name = name.trim();
+                    if name.is_empty() {
+                        return Err(format!("empty \"{{}}\" in {source:?}"));
+                    }
+                    if !lit.is_empty() {
+                        parts.push(Part::Lit(std::mem::take(&mut lit)));
+                    }
+                    let var = BUILTINS
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(|| Var::Capture(name.to_string()));
+                    parts.push(Part::Var(var));
+                }
+                '}' => {
+                    return Err(format!(
+                        "stray \"}}\" in {source:?} (write \"}}}}\" for a literal brace)"
+                    ));
+                }
+                c => lit.push(c),
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(Template {
+            source: source.to_string(),
+            parts,
+        })
+    }
+
+    /// Names of the regex captures this template uses.
+    pub fn captures(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(Var::Capture(n)) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders the folder path (levels separated by `/`) and checks it is a
+    /// usable name: no empty level, no control characters.
+    pub fn render(&self, input: &TemplateInput) -> Result<String, String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Lit(s) => out.push_str(s),
+                Part::Var(var) => out.push_str(&render_var(var, input)?),
+            }
+        }
+        check_folder(&out)?;
+        Ok(out)
+    }
+}
+
+fn render_var(var: &Var, input: &TemplateInput) -> Result<String, String> {
+    let sent = || {
+        input
+            .sent
+            .ok_or_else(|| "the message has no usable Date header for {sent_...}".to_string())
+    };
+    Ok(match var {
+        Var::Year => format!("{:04}", input.arrival.year()),
+        Var::Month => format!("{:02}", input.arrival.month()),
+        Var::Day => format!("{:02}", input.arrival.day()),
+        Var::SentYear => format!("{:04}", sent()?.year()),
+        Var::SentMonth => format!("{:02}", sent()?.month()),
+        Var::SentDay => format!("{:02}", sent()?.day()),
+        Var::Capture(name) => match input.captures.get(name) {
+            Some(v) => v.clone(),
+            None => return Err(format!("capture {{{name}}} did not take part in the match")),
+        },
+    })
+}
+
+/// A folder path as rules write it: levels separated by `/`.
+pub fn check_folder(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("empty folder name".into());
+    }
+    if path.split('/').any(str::is_empty) {
+        return Err(format!("folder name {path:?} has an empty level"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(format!("folder name {path:?} holds a control character"));
+    }
+    Ok(())
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn rendering() {
+        let mut caps = Captures::new();
+        caps.insert("list".into(), "rust-users".into());
+        caps.insert("path".into(), "a/b".into());
+        caps.insert("empty".into(), "".into());
+        caps.insert("nl".into(), "x\ny".into());
+        let input = TemplateInput {
+            arrival: at("2025-03-04T23:30:00-02:00"),
+            sent: Some(at("2024-12-31T10:00:00Z")),
+            captures: &caps,
+        };
+        let no_date = TemplateInput {
+            sent: None,
+            ..TemplateInput { ..input }
+        };
+        let cases: Vec<(&str, &TemplateInput, Result<&str, &str>)> = vec![
+            ("Archive/{year}/{month}", &input, Ok("Archive/2025/03")),
+            (
+                "Archive/{year}-{month}-{day}",
+                &input,
+                Ok("Archive/2025-03-05"),
+            ),
+            (
+                "Sent/{sent_year}/{sent_month}/{sent_day}",
+                &input,
+                Ok("Sent/2024/12/31"),
+            ),
+            ("Lists/{list}", &input, Ok("Lists/rust-users")),
+            ("Lists/{ list }", &input, Ok("Lists/rust-users")),
+            ("X/{path}", &input, Ok("X/a/b")),
+            ("{{literal}}", &input, Ok("{literal}")),
+            ("X/{empty}", &input, Err("empty level")),
+            ("X/{nl}", &input, Err("control character")),
+            ("X/{missing}", &input, Err("did not take part")),
+            ("S/{sent_year}", &no_date, Err("no usable Date header")),
+        ];
+        for (src, inp, want) in cases {
+            let got = Template::parse(src).unwrap().render(inp);
+            match (want, got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "{src}"),
+                (Err(w), Err(g)) => assert!(g.contains(w), "{src}: {g}"),
+                (w, g) => panic!("{src}: wanted {w:?}, got {g:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn parse_errors_and_capture_names() {
+        assert!(Template::parse("A/{year").unwrap_err().contains("unclosed"));
+        assert!(Template::parse("A/{}").unwrap_err().contains("empty"));
+        assert!(Template::parse("A/}").unwrap_err().contains("stray"));
+        let t = Template::parse("L/{list}/{year}/{tag}").unwrap();
+        assert_eq!(t.captures().collect::<Vec<_>>(), ["list", "tag"]);
+        assert!(!t.is_literal());
+        assert!(Template::parse("Plain/Folder").unwrap().is_literal());
+    }
+}

@@ -68,19 +68,24 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// "did you mean" for a misspelt name, else the list of valid names.
-pub fn suggest(given: &str, candidates: &[&str]) -> String {
+/// The candidate a misspelt name most likely meant, if one is close enough.
+pub fn close_match<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = given.to_lowercase();
-    let best = candidates
+    let len = given.chars().count();
+    candidates
         .iter()
         .filter(|c| !c.starts_with('$'))
         .map(|c| (distance(&lower, c), *c))
-        .min();
-    match best {
-        Some((d, c)) if d <= 2.max(given.chars().count() / 3) && d < given.chars().count() => {
-            format!("did you mean \"{c}\"?")
-        }
-        _ => {
+        .min()
+        .filter(|(d, _)| *d <= 1.max(len / 3) && *d < len)
+        .map(|(_, c)| c)
+}
+
+/// "did you mean" for a misspelt name, else the list of valid names.
+pub fn suggest(given: &str, candidates: &[&str]) -> String {
+    match close_match(given, candidates) {
+        Some(c) => format!("did you mean \"{c}\"?"),
+        None => {
             let names: Vec<&str> = candidates
                 .iter()
                 .copied()

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::diagnostic::{Diagnostic, Pos, suggest};
+use super::diagnostic::{Diagnostic, Pos, close_match, suggest};
 use super::raw::{RawAccount, RawFile, RawRule, RawTls};
 use super::units::{parse_date_bound, parse_duration, parse_size};
 use super::yaml::{Node, Spanned, Value, from_node};
@@ -273,7 +273,7 @@ fn account(
         None => 143,
     };
 
-    let sources: Vec<(&str, Pos, SecretSource)> = [
+    let mut sources: Vec<(&str, Pos, SecretSource)> = [
         raw.password_command.as_ref().map(|s| {
             (
                 "password_command",
@@ -299,6 +299,8 @@ fn account(
     .into_iter()
     .flatten()
     .collect();
+    // The later one in the file is the one to point at.
+    sources.sort_by_key(|(_, pos, _)| *pos);
     let secret = match sources.as_slice() {
         [] => {
             cx.err_hint(
@@ -429,7 +431,13 @@ fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Ru
         }) => {
             for item in items {
                 if let Some(a) = action(cx, item) {
-                    actions.push((item.pos, a));
+                    // Point at the value (`X` of `- move: X`), where the
+                    // problem usually is.
+                    let at = match &item.value {
+                        Value::Map(e) if e.len() == 1 => e[0].1.pos,
+                        _ => item.pos,
+                    };
+                    actions.push((at, a));
                 }
             }
         }
@@ -441,7 +449,10 @@ fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Ru
     }
     let stop = raw.stop.as_ref().is_some_and(|s| s.value)
         || actions.iter().any(|(_, a)| matches!(a, Action::Stop));
-    if actions.is_empty() && !stop {
+    // An invalid action was reported already; "no actions" would repeat it.
+    let written =
+        matches!(&raw.actions, Some(Spanned { value: Value::Seq(items), .. }) if !items.is_empty());
+    if actions.is_empty() && !stop && !written {
         let at = raw.actions.as_ref().map_or(pos, |a| a.pos);
         cx.err_hint(
             at,
@@ -487,10 +498,13 @@ fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Ru
                         "unknown template variable {{{name}}}: no regex of rule \"{}\" captures it",
                         raw.name.value
                     ),
-                    format!(
-                        "{}; a regex defines one with (?P<{name}>...)",
-                        suggest(name, &known)
-                    ),
+                    match close_match(name, &known) {
+                        Some(c) => format!("did you mean \"{c}\"?"),
+                        None => format!(
+                            "name a group (?P<{name}>...) in a regex of this rule, or use one of: {}",
+                            builtin_names().collect::<Vec<_>>().join(", ")
+                        ),
+                    },
                 );
             }
         }
@@ -740,7 +754,7 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
         other => {
             cx.err_hint(
                 key.pos,
-                format!("unknown condition \"{other}\""),
+                format!("unknown key \"{other}\" in match"),
                 suggest(other, CONDITION_KEYS),
             );
             None
@@ -977,6 +991,7 @@ fn size(cx: &mut Ctx, v: &Node) -> Option<Condition> {
         return None;
     };
     let (mut over, mut under) = (None, None);
+    let mut invalid = false;
     for (k, val) in entries {
         let slot = match k.value.as_str() {
             "over" => &mut over,
@@ -993,10 +1008,14 @@ fn size(cx: &mut Ctx, v: &Node) -> Option<Condition> {
         let text = scalar(cx, val, "a size such as 5MB")?;
         match parse_size(&text) {
             Ok(n) => *slot = Some(n),
-            Err(e) => cx.err(val.pos, e),
+            Err(e) => {
+                invalid = true;
+                cx.err(val.pos, e)
+            }
         }
     }
     match (over, under) {
+        _ if invalid => None,
         (None, None) => {
             cx.err(v.pos, "size needs over, under or both");
             None

@@ -485,3 +485,565 @@ fn address_matches(test: &AddressTest, a: &Address, caps: &mut Captures) -> bool
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::config::{Config, parse_str};
+    use crate::message::{Arrival, Meta};
+
+    fn config(rules: &str) -> Config {
+        let text = format!(
+            "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n{rules}"
+        );
+        parse_str(&text, Path::new(".")).unwrap_or_else(|d| {
+            panic!(
+                "{}\n{}",
+                text,
+                d.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    const NOW: &str = "2026-06-01T00:00:00Z";
+
+    /// A message with the given extra header lines; arrival 2026-05-01 unless
+    /// `arrival` says otherwise, flags from `flags` (IMAP spelling).
+    #[derive(Clone, Copy)]
+    struct Msg<'a> {
+        headers: &'a str,
+        body: &'a str,
+        flags: &'a [&'a str],
+        arrival: &'a str,
+    }
+
+    const BASE: Msg = Msg {
+        headers: "",
+        body: "hello",
+        flags: &[],
+        arrival: "2026-05-01T00:00:00Z",
+    };
+
+    fn message(m: &Msg) -> Message {
+        let mut raw = String::from(m.headers);
+        if !m.headers.contains("From:") {
+            raw.push_str("From: Alice Example <alice@example.org>\n");
+        }
+        raw.push_str("\n");
+        raw.push_str(m.body);
+        let flags: BTreeSet<Flag> = m.flags.iter().map(|f| Flag::parse(f).unwrap()).collect();
+        Message::parse(
+            raw.as_bytes(),
+            Meta {
+                arrival: Arrival::At(t(m.arrival)),
+                flags,
+                size: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// `rule=NAME move:X +[..] -[..] copies=[..]`, `stay`, or `error: ...`.
+    fn summary(rules: &str, m: &Msg) -> String {
+        let cfg = config(rules);
+        let msg = message(m);
+        match evaluate(cfg.rules_for("a", "INBOX"), &msg, t(NOW), false) {
+            Err(e) => format!("error: {e}"),
+            Ok(d) if d.rule.is_none() => "stay".into(),
+            Ok(d) => {
+                let mut s = format!("rule={}", d.rule.unwrap());
+                if let Some(dest) = d.destination {
+                    s.push_str(&format!(" {:?}:{}", dest.disposition, dest.target).to_lowercase());
+                }
+                let f =
+                    |set: &BTreeSet<Flag>| set.iter().map(Flag::imap).collect::<Vec<_>>().join(",");
+                if !d.flags_added.is_empty() {
+                    s.push_str(&format!(" +[{}]", f(&d.flags_added)));
+                }
+                if !d.flags_removed.is_empty() {
+                    s.push_str(&format!(" -[{}]", f(&d.flags_removed)));
+                }
+                if !d.copies.is_empty() {
+                    s.push_str(&format!(" copies=[{}]", d.copies.join(",")));
+                }
+                s
+            }
+        }
+    }
+
+    /// One rule named `r` that moves to `X` when `cond` (a `match:` body)
+    /// holds: "rule=r move:x" or "stay".
+    fn holds(cond: &str, m: &Msg) -> bool {
+        let rules = format!("  - name: r\n    match: {cond}\n    actions: [move: X]\n");
+        match summary(&rules, m).as_str() {
+            "rule=r move:x" => true,
+            "stay" => false,
+            other => panic!("{cond}: {other}"),
+        }
+    }
+
+    #[test]
+    fn conditions() {
+        let h = |headers| Msg { headers, ..BASE };
+        let gh = h("From: GitHub <notifications@github.com>\n");
+        let cases: Vec<(&str, Msg, bool)> = vec![
+            // address tests: plain string on address and display name
+            ("{from: alice@example.org}", BASE, true),
+            ("{from: ALICE}", BASE, true),
+            ("{from: bob}", BASE, false),
+            ("{from: {domain: github.com}}", gh, true),
+            (
+                "{from: {domain: github.com}}",
+                h("From: x@notgithub.com\n"),
+                false,
+            ),
+            (
+                "{from: {domain: {glob: \"*.github.com\"}}}",
+                h("From: x@api.github.com\n"),
+                true,
+            ),
+            ("{from: {domain: {glob: \"*.github.com\"}}}", gh, false),
+            ("{from: {localpart: notifications}}", gh, true),
+            ("{from: {localpart: notif}}", gh, false),
+            (
+                "{from: {localpart: notifications, domain: example.org}}",
+                gh,
+                false,
+            ),
+            ("{from: {regex: '^notif.*@github\\.com$'}}", gh, true),
+            ("{from: {is: GitHub}}", gh, true),
+            ("{from: [bob, github]}", gh, true),
+            ("{to: bob@x.org}", h("To: Bob <bob@x.org>, c@y.org\n"), true),
+            ("{to: bob@x.org}", h("Cc: bob@x.org\n"), false),
+            ("{cc: {domain: y.org}}", h("Cc: team: c@y.org;\n"), true),
+            ("{bcc: hidden}", h("Bcc: hidden@x.org\n"), true),
+            (
+                "{sender: list-bounces}",
+                h("Sender: list-bounces@x.org\n"),
+                true,
+            ),
+            (
+                "{reply_to: {domain: x.org}}",
+                h("Reply-To: r@x.org\n"),
+                true,
+            ),
+            ("{recipient: bob}", h("Bcc: bob@x.org\n"), true),
+            ("{recipient: bob}", h("Cc: bob@x.org\n"), true),
+            ("{recipient: bob}", h("Reply-To: bob@x.org\n"), false),
+            // subject: decoded RFC 2047, Unicode case folding
+            (
+                "{subject: für}",
+                h("Subject: =?ISO-8859-1?Q?F=FCR_Sie?=\n"),
+                true,
+            ),
+            ("{subject: {is: 'hello'}}", h("Subject: HELLO\n"), true),
+            ("{subject: {is: 'hell'}}", h("Subject: HELLO\n"), false),
+            (
+                "{subject: {glob: 'Re: *'}}",
+                h("Subject: re: lunch\n"),
+                true,
+            ),
+            (
+                "{subject: {regex: '^Re:'}}",
+                h("Subject: re: lunch\n"),
+                false,
+            ),
+            (
+                "{subject: {regex: '(?i)^Re:'}}",
+                h("Subject: re: lunch\n"),
+                true,
+            ),
+            ("{subject: x}", BASE, false),
+            // header: any occurrence, decoded; exists: all names
+            ("{header: {X-Tag: b}}", h("X-Tag: a\nX-Tag: b\n"), true),
+            (
+                "{header: {x-tag: {is: ä}}}",
+                h("X-Tag: =?UTF-8?B?w6Q=?=\n"),
+                true,
+            ),
+            ("{header: {X-Tag: a, X-Other: z}}", h("X-Tag: a\n"), false),
+            ("{exists: X-Tag}", h("x-tag: 1\n"), true),
+            ("{exists: [X-Tag, X-Other]}", h("X-Tag: 1\n"), false),
+            // list: the List-Id identifier
+            (
+                "{list: {is: rust.lists.x.org}}",
+                h("List-Id: Rust <rust.lists.x.org>\n"),
+                true,
+            ),
+            (
+                "{list: Rust}",
+                h("List-Id: Rust <rust.lists.x.org>\n"),
+                true,
+            ),
+            ("{list: rust}", BASE, false),
+            // size, dates (now = 2026-06-01, arrival = 2026-05-01)
+            ("{size: {over: 10}}", BASE, true),
+            ("{size: {under: 10}}", BASE, false),
+            ("{size: {over: 1KB}}", BASE, false),
+            ("{older_than: 30d}", BASE, true),
+            ("{older_than: 32d}", BASE, false),
+            ("{newer_than: 32d}", BASE, true),
+            ("{newer_than: 30d}", BASE, false),
+            (
+                "{sent_before: 2026-01-01}",
+                h("Date: Wed, 31 Dec 2025 23:00:00 +0000\n"),
+                true,
+            ),
+            (
+                "{sent_before: 2026-01-01}",
+                h("Date: Thu, 01 Jan 2026 00:30:00 +0000\n"),
+                false,
+            ),
+            (
+                "{sent_before: 2026-01-01}",
+                h("Date: Thu, 01 Jan 2026 00:30:00 +0100\n"),
+                true,
+            ),
+            // "before" and "after" are strict: the very instant is neither
+            (
+                "{sent_before: 2026-01-01}",
+                h("Date: Thu, 01 Jan 2026 00:00:00 +0000\n"),
+                false,
+            ),
+            (
+                "{sent_after: 2026-01-01}",
+                h("Date: Thu, 01 Jan 2026 00:00:00 +0000\n"),
+                false,
+            ),
+            (
+                "{sent_after: 2026-01-01}",
+                h("Date: Thu, 01 Jan 2026 00:00:01 +0000\n"),
+                true,
+            ),
+            (
+                "{sent_after: 10d}",
+                h("Date: Sat, 30 May 2026 00:00:00 +0000\n"),
+                true,
+            ),
+            (
+                "{sent_after: 10d}",
+                h("Date: Sat, 02 May 2026 00:00:00 +0000\n"),
+                false,
+            ),
+            ("{sent_before: 2099-01-01}", BASE, false),
+            ("{sent_after: 2000-01-01}", BASE, false),
+            // flags and keywords
+            (
+                "{seen: true}",
+                Msg {
+                    flags: &["\\Seen"],
+                    ..BASE
+                },
+                true,
+            ),
+            (
+                "{seen: false}",
+                Msg {
+                    flags: &["\\Seen"],
+                    ..BASE
+                },
+                false,
+            ),
+            ("{seen: false}", BASE, true),
+            (
+                "{flagged: true}",
+                Msg {
+                    flags: &["\\Flagged"],
+                    ..BASE
+                },
+                true,
+            ),
+            ("{answered: true}", BASE, false),
+            (
+                "{draft: true}",
+                Msg {
+                    flags: &["\\Draft"],
+                    ..BASE
+                },
+                true,
+            ),
+            (
+                "{keyword: $work}",
+                Msg {
+                    flags: &["$Work"],
+                    ..BASE
+                },
+                true,
+            ),
+            (
+                "{keyword: [$Work, $Done]}",
+                Msg {
+                    flags: &["$Work"],
+                    ..BASE
+                },
+                false,
+            ),
+            // combinators
+            ("{all: [{from: alice}, {seen: false}]}", BASE, true),
+            ("{all: [{from: alice}, {seen: true}]}", BASE, false),
+            ("{any: [{from: bob}, {seen: false}]}", BASE, true),
+            ("{any: [{from: bob}, {seen: true}]}", BASE, false),
+            ("{not: {from: bob}}", BASE, true),
+            ("{not: {from: alice, seen: true}}", BASE, true),
+            ("{not: {from: alice, seen: false}}", BASE, false),
+            (
+                "{any: [{not: {from: alice}}, {all: [{size: {over: 1}}, {subject: x}]}]}",
+                BASE,
+                false,
+            ),
+            ("{from: alice, seen: true}", BASE, false),
+            ("{}", BASE, true),
+            ("", BASE, true),
+        ];
+        for (cond, msg, want) in cases {
+            assert_eq!(holds(cond, &msg), want, "{cond} on {:?}", msg.headers);
+        }
+    }
+
+    const MIME: &str = "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n";
+    const MIME_BODY: &str = "--b\nContent-Type: text/html\n\n<p>Please <b>unsubscribe</b> me</p>\n\
+--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"bill.PDF\"\n\nxx\n--b--\n";
+
+    #[test]
+    fn body_and_attachment_conditions() {
+        let mime = Msg {
+            headers: MIME,
+            body: MIME_BODY,
+            ..BASE
+        };
+        let cases: Vec<(&str, &Msg, bool)> = vec![
+            ("{body: UNSUBSCRIBE}", &mime, true),
+            ("{body: '<b>'}", &mime, false),
+            ("{body: {regex: 'Please\\s+unsubscribe'}}", &mime, true),
+            ("{body: hello}", &BASE, true),
+            ("{attachment: true}", &mime, true),
+            ("{attachment: true}", &BASE, false),
+            ("{attachment: false}", &BASE, true),
+            ("{attachment: {name: {glob: '*.pdf'}}}", &mime, true),
+            ("{attachment: {name: {glob: '*.doc'}}}", &mime, false),
+            ("{attachment: {type: application/pdf}}", &mime, true),
+            ("{attachment: {type: image/, name: bill}}", &mime, false),
+        ];
+        for (cond, msg, want) in cases {
+            assert_eq!(holds(cond, msg), want, "{cond}");
+        }
+    }
+
+    #[test]
+    fn body_conditions_on_a_header_only_message_are_an_error_not_a_guess() {
+        let cfg = config("  - name: r\n    match: {body: x}\n    actions: [move: X]\n");
+        let msg = Message::parse_headers(
+            b"From: a@b\n\n",
+            Meta {
+                arrival: Arrival::At(t(NOW)),
+                flags: BTreeSet::new(),
+                size: None,
+            },
+        )
+        .unwrap();
+        let err = evaluate(cfg.rules_for("a", "INBOX"), &msg, t(NOW), false).unwrap_err();
+        assert_eq!(err.rule, "r");
+        assert!(err.message.contains("only the header was read"));
+    }
+
+    #[test]
+    fn evaluation_order() {
+        let r = |s: &str| s.replace('|', "\n");
+        let cases: Vec<(String, &str)> = vec![
+            // flags of every matching rule accumulate, then the move applies
+            (
+                r(
+                    "  - {name: one, actions: [flag: seen]}|  - {name: two, actions: [flag: [$A]]}|  - {name: three, actions: [move: Dest]}|",
+                ),
+                "rule=three move:dest +[\\Seen,$A]",
+            ),
+            // the first move wins; later rules are not evaluated
+            (
+                r(
+                    "  - {name: one, actions: [move: First]}|  - {name: two, actions: [flag: seen, move: Second]}|",
+                ),
+                "rule=one move:first",
+            ),
+            // copy does not end evaluation
+            (
+                r("  - {name: one, actions: [copy: Keep]}|  - {name: two, actions: [archive]}|"),
+                "rule=two archive:\\archive (else archive) copies=[Keep]",
+            ),
+            // stop as an action and as a rule key
+            (
+                r(
+                    "  - {name: one, actions: [flag: seen, stop]}|  - {name: two, actions: [move: X]}|",
+                ),
+                "rule=one +[\\Seen]",
+            ),
+            (
+                r(
+                    "  - {name: one, stop: true, actions: [flag: seen]}|  - {name: two, actions: [move: X]}|",
+                ),
+                "rule=one +[\\Seen]",
+            ),
+            (
+                r("  - {name: one, stop: true}|  - {name: two, actions: [move: X]}|"),
+                "rule=one",
+            ),
+            // a rule that does not match does not stop anything
+            (
+                r(
+                    "  - {name: one, match: {from: bob}, stop: true}|  - {name: two, actions: [move: X]}|",
+                ),
+                "rule=two move:x",
+            ),
+            // a later unflag cancels an earlier flag, and the reverse
+            (
+                r(
+                    "  - {name: one, actions: [flag: [seen, flagged]]}|  - {name: two, actions: [unflag: seen]}|",
+                ),
+                "rule=one +[\\Flagged] -[\\Seen]",
+            ),
+            (
+                r(
+                    "  - {name: one, actions: [unflag: seen]}|  - {name: two, actions: [flag: seen]}|",
+                ),
+                "rule=one +[\\Seen]",
+            ),
+            // flags of the deciding rule count even when written after the move
+            (
+                r("  - {name: one, actions: [move: X, flag: seen]}|"),
+                "rule=one move:x +[\\Seen]",
+            ),
+            // delete: to Trash, or for good
+            (
+                r("  - {name: one, actions: [delete]}|"),
+                "rule=one delete:\\trash (else trash)",
+            ),
+            (
+                r("  - {name: one, actions: [delete: {expunge: true}]}|"),
+                "rule=one delete:(expunged)",
+            ),
+            // rules of another mailbox do not apply
+            (
+                r("  - {name: one, mailbox: Other, actions: [move: X]}|"),
+                "stay",
+            ),
+            (
+                r("  - {name: one, mailbox: [Other, inbox], actions: [move: X]}|"),
+                "rule=one move:x",
+            ),
+        ];
+        for (rules, want) in cases {
+            assert_eq!(summary(&rules, &BASE), want, "{rules}");
+        }
+    }
+
+    #[test]
+    fn templates() {
+        let m = Msg {
+            headers: "Subject: [rust-users] hi\nList-Id: <rust-users.lists.x.org>\nDate: Sun, 31 Dec 2023 23:30:00 -0200\n",
+            arrival: "2025-01-02T03:04:05Z",
+            ..BASE
+        };
+        let no_date = Msg {
+            headers: "Subject: [rust-users] hi\n",
+            ..BASE
+        };
+        let rule = |cond: &str, folder: &str| {
+            format!("  - name: r\n    match: {cond}\n    actions: [move: \"{folder}\"]\n")
+        };
+        let cases: Vec<(String, &Msg, &str)> = vec![
+            (
+                rule("{}", "A/{year}/{month}/{day}"),
+                &m,
+                "rule=r move:a/2025/01/02",
+            ),
+            (
+                rule("{}", "S/{sent_year}-{sent_month}-{sent_day}"),
+                &m,
+                "rule=r move:s/2024-01-01",
+            ),
+            (
+                rule(
+                    "{list: {regex: '^(?P<name>[a-z-]+)\\.lists'}}",
+                    "Lists/{name}",
+                ),
+                &m,
+                "rule=r move:lists/rust-users",
+            ),
+            (
+                rule(
+                    "{subject: {regex: '^\\[(?P<l>[^]]+)\\] (?P<rest>.*)'}}",
+                    "L/{l}/{rest}",
+                ),
+                &m,
+                "rule=r move:l/rust-users/hi",
+            ),
+            // a capture value with "/" makes a level
+            (
+                rule(
+                    "{subject: {regex: '^\\[(?P<a>rust)-(?P<b>users)'}}",
+                    "{a}/{b}",
+                ),
+                &m,
+                "rule=r move:rust/users",
+            ),
+            // an optional group that did not take part: left alone, reported
+            (
+                rule("{subject: {regex: '(?P<x>zzz)?hi'}}", "X/{x}"),
+                &m,
+                "error: rule \"r\": folder \"X/{x}\": capture {x} did not take part in the match",
+            ),
+            // the failed branch of `any` contributes no capture
+            (
+                rule(
+                    "{any: [{all: [{subject: {regex: '(?P<x>rust)'}}, {from: nobody}]}, {subject: {regex: '(?P<x>hi)'}}]}",
+                    "X/{x}",
+                ),
+                &m,
+                "rule=r move:x/hi",
+            ),
+            (
+                rule("{}", "S/{sent_year}"),
+                &no_date,
+                "error: rule \"r\": folder \"S/{sent_year}\": the message has no usable Date header for {sent_...}",
+            ),
+        ];
+        for (rules, msg, want) in cases {
+            assert_eq!(summary(&rules, msg), want, "{rules}");
+        }
+    }
+
+    #[test]
+    fn explain_records_what_each_condition_saw() {
+        let cfg = config(
+            "  - name: r\n    match: {from: {domain: github.com}, seen: false}\n    actions: [move: X]\n",
+        );
+        let msg = message(&BASE);
+        let d = evaluate(cfg.rules_for("a", "INBOX"), &msg, t(NOW), true).unwrap();
+        assert_eq!(d.trace.len(), 1);
+        let c = &d.trace[0].conditions;
+        assert_eq!(
+            c.len(),
+            1,
+            "evaluation stops at the first failing condition"
+        );
+        assert_eq!(c[0].label, "from domain is \"github.com\"");
+        assert!(!c[0].held);
+        assert_eq!(
+            c[0].seen.as_deref(),
+            Some("Alice Example <alice@example.org>")
+        );
+        let quiet = evaluate(cfg.rules_for("a", "INBOX"), &msg, t(NOW), false).unwrap();
+        assert!(quiet.trace.is_empty());
+    }
+}

@@ -123,11 +123,9 @@ fn walk(path: &Path, depth: usize, out: &mut Vec<Result<Input, (PathBuf, String)
             Ok(entries) => {
                 let mut v: Vec<PathBuf> = entries
                     .filter_map(Result::ok)
-                    // Symlinked folders are not followed: no cycles.
-                    .filter(|e| {
-                        e.file_type()
-                            .is_ok_and(|t| !t.is_symlink() || e.path().is_file())
-                    })
+                    // Symlinked folders are not followed (no cycles); a
+                    // dangling link is kept so that it is reported.
+                    .filter(|e| !(e.file_type().is_ok_and(|t| t.is_symlink()) && e.path().is_dir()))
                     .map(|e| e.path())
                     .collect();
                 v.sort();

@@ -796,6 +796,7 @@ mod tests {
         assert_eq!(s.name.value, "y");
         assert_eq!(s.name.pos, p(2, 7));
         assert_eq!(s.port, Some(10));
+        assert_eq!(s.on, None);
         let msgs: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
         assert_eq!(
             msgs,

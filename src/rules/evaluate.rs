@@ -541,7 +541,7 @@ mod tests {
         if !m.headers.contains("From:") {
             raw.push_str("From: Alice Example <alice@example.org>\n");
         }
-        raw.push_str("\n");
+        raw.push('\n');
         raw.push_str(m.body);
         let flags: BTreeSet<Flag> = m.flags.iter().map(|f| Flag::parse(f).unwrap()).collect();
         Message::parse(

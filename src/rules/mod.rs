@@ -167,7 +167,7 @@ impl fmt::Display for AddressTest {
 fn size_text(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)];
     for (unit, size) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }
@@ -362,6 +362,46 @@ impl Action {
     }
 }
 
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |flags: &[Flag]| flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
+        match self {
+            Action::Move(t) => write!(f, "move to {t}"),
+            Action::Copy(t) => write!(f, "copy to {t}"),
+            Action::Archive(Some(t)) => write!(f, "archive to {t}"),
+            Action::Archive(None) => write!(f, "archive to {ARCHIVE}"),
+            Action::Flag(flags) => write!(f, "flag {}", list(flags)),
+            Action::Unflag(flags) => write!(f, "unflag {}", list(flags)),
+            Action::Delete { expunge: false } => write!(f, "delete to {TRASH}"),
+            Action::Delete { expunge: true } => f.write_str("delete for good (expunge)"),
+            Action::Stop => f.write_str("stop"),
+        }
+    }
+}
+
+/// One line describing a rule's conditions, for `check` and logs.
+pub fn describe_conditions(conds: &[Condition]) -> String {
+    fn one(c: &Condition) -> String {
+        match c {
+            Condition::All(cs) => format!(
+                "all of ({})",
+                cs.iter().map(one).collect::<Vec<_>>().join(", ")
+            ),
+            Condition::Any(cs) => format!(
+                "any of ({})",
+                cs.iter().map(one).collect::<Vec<_>>().join(", ")
+            ),
+            Condition::Not(c) => format!("not ({})", one(c)),
+            c => c.to_string(),
+        }
+    }
+    if conds.is_empty() {
+        "every message".into()
+    } else {
+        conds.iter().map(one).collect::<Vec<_>>().join(" and ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,45 +444,5 @@ mod tests {
         ] {
             assert_eq!(size_text(b), t);
         }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |flags: &[Flag]| flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
-        match self {
-            Action::Move(t) => write!(f, "move to {t}"),
-            Action::Copy(t) => write!(f, "copy to {t}"),
-            Action::Archive(Some(t)) => write!(f, "archive to {t}"),
-            Action::Archive(None) => write!(f, "archive to {ARCHIVE}"),
-            Action::Flag(flags) => write!(f, "flag {}", list(flags)),
-            Action::Unflag(flags) => write!(f, "unflag {}", list(flags)),
-            Action::Delete { expunge: false } => write!(f, "delete to {TRASH}"),
-            Action::Delete { expunge: true } => f.write_str("delete for good (expunge)"),
-            Action::Stop => f.write_str("stop"),
-        }
-    }
-}
-
-/// One line describing a rule's conditions, for `check` and logs.
-pub fn describe_conditions(conds: &[Condition]) -> String {
-    fn one(c: &Condition) -> String {
-        match c {
-            Condition::All(cs) => format!(
-                "all of ({})",
-                cs.iter().map(one).collect::<Vec<_>>().join(", ")
-            ),
-            Condition::Any(cs) => format!(
-                "any of ({})",
-                cs.iter().map(one).collect::<Vec<_>>().join(", ")
-            ),
-            Condition::Not(c) => format!("not ({})", one(c)),
-            c => c.to_string(),
-        }
-    }
-    if conds.is_empty() {
-        "every message".into()
-    } else {
-        conds.iter().map(one).collect::<Vec<_>>().join(" and ")
     }
 }

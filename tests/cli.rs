@@ -1,0 +1,322 @@
+//! The `mailwarden` binary end to end: exit codes, output formats, and bad
+//! input (each bad file reported, the others still evaluated, no panic).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("rules.example.yaml")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn check_accepts_the_example_and_summarises_it() {
+    let o = bin()
+        .arg("check")
+        .arg("-c")
+        .arg(example())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("account personal: me@example.org at imap.example.org:993 (implicit TLS)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "rule \"GitHub notifications\" (personal: INBOX): from domain is \"github.com\""
+        ),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("OK, 1 account, 12 rules"), "{out}");
+}
+
+#[test]
+fn check_reports_errors_with_the_file_name_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yaml");
+    fs::write(&cfg, "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n  - name: r\n    match: { subjet: x }\n    actions: [move: X]\n").unwrap();
+    let o = bin().arg("check").arg("-c").arg(&cfg).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "{0}:9:14: unknown key \"subjet\" in match (did you mean \"subject\"?)\n1 error in {0}\n",
+            cfg.display()
+        )
+    );
+    let o = bin()
+        .arg("check")
+        .arg("-c")
+        .arg(dir.path().join("missing.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("missing.yaml: No such file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn test_prints_a_decision_per_sample_message() {
+    let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail");
+    let o = bin()
+        .args(["test", "--now", "2026-11-27T00:00:00Z", "-c"])
+        .arg(example())
+        .arg(&mail)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("01-github.eml\n    subject: Re: [mailwarden/mailwarden] Add IDLE support (PR #42)\n    rule:    GitHub notifications\n    actions: flag \\Seen; move to Notifications/GitHub\n"), "{out}");
+    assert!(
+        out.contains(
+            "08-personal.eml\n    subject: Coffee tomorrow?\n    no rule matched; stays in INBOX\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("8 messages: 5 moved, 2 matched without moving, 1 unmatched, 0 failed\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_shows_each_condition_and_what_it_saw() {
+    let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail/02-rust-list.eml");
+    let o = bin()
+        .args(["test", "--explain", "-c"])
+        .arg(example())
+        .arg(&mail)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("    ✗ rule \"GitHub notifications\"\n        ✗ from domain is \"github.com\"  [Ferris <ferris@rust.example>]\n"), "{out}");
+    assert!(out.contains("    ✓ rule \"Mailing lists by List-Id\"\n        ✓ list matches regex \"^(?P<list>[a-z0-9-]+)\\\\.lists\\\\.example\\\\.org$\"  [\"rust-users.lists.example.org\"]\n"), "{out}");
+    // Evaluation ended with the move: later rules are not in the trace.
+    assert!(!out.contains("rule \"Invoices\""), "{out}");
+}
+
+#[test]
+fn bad_files_are_reported_one_by_one_and_the_rest_is_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("a-empty.eml"), b"").unwrap();
+    fs::write(d.join("b-binary.eml"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0").unwrap();
+    let big = fs::File::create(d.join("c-50mb.eml")).unwrap();
+    big.set_len(50 << 20).unwrap();
+    fs::write(
+        d.join("d-garbage-header.eml"),
+        b"From: x@y.example\r\nSubject: caf\xe9\r \x01 evil\rBcc: inject\n\xff\xfe: \xc3\r\n\r\nbody",
+    )
+    .unwrap();
+    fs::write(
+        d.join("e-no-header.eml"),
+        b"hello world\nthis is not mail\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(d.join("nowhere"), d.join("f-dangling.eml")).unwrap();
+    fs::write(
+        d.join("g-good.eml"),
+        b"From: notifications@github.com\nX-GitHub-Reason: x\nSubject: ok\n\nbody",
+    )
+    .unwrap();
+    let locked = d.join("h-unreadable.eml");
+    fs::write(&locked, b"Subject: secret\n\nx").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut fs::metadata(&locked).unwrap().permissions(),
+        0o000,
+    );
+    fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    // Root reads anything; then this file is simply good.
+    let unreadable = fs::File::open(&locked).is_err();
+
+    let o = bin()
+        .args(["test", "--format", "json", "-c"])
+        .arg(example())
+        .arg(d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 8, "{}", stdout(&o));
+    let by_name = |n: &str| {
+        lines
+            .iter()
+            .find(|l| l["file"].as_str().unwrap().ends_with(n))
+            .unwrap_or_else(|| panic!("{n} missing"))
+            .clone()
+    };
+    assert_eq!(by_name("a-empty.eml")["error"], "empty message");
+    assert_eq!(
+        by_name("b-binary.eml")["error"],
+        "binary data (NUL bytes) in the header: not an RFC 5322 message"
+    );
+    assert_eq!(
+        by_name("c-50mb.eml")["error"],
+        "52428800 bytes is over the 33554432-byte limit (--max-size)"
+    );
+    assert_eq!(
+        by_name("e-no-header.eml")["error"],
+        "no header fields at the start: not an RFC 5322 message"
+    );
+    assert!(
+        by_name("f-dangling.eml")["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such file")
+    );
+    assert_eq!(by_name("g-good.eml")["rule"], "GitHub notifications");
+    // 8-bit bytes and a bare CR in a header: evaluated, with a warning.
+    let garbage = by_name("d-garbage-header.eml");
+    assert!(garbage.get("error").is_none(), "{garbage}");
+    assert!(
+        garbage["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("not UTF-8"),
+        "{garbage}"
+    );
+    if unreadable {
+        assert!(
+            by_name("h-unreadable.eml")["error"]
+                .as_str()
+                .unwrap()
+                .contains("ermission denied")
+        );
+    }
+    let err = stderr(&o);
+    assert!(err.contains("a-empty.eml: error: empty message"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn maildir_flags_and_arrival_come_from_the_maildir() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("Mail");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(md.join(sub)).unwrap();
+    }
+    let cfg = dir.path().join("rules.yaml");
+    fs::write(&cfg, "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n  - name: old read mail\n    match: { seen: true, older_than: 30d }\n    actions: [archive: \"Archive/{year}\"]\n").unwrap();
+    // Sent (Date) long ago, but arrived (mtime) recently: arrival decides.
+    let msg = "Date: Mon, 01 Jan 2018 00:00:00 +0000\nFrom: a@b.example\nSubject: x\n\nx";
+    let seen_old = md.join("cur/1.M1.h:2,S");
+    let seen_new = md.join("cur/2.M2.h:2,S");
+    let unseen_old = md.join("new/3.M3.h");
+    for p in [&seen_old, &seen_new, &unseen_old] {
+        fs::write(p, msg).unwrap();
+    }
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000); // 2023-11-14
+    for p in [&seen_old, &unseen_old] {
+        fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let o = bin()
+        .args([
+            "test",
+            "--format",
+            "json",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "-c",
+        ])
+        .arg(&cfg)
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let got: Vec<(String, serde_json::Value)> = json_lines(&o)
+        .into_iter()
+        .map(|l| {
+            (
+                Path::new(l["file"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into(),
+                l["destination"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1.M1.h:2,S".to_string(), serde_json::json!("Archive/2023")),
+            ("2.M2.h:2,S".to_string(), serde_json::Value::Null),
+            ("3.M3.h".to_string(), serde_json::Value::Null),
+        ]
+    );
+    // --received overrides the arrival time of every message.
+    let o = bin()
+        .args([
+            "test",
+            "--format",
+            "json",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--received",
+            "2020-05-05",
+            "-c",
+        ])
+        .arg(&cfg)
+        .arg(&seen_new)
+        .output()
+        .unwrap();
+    assert_eq!(json_lines(&o)[0]["destination"], "Archive/2020");
+}
+
+#[test]
+fn an_unknown_account_or_a_bad_time_is_a_usage_error() {
+    let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail/01-github.eml");
+    let o = bin()
+        .args(["test", "--account", "nope", "-c"])
+        .arg(example())
+        .arg(&mail)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown account \"nope\" (accounts: personal)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin()
+        .args(["test", "--now", "yesterday", "-c"])
+        .arg(example())
+        .arg(&mail)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("invalid time \"yesterday\""),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -13,6 +13,17 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("rules.example.yaml")
 }
 
+/// Runs `mailwarden ARGS -c CONFIG INPUTS...`.
+fn mailwarden(args: &[&str], config: &Path, inputs: &[&Path]) -> Output {
+    bin()
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .args(inputs)
+        .output()
+        .unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -30,12 +41,7 @@ fn json_lines(o: &Output) -> Vec<serde_json::Value> {
 
 #[test]
 fn check_accepts_the_example_and_summarises_it() {
-    let o = bin()
-        .arg("check")
-        .arg("-c")
-        .arg(example())
-        .output()
-        .unwrap();
+    let o = mailwarden(&["check"], &example(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -56,7 +62,7 @@ fn check_reports_errors_with_the_file_name_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.yaml");
     fs::write(&cfg, "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n  - name: r\n    match: { subjet: x }\n    actions: [move: X]\n").unwrap();
-    let o = bin().arg("check").arg("-c").arg(&cfg).output().unwrap();
+    let o = mailwarden(&["check"], &cfg, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),
@@ -65,12 +71,7 @@ fn check_reports_errors_with_the_file_name_and_exits_2() {
             cfg.display()
         )
     );
-    let o = bin()
-        .arg("check")
-        .arg("-c")
-        .arg(dir.path().join("missing.yaml"))
-        .output()
-        .unwrap();
+    let o = mailwarden(&["check"], &dir.path().join("missing.yaml"), &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("missing.yaml: No such file"),
@@ -82,12 +83,11 @@ fn check_reports_errors_with_the_file_name_and_exits_2() {
 #[test]
 fn test_prints_a_decision_per_sample_message() {
     let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail");
-    let o = bin()
-        .args(["test", "--now", "2026-11-27T00:00:00Z", "-c"])
-        .arg(example())
-        .arg(&mail)
-        .output()
-        .unwrap();
+    let o = mailwarden(
+        &["test", "--now", "2026-11-27T00:00:00Z"],
+        &example(),
+        &[&mail],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("01-github.eml\n    subject: Re: [mailwarden/mailwarden] Add IDLE support (PR #42)\n    rule:    GitHub notifications\n    actions: flag \\Seen; move to Notifications/GitHub\n"), "{out}");
@@ -106,12 +106,7 @@ fn test_prints_a_decision_per_sample_message() {
 #[test]
 fn explain_shows_each_condition_and_what_it_saw() {
     let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail/02-rust-list.eml");
-    let o = bin()
-        .args(["test", "--explain", "-c"])
-        .arg(example())
-        .arg(&mail)
-        .output()
-        .unwrap();
+    let o = mailwarden(&["test", "--explain"], &example(), &[&mail]);
     let out = stdout(&o);
     assert!(out.contains("    ✗ rule \"GitHub notifications\"\n        ✗ from domain is \"github.com\"  [Ferris <ferris@rust.example>]\n"), "{out}");
     assert!(out.contains("    ✓ rule \"Mailing lists by List-Id\"\n        ✓ list matches regex \"^(?P<list>[a-z0-9-]+)\\\\.lists\\\\.example\\\\.org$\"  [\"rust-users.lists.example.org\"]\n"), "{out}");
@@ -153,12 +148,7 @@ fn bad_files_are_reported_one_by_one_and_the_rest_is_evaluated() {
     // Root reads anything; then this file is simply good.
     let unreadable = fs::File::open(&locked).is_err();
 
-    let o = bin()
-        .args(["test", "--format", "json", "-c"])
-        .arg(example())
-        .arg(d)
-        .output()
-        .unwrap();
+    let o = mailwarden(&["test", "--format", "json"], &example(), &[&d]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 8, "{}", stdout(&o));
@@ -238,19 +228,11 @@ fn maildir_flags_and_arrival_come_from_the_maildir() {
             .set_modified(old)
             .unwrap();
     }
-    let o = bin()
-        .args([
-            "test",
-            "--format",
-            "json",
-            "--now",
-            "2026-01-01T00:00:00Z",
-            "-c",
-        ])
-        .arg(&cfg)
-        .arg(&md)
-        .output()
-        .unwrap();
+    let o = mailwarden(
+        &["test", "--format", "json", "--now", "2026-01-01T00:00:00Z"],
+        &cfg,
+        &[&md],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let got: Vec<(String, serde_json::Value)> = json_lines(&o)
         .into_iter()
@@ -274,8 +256,8 @@ fn maildir_flags_and_arrival_come_from_the_maildir() {
         ]
     );
     // --received overrides the arrival time of every message.
-    let o = bin()
-        .args([
+    let o = mailwarden(
+        &[
             "test",
             "--format",
             "json",
@@ -283,36 +265,24 @@ fn maildir_flags_and_arrival_come_from_the_maildir() {
             "2026-01-01T00:00:00Z",
             "--received",
             "2020-05-05",
-            "-c",
-        ])
-        .arg(&cfg)
-        .arg(&seen_new)
-        .output()
-        .unwrap();
+        ],
+        &cfg,
+        &[&seen_new],
+    );
     assert_eq!(json_lines(&o)[0]["destination"], "Archive/2020");
 }
 
 #[test]
 fn an_unknown_account_or_a_bad_time_is_a_usage_error() {
     let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail/01-github.eml");
-    let o = bin()
-        .args(["test", "--account", "nope", "-c"])
-        .arg(example())
-        .arg(&mail)
-        .output()
-        .unwrap();
+    let o = mailwarden(&["test", "--account", "nope"], &example(), &[&mail]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("unknown account \"nope\" (accounts: personal)"),
         "{}",
         stderr(&o)
     );
-    let o = bin()
-        .args(["test", "--now", "yesterday", "-c"])
-        .arg(example())
-        .arg(&mail)
-        .output()
-        .unwrap();
+    let o = mailwarden(&["test", "--now", "yesterday"], &example(), &[&mail]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("invalid time \"yesterday\""),

@@ -693,28 +693,10 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
         }
         "attachment" => attachment(cx, v),
         "size" => size(cx, v),
-        "older_than" | "newer_than" => {
-            let text = scalar(cx, v, "a duration such as 90d")?;
-            match parse_duration(&text) {
-                Ok(d) if key.value == "older_than" => Some(Condition::OlderThan(d)),
-                Ok(d) => Some(Condition::NewerThan(d)),
-                Err(e) => {
-                    cx.err(v.pos, e);
-                    None
-                }
-            }
-        }
-        "sent_before" | "sent_after" => {
-            let text = scalar(cx, v, "a date such as 2025-01-31 or a duration such as 90d")?;
-            match parse_date_bound(&text) {
-                Ok(b) if key.value == "sent_before" => Some(Condition::SentBefore(b)),
-                Ok(b) => Some(Condition::SentAfter(b)),
-                Err(e) => {
-                    cx.err(v.pos, e);
-                    None
-                }
-            }
-        }
+        "older_than" => parsed(cx, v, DURATION, parse_duration).map(Condition::OlderThan),
+        "newer_than" => parsed(cx, v, DURATION, parse_duration).map(Condition::NewerThan),
+        "sent_before" => parsed(cx, v, DATE, parse_date_bound).map(Condition::SentBefore),
+        "sent_after" => parsed(cx, v, DATE, parse_date_bound).map(Condition::SentAfter),
         "all" | "any" => match &v.value {
             Value::Seq(items) if !items.is_empty() => {
                 let conds = items.iter().map(|i| group(condition_map(cx, i))).collect();
@@ -769,6 +751,20 @@ fn header_name(name: &str) -> Result<(), String> {
     } else {
         Err(format!("{name:?} is not a header name"))
     }
+}
+
+const DURATION: &str = "a duration such as 90d";
+const DATE: &str = "a date such as 2025-01-31 or a duration such as 90d";
+
+/// A scalar read by `parse`; either failure is reported at the value.
+fn parsed<T>(
+    cx: &mut Ctx,
+    v: &Node,
+    what: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    let text = scalar(cx, v, what)?;
+    parse(&text).map_err(|e| cx.err(v.pos, e)).ok()
 }
 
 fn scalar(cx: &mut Ctx, v: &Node, what: &str) -> Option<String> {
@@ -1005,13 +1001,9 @@ fn size(cx: &mut Ctx, v: &Node) -> Option<Condition> {
                 continue;
             }
         };
-        let text = scalar(cx, val, "a size such as 5MB")?;
-        match parse_size(&text) {
-            Ok(n) => *slot = Some(n),
-            Err(e) => {
-                invalid = true;
-                cx.err(val.pos, e)
-            }
+        match parsed(cx, val, "a size such as 5MB", parse_size) {
+            Some(n) => *slot = Some(n),
+            None => invalid = true,
         }
     }
     match (over, under) {

@@ -430,7 +430,7 @@ impl<'de> Deserializer<'de> for De<'de, '_> {
         v: V,
     ) -> Result<V::Value, Error> {
         if name == SPANNED {
-            return v.visit_map(SpannedAccess { de: self, state: 0 });
+            return v.visit_map(SpannedAccess::new(self.node.pos, self));
         }
         match &self.node.value {
             Value::Map(entries) => v
@@ -559,10 +559,7 @@ impl<'de> Deserializer<'de> for KeyDe<'de> {
         v: V,
     ) -> Result<V::Value, Error> {
         if name == SPANNED {
-            return v.visit_map(KeySpannedAccess {
-                key: self.0,
-                state: 0,
-            });
+            return v.visit_map(SpannedAccess::new(self.0.pos, self));
         }
         Err(Error::custom("a key must be text"))
     }
@@ -585,43 +582,25 @@ fn decode_pos(v: u64) -> Pos {
     }
 }
 
-/// Hands a `Spanned<T>` its position and then its value, as a two-key map.
-struct SpannedAccess<'de, 's> {
-    de: De<'de, 's>,
+/// Hands a `Spanned<T>` its position and then its value (read through `D`,
+/// a node or a key), as a two-key map.
+struct SpannedAccess<D> {
+    pos: Pos,
+    value: Option<D>,
     state: u8,
 }
 
-impl<'de> MapAccess<'de> for SpannedAccess<'de, '_> {
-    type Error = Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Error> {
-        let key = match self.state {
-            0 => SPANNED_POS,
-            1 => SPANNED_VALUE,
-            _ => return Ok(None),
-        };
-        seed.deserialize(key.into_deserializer()).map(Some)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        self.state += 1;
-        if self.state == 1 {
-            seed.deserialize(encode_pos(self.de.node.pos).into_deserializer())
-        } else {
-            seed.deserialize(self.de)
+impl<D> SpannedAccess<D> {
+    fn new(pos: Pos, value: D) -> Self {
+        SpannedAccess {
+            pos,
+            value: Some(value),
+            state: 0,
         }
     }
 }
 
-struct KeySpannedAccess<'de> {
-    key: &'de Spanned<String>,
-    state: u8,
-}
-
-impl<'de> MapAccess<'de> for KeySpannedAccess<'de> {
+impl<'de, D: Deserializer<'de, Error = Error>> MapAccess<'de> for SpannedAccess<D> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -639,9 +618,11 @@ impl<'de> MapAccess<'de> for KeySpannedAccess<'de> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         self.state += 1;
         if self.state == 1 {
-            seed.deserialize(encode_pos(self.key.pos).into_deserializer())
-        } else {
-            seed.deserialize(KeyDe(self.key))
+            return seed.deserialize(encode_pos(self.pos).into_deserializer());
+        }
+        match self.value.take() {
+            Some(value) => seed.deserialize(value),
+            None => Err(Error::custom("a position's value was read twice")),
         }
     }
 }

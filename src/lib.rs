@@ -20,5 +20,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod message;
+pub mod plan;
 pub mod report;
 pub mod rules;
+pub mod search;
+pub mod imap;

@@ -1,0 +1,217 @@
+//! Typed IMAP values and their wire encodings: [`Uid`], [`UidValidity`],
+//! UID sets (range-compressed, chunked), quoted strings that can never carry
+//! a second command, and mailbox names mapped from rule paths (`Lists/rust`)
+//! to the server's hierarchy and modified UTF-7. Pure; used by `imap::conn`.
+
+use std::fmt;
+
+/// A message UID (RFC 3501 2.3.1.1): non-zero, unique within one
+/// UIDVALIDITY of one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Uid(pub u32);
+
+/// The UIDVALIDITY of a mailbox: when it changes, every UID is new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UidValidity(pub u32);
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The longest UID set put in one command. RFC 7162 3.2.1.5 asks clients to
+/// keep command lines under 8192 octets; the rest of a line is short.
+pub const MAX_SET_LEN: usize = 7000;
+
+/// UID sets for `uids`, sorted, ranges compressed (`1:5,9,12:14`), split so
+/// that no set is longer than `max_len`.
+pub fn uid_sets(uids: &[Uid], max_len: usize) -> Vec<String> {
+    let mut sorted: Vec<u32> = uids.iter().map(|u| u.0).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut sets = Vec::new();
+    let mut current = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        i += 1;
+        let item = if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        };
+        if !current.is_empty() && current.len() + 1 + item.len() > max_len {
+            sets.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(',');
+        }
+        current.push_str(&item);
+    }
+    if !current.is_empty() {
+        sets.push(current);
+    }
+    sets
+}
+
+/// A value that cannot be sent as an IMAP string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} cannot be sent to the server: {why}")]
+pub struct EncodeError {
+    pub what: &'static str,
+    pub value: String,
+    pub why: &'static str,
+}
+
+/// A quoted string (RFC 3501 9, `quoted`). CR, LF and NUL are refused rather
+/// than sent, so no value can end the command line and start another one;
+/// 8-bit text is refused too (callers encode names as modified UTF-7 and
+/// only send ASCII search text).
+pub fn quoted(what: &'static str, value: &str) -> Result<String, EncodeError> {
+    let err = |why| EncodeError {
+        what,
+        value: value.to_string(),
+        why,
+    };
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(err("it holds a line break or NUL"));
+    }
+    if !value.is_ascii() {
+        return Err(err("it is not ASCII"));
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// How the server names mailboxes: its hierarchy separator and the prefix of
+/// the personal namespace (RFC 2342), e.g. `.` and `INBOX.` on Courier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub separator: Option<char>,
+    pub prefix: String,
+}
+
+impl Hierarchy {
+    /// The server's (decoded) name for a rule path such as `Lists/rust`.
+    /// `INBOX` and paths under it are not prefixed. A level that holds the
+    /// server's own separator cannot be expressed and is an error.
+    pub fn server_name(&self, path: &str) -> Result<String, String> {
+        let levels: Vec<&str> = path.split('/').collect();
+        let sep = self.separator.unwrap_or('/');
+        if let Some(bad) = levels.iter().find(|l| sep != '/' && l.contains(sep)) {
+            return Err(format!(
+                "folder level {bad:?} holds {sep:?}, the server's hierarchy separator"
+            ));
+        }
+        if self.separator.is_none() && levels.len() > 1 {
+            return Err(format!("the server has no folder hierarchy, so {path:?} cannot be created"));
+        }
+        let joined = levels.join(&sep.to_string());
+        if levels[0].eq_ignore_ascii_case("INBOX") {
+            let rest = &joined[levels[0].len()..];
+            Ok(format!("INBOX{rest}"))
+        } else {
+            Ok(format!("{}{joined}", self.prefix))
+        }
+    }
+}
+
+/// A mailbox name as a command argument: modified UTF-7 (RFC 3501 5.1.3),
+/// quoted.
+pub fn mailbox_arg(name: &str) -> Result<String, EncodeError> {
+    quoted("mailbox name", &utf7_imap::encode_utf7_imap(name.to_string()))
+}
+
+/// A mailbox name as the server sent it, decoded from modified UTF-7.
+pub fn decode_mailbox(name: &str) -> String {
+    if name.contains('&') {
+        utf7_imap::decode_utf7_imap(name.to_string())
+    } else {
+        name.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uids(v: &[u32]) -> Vec<Uid> {
+        v.iter().copied().map(Uid).collect()
+    }
+
+    #[test]
+    fn uid_sets_are_sorted_compressed_and_chunked() {
+        let cases: Vec<(Vec<u32>, usize, Vec<&str>)> = vec![
+            (vec![], 100, vec![]),
+            (vec![7], 100, vec!["7"]),
+            (vec![5, 1, 2, 3, 9, 12, 13, 14, 3], 100, vec!["1:3,5,9,12:14"]),
+            (vec![1, 3, 5, 7], 4, vec!["1,3", "5,7"]),
+            (vec![1, 2, 3, 10, 11], 3, vec!["1:3", "10:11"]),
+        ];
+        for (input, max, want) in cases {
+            assert_eq!(uid_sets(&uids(&input), max), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_hundred_thousand_scattered_uids_stay_under_the_line_limit() {
+        let scattered: Vec<Uid> = (0..100_000u32).map(|i| Uid(i * 3 + 1)).collect();
+        let sets = uid_sets(&scattered, MAX_SET_LEN);
+        assert!(sets.iter().all(|s| s.len() <= MAX_SET_LEN));
+        let total: usize = sets.iter().map(|s| s.split(',').count()).sum();
+        assert_eq!(total, 100_000, "every UID is in exactly one set");
+    }
+
+    #[test]
+    fn quoting_escapes_and_refuses_line_breaks() {
+        assert_eq!(quoted("x", "plain").unwrap(), "\"plain\"");
+        assert_eq!(quoted("x", r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
+        for bad in ["a\r\nb UID STORE 1:* +FLAGS (\\Deleted)", "a\nb", "a\rb", "a\0b", "ünï"] {
+            assert!(quoted("x", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rule_paths_map_to_the_server_hierarchy() {
+        let slash = Hierarchy { separator: Some('/'), prefix: String::new() };
+        let dot = Hierarchy { separator: Some('.'), prefix: "INBOX.".into() };
+        let cases: Vec<(&Hierarchy, &str, Result<&str, &str>)> = vec![
+            (&slash, "Lists/rust", Ok("Lists/rust")),
+            (&slash, "INBOX", Ok("INBOX")),
+            (&dot, "Lists/rust", Ok("INBOX.Lists.rust")),
+            (&dot, "INBOX", Ok("INBOX")),
+            (&dot, "inbox/sub", Ok("INBOX.sub")),
+            (&dot, "Lists/v1.2", Err("hierarchy separator")),
+        ];
+        for (h, path, want) in cases {
+            match (h.server_name(path), want) {
+                (Ok(got), Ok(w)) => assert_eq!(got, w, "{path}"),
+                (Err(got), Err(w)) => assert!(got.contains(w), "{path}: {got}"),
+                (got, w) => panic!("{path}: wanted {w:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn mailbox_names_use_modified_utf7() {
+        assert_eq!(mailbox_arg("Ümlaut/Öl").unwrap(), "\"&ANw-mlaut/&ANY-l\"");
+        assert_eq!(mailbox_arg("a&b").unwrap(), "\"a&-b\"");
+        assert_eq!(decode_mailbox("&ANw-mlaut"), "Ümlaut");
+        assert_eq!(decode_mailbox("a&-b"), "a&b");
+        assert!(mailbox_arg("a\r\nb").is_err());
+    }
+}

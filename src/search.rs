@@ -1,0 +1,285 @@
+//! The server-side pre-filter: translates the rules' conditions into one
+//! IMAP `UID SEARCH` key (RFC 3501 6.4.4) that every message the rules could
+//! match satisfies. It only narrows what is fetched; the decision is always
+//! `rules::evaluate`'s, so a loose key costs bandwidth, never correctness.
+//! Pure; used by `commands::run` before fetching.
+
+use chrono::{DateTime, Duration as TimeDelta, Utc};
+
+use crate::config::units::DateBound;
+use crate::imap::types::quoted;
+use crate::rules::text::TextTest;
+use crate::rules::{AddressField, AddressTest, Condition, Rule, SystemFlag};
+
+/// A search key. `exact` keys select exactly the messages the condition
+/// holds for (flags, sizes, header presence), so they may be negated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    text: String,
+    exact: bool,
+}
+
+fn key(text: String, exact: bool) -> Option<Key> {
+    Some(Key { text, exact })
+}
+
+fn and(keys: Vec<Key>) -> Option<Key> {
+    match keys.len() {
+        0 => None,
+        1 => keys.into_iter().next(),
+        _ => {
+            let exact = keys.iter().all(|k| k.exact);
+            key(format!("({})", keys.into_iter().map(|k| k.text).collect::<Vec<_>>().join(" ")), exact)
+        }
+    }
+}
+
+/// `OR a (OR b c)`; `None` (no restriction) if any part is unrestricted.
+fn or(keys: Vec<Option<Key>>) -> Option<Key> {
+    let keys: Vec<Key> = keys.into_iter().collect::<Option<_>>()?;
+    let exact = keys.iter().all(|k| k.exact);
+    let mut iter = keys.into_iter().rev();
+    let mut acc = iter.next()?.text;
+    for k in iter {
+        acc = format!("OR {} {acc}", k.text);
+    }
+    key(acc, exact)
+}
+
+/// Text every match must contain, if it can be searched for: ASCII (servers
+/// fold case of ASCII alike), and sendable as a quoted string.
+fn literal(t: &TextTest) -> Option<Vec<String>> {
+    let one = |s: &str| -> Option<Vec<String>> {
+        (!s.is_empty() && s.is_ascii() && quoted("search text", s).is_ok()).then(|| vec![s.to_string()])
+    };
+    match t {
+        TextTest::Contains { pattern, .. } | TextTest::Is { pattern, .. } => one(pattern),
+        // The longest run between wildcards must appear in every match.
+        TextTest::Glob { pattern, .. } => {
+            let run = pattern.split(['*', '?']).max_by_key(|s| s.len()).unwrap_or("");
+            one(run)
+        }
+        TextTest::Regex { .. } => None,
+        TextTest::Any(tests) => {
+            let mut all = Vec::new();
+            for t in tests {
+                all.extend(literal(t)?);
+            }
+            Some(all)
+        }
+    }
+}
+
+/// `criterion "text"` for each alternative, ORed.
+fn text_key(t: &TextTest, criterion: &dyn Fn(&str) -> String) -> Option<Key> {
+    let alternatives = literal(t)?;
+    or(alternatives
+        .iter()
+        .map(|s| key(criterion(&quoted("search text", s).ok()?), false))
+        .collect())
+}
+
+fn header_criterion(name: &str) -> impl Fn(&str) -> String + '_ {
+    move |q| match name.to_ascii_lowercase().as_str() {
+        "from" => format!("FROM {q}"),
+        "to" => format!("TO {q}"),
+        "cc" => format!("CC {q}"),
+        "bcc" => format!("BCC {q}"),
+        "subject" => format!("SUBJECT {q}"),
+        _ => format!("HEADER {name} {q}"),
+    }
+}
+
+fn address_key(headers: &[&str], t: &AddressTest) -> Option<Key> {
+    match t {
+        AddressTest::Any(tests) => or(tests.iter().map(|t| address_key(headers, t)).collect()),
+        AddressTest::Parts {
+            text,
+            domain,
+            localpart,
+        } => {
+            let parts: Vec<Key> = [text, domain, localpart]
+                .into_iter()
+                .flatten()
+                .filter_map(|t| {
+                    or(headers
+                        .iter()
+                        .map(|h| text_key(t, &header_criterion(h)))
+                        .collect())
+                })
+                .collect();
+            and(parts)
+        }
+    }
+}
+
+/// RFC 3501 date: `1-Feb-2026`.
+fn imap_date(t: DateTime<Utc>) -> String {
+    t.format("%-d-%b-%Y").to_string()
+}
+
+/// Day-granular date searches use the server's time zone; a two-day margin
+/// keeps the key a superset wherever the server is.
+const MARGIN: TimeDelta = TimeDelta::days(2);
+
+fn ago(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    now - TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
+    match c {
+        Condition::Address(field, t) => {
+            let headers: &[&str] = match field {
+                AddressField::From => &["From"],
+                AddressField::To => &["To"],
+                AddressField::Cc => &["Cc"],
+                AddressField::Bcc => &["Bcc"],
+                AddressField::Sender => &["Sender"],
+                AddressField::ReplyTo => &["Reply-To"],
+                AddressField::Recipient => &["To", "Cc", "Bcc"],
+            };
+            address_key(headers, t)
+        }
+        Condition::Subject(t) => text_key(t, &header_criterion("Subject")),
+        Condition::Header(name, t) => text_key(t, &header_criterion(name)),
+        Condition::List(t) => text_key(t, &header_criterion("List-Id")),
+        // RFC 3501: HEADER with an empty string matches every message that
+        // has the field.
+        Condition::Exists(names) => and(names.iter().filter_map(|n| key(format!("HEADER {n} \"\""), true)).collect()),
+        // The server searches the decoded parts, HTML source included; only
+        // plain words are sure to appear there as they do in our text.
+        Condition::Body(t) => {
+            let simple = |s: &String| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+            if literal(t)?.iter().all(simple) {
+                text_key(t, &|q| format!("BODY {q}"))
+            } else {
+                None
+            }
+        }
+        Condition::Attachment(_) => None,
+        Condition::Size { over, under } => and([
+            over.and_then(|o| key(format!("LARGER {o}"), true)),
+            under.and_then(|u| key(format!("SMALLER {u}"), true)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()),
+        Condition::OlderThan(d) => key(format!("BEFORE {}", imap_date(ago(now, *d) + MARGIN)), false),
+        Condition::NewerThan(d) => key(format!("SINCE {}", imap_date(ago(now, *d) - MARGIN)), false),
+        Condition::SentBefore(b) => key(format!("SENTBEFORE {}", imap_date(bound(b, now) + MARGIN)), false),
+        Condition::SentAfter(b) => key(format!("SENTSINCE {}", imap_date(bound(b, now) - MARGIN)), false),
+        Condition::Flag(flag, set) => {
+            let name = match flag {
+                SystemFlag::Seen => "SEEN",
+                SystemFlag::Flagged => "FLAGGED",
+                SystemFlag::Answered => "ANSWERED",
+                SystemFlag::Draft => "DRAFT",
+            };
+            key(if *set { name.to_string() } else { format!("UN{name}") }, true)
+        }
+        Condition::Keyword(ks) => and(ks.iter().filter_map(|k| key(format!("KEYWORD {k}"), true)).collect()),
+        Condition::All(cs) => {
+            let keys: Vec<Option<Key>> = cs.iter().map(|c| condition(c, now)).collect();
+            let complete = keys.iter().all(|k| k.as_ref().is_some_and(|k| k.exact));
+            let mut k = and(keys.into_iter().flatten().collect())?;
+            k.exact = complete;
+            Some(k)
+        }
+        Condition::Any(cs) => or(cs.iter().map(|c| condition(c, now)).collect()),
+        Condition::Not(c) => match condition(c, now) {
+            Some(k) if k.exact => key(format!("NOT {}", k.text), true),
+            _ => None,
+        },
+    }
+}
+
+fn bound(b: &DateBound, now: DateTime<Utc>) -> DateTime<Utc> {
+    b.resolve(now)
+}
+
+/// The search criteria for one mailbox: messages any of `rules` could match,
+/// not already marked \Deleted (another client is deleting those; they are
+/// left alone). Falls back to all undeleted messages where a rule cannot be
+/// expressed, or the key would make an overlong command.
+pub fn criteria<'r>(rules: impl IntoIterator<Item = &'r Rule>, now: DateTime<Utc>) -> String {
+    let per_rule: Vec<Option<Key>> = rules
+        .into_iter()
+        .map(|r| {
+            let keys: Vec<Key> = r.conditions.iter().filter_map(|c| condition(c, now)).collect();
+            and(keys)
+        })
+        .collect();
+    match or(per_rule) {
+        Some(k) if k.text.len() < 4000 => format!("UNDELETED {}", k.text),
+        _ => "UNDELETED".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::parse_str;
+
+    fn search(rules: &str) -> String {
+        let text = format!("version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n{rules}");
+        let cfg = parse_str(&text, Path::new(".")).unwrap_or_else(|d| panic!("{d:?}"));
+        let now = DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z").unwrap().to_utc();
+        criteria(&cfg.rules, now)
+    }
+
+    fn one(cond: &str) -> String {
+        search(&format!("  - name: r\n    match: {cond}\n    actions: [move: X]\n"))
+    }
+
+    #[test]
+    fn conditions_translate_to_superset_keys() {
+        let cases = [
+            ("{from: github.com}", "UNDELETED FROM \"github.com\""),
+            ("{from: {domain: github.com}}", "UNDELETED FROM \"github.com\""),
+            ("{from: {domain: {glob: '*.github.com'}}}", "UNDELETED FROM \".github.com\""),
+            ("{from: {regex: '^a'}}", "UNDELETED"),
+            ("{from: {localpart: a, domain: b.org}}", "UNDELETED (FROM \"b.org\" FROM \"a\")"),
+            ("{recipient: bob}", "UNDELETED OR TO \"bob\" OR CC \"bob\" BCC \"bob\""),
+            ("{reply_to: x}", "UNDELETED HEADER Reply-To \"x\""),
+            ("{subject: [a, b]}", "UNDELETED OR SUBJECT \"a\" SUBJECT \"b\""),
+            ("{subject: für}", "UNDELETED"),
+            ("{subject: 'say \"hi\"'}", "UNDELETED SUBJECT \"say \\\"hi\\\"\""),
+            ("{subject: \"a\\r\\nb\"}", "UNDELETED"),
+            ("{header: {X-Spam: yes}}", "UNDELETED HEADER X-Spam \"yes\""),
+            ("{list: rust}", "UNDELETED HEADER List-Id \"rust\""),
+            ("{exists: [A, B]}", "UNDELETED (HEADER A \"\" HEADER B \"\")"),
+            ("{body: unsubscribe}", "UNDELETED BODY \"unsubscribe\""),
+            ("{body: 'two words'}", "UNDELETED"),
+            ("{attachment: true}", "UNDELETED"),
+            ("{size: {over: 1KB, under: 2KB}}", "UNDELETED (LARGER 1024 SMALLER 2048)"),
+            ("{older_than: 10d}", "UNDELETED BEFORE 2-Mar-2026"),
+            ("{newer_than: 10d}", "UNDELETED SINCE 26-Feb-2026"),
+            ("{sent_before: 2026-01-01}", "UNDELETED SENTBEFORE 3-Jan-2026"),
+            ("{sent_after: 2026-01-01}", "UNDELETED SENTSINCE 30-Dec-2025"),
+            ("{seen: true, flagged: false}", "UNDELETED (SEEN UNFLAGGED)"),
+            ("{keyword: $Work}", "UNDELETED KEYWORD $Work"),
+            ("{any: [{seen: true}, {from: a}]}", "UNDELETED OR SEEN FROM \"a\""),
+            ("{any: [{seen: true}, {attachment: true}]}", "UNDELETED"),
+            ("{all: [{seen: true}, {attachment: true}]}", "UNDELETED SEEN"),
+            ("{not: {seen: true}}", "UNDELETED NOT SEEN"),
+            ("{not: {exists: List-Id}}", "UNDELETED NOT HEADER List-Id \"\""),
+            // Negating a superset would drop matching messages: not translated.
+            ("{not: {from: a}}", "UNDELETED"),
+            ("{not: {all: [{seen: true}, {attachment: true}]}}", "UNDELETED"),
+            ("{}", "UNDELETED"),
+        ];
+        for (cond, want) in cases {
+            assert_eq!(one(cond), want, "{cond}");
+        }
+    }
+
+    #[test]
+    fn rules_are_ored_and_one_unrestricted_rule_opens_everything() {
+        let two = "  - {name: a, match: {from: x}, actions: [move: A]}\n  - {name: b, match: {seen: true}, actions: [flag: flagged]}\n";
+        assert_eq!(search(two), "UNDELETED OR FROM \"x\" SEEN");
+        let open = format!("{two}  - {{name: c, match: {{attachment: true}}, actions: [move: C]}}\n");
+        assert_eq!(search(&open), "UNDELETED");
+    }
+}

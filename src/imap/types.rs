@@ -133,6 +133,15 @@ impl Hierarchy {
 /// A mailbox name as a command argument: modified UTF-7 (RFC 3501 5.1.3),
 /// quoted.
 pub fn mailbox_arg(name: &str) -> Result<String, EncodeError> {
+    // The encoder would turn control characters into base64; no real
+    // mailbox has them, so refuse rather than create a strange folder.
+    if name.chars().any(char::is_control) {
+        return Err(EncodeError {
+            what: "mailbox name",
+            value: name.to_string(),
+            why: "it holds a control character",
+        });
+    }
     quoted("mailbox name", &utf7_imap::encode_utf7_imap(name.to_string()))
 }
 

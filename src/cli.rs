@@ -58,6 +58,8 @@ pub enum Command {
     },
     /// Evaluate the rules on message files, offline
     Test(commands::test::TestArgs),
+    /// One pass over the mail now in the rules' mailboxes
+    Run(commands::run::RunArgs),
 }
 
 /// How a command ended; [`Outcome::exit_code`] is the only mapping to
@@ -96,5 +98,6 @@ pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Check { config } => commands::check::execute(&config.resolve()),
         Command::Test(args) => commands::test::execute(&args),
+        Command::Run(args) => commands::run::execute_command(&args),
     }
 }

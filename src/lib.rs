@@ -19,9 +19,11 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod execute;
 pub mod message;
 pub mod plan;
 pub mod report;
 pub mod rules;
 pub mod search;
+pub mod secret;
 pub mod imap;

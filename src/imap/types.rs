@@ -106,6 +106,27 @@ pub struct Hierarchy {
 }
 
 impl Hierarchy {
+    /// The hierarchy from the separator and the existing mailboxes. There is
+    /// no NAMESPACE here (the parser under async-imap cannot read its
+    /// answer), so the personal prefix is inferred: when every mailbox but
+    /// INBOX lives under `INBOX<sep>`, as on Courier-style servers, new
+    /// folders go there too.
+    pub fn infer(separator: Option<char>, mailboxes: &[String]) -> Hierarchy {
+        let prefix = match separator {
+            Some(sep) => {
+                let under = format!("INBOX{sep}");
+                let others: Vec<&String> = mailboxes.iter().filter(|m| !m.eq_ignore_ascii_case("INBOX")).collect();
+                if !others.is_empty() && others.iter().all(|m| m.starts_with(&under)) {
+                    under
+                } else {
+                    String::new()
+                }
+            }
+            None => String::new(),
+        };
+        Hierarchy { separator, prefix }
+    }
+
     /// The server's (decoded) name for a rule path such as `Lists/rust`.
     /// `INBOX` and paths under it are not prefixed. A level that holds the
     /// server's own separator cannot be expressed and is an error.
@@ -212,6 +233,21 @@ mod tests {
                 (Err(got), Err(w)) => assert!(got.contains(w), "{path}: {got}"),
                 (got, w) => panic!("{path}: wanted {w:?}, got {got:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_personal_prefix_is_inferred_from_existing_mailboxes() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (Some('.'), names(&["INBOX", "INBOX.Sent", "INBOX.Trash"]), "INBOX."),
+            (Some('.'), names(&["INBOX", "Sent", "INBOX.Trash"]), ""),
+            (Some('/'), names(&["INBOX", "Archive"]), ""),
+            (Some('.'), names(&["INBOX"]), ""),
+            (None, names(&["INBOX"]), ""),
+        ];
+        for (sep, boxes, want) in cases {
+            assert_eq!(Hierarchy::infer(sep, &boxes).prefix, want, "{boxes:?}");
         }
     }
 

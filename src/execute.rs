@@ -1,0 +1,246 @@
+//! Carries out a [`MailboxPlan`] on the session that read it: resolves rule
+//! paths and SPECIAL-USE targets to server names, creates missing folders,
+//! then sends the plan's grouped operations. Safe moves: UID MOVE (RFC 6851)
+//! where offered, else UID COPY, \Deleted and UID EXPUNGE of exactly those
+//! UIDs (RFC 4315); never a plain EXPUNGE or CLOSE, so messages someone else
+//! marked \Deleted are not touched.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::imap::conn::{Access, Conn, ImapError, ListEntry};
+use crate::imap::types::{Hierarchy, Uid, quoted};
+use crate::plan::{MailboxPlan, Operation};
+use crate::rules::{Flag, Target};
+
+/// The account's folders as the server has them.
+pub struct Folders {
+    hierarchy: Hierarchy,
+    existing: BTreeSet<String>,
+    /// SPECIAL-USE attribute (`\Archive`) -> mailbox name.
+    special: HashMap<String, String>,
+}
+
+impl Folders {
+    pub async fn load(conn: &mut Conn) -> Result<Folders, ImapError> {
+        let separator = conn.separator().await?;
+        let entries: Vec<ListEntry> = conn.list_all().await?;
+        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        let mut special = HashMap::new();
+        for e in &entries {
+            for a in &e.attributes {
+                special.entry(a.to_ascii_lowercase()).or_insert_with(|| e.name.clone());
+            }
+        }
+        Ok(Folders {
+            hierarchy: Hierarchy::infer(separator, &names),
+            existing: names.into_iter().collect(),
+            special,
+        })
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.existing.contains(name) || (name.eq_ignore_ascii_case("INBOX") && self.existing.iter().any(|n| n.eq_ignore_ascii_case("INBOX")))
+    }
+
+    /// The server's name for a target.
+    pub fn resolve(&self, target: &Target) -> Result<String, String> {
+        match target {
+            Target::Folder(path) => self.hierarchy.server_name(path),
+            Target::SpecialUse { attribute, fallback } => match self.special.get(&attribute.to_ascii_lowercase()) {
+                Some(name) => Ok(name.clone()),
+                None => self.hierarchy.server_name(fallback),
+            },
+            Target::Expunge => Err("expunged messages have no folder".into()),
+        }
+    }
+
+    /// Makes sure `name` exists: CREATE and SUBSCRIBE it when missing
+    /// (RFC 3501 6.3.3 creates missing parents too).
+    async fn ensure(&mut self, conn: &mut Conn, name: &str, create: bool) -> Result<(), String> {
+        if self.exists(name) {
+            return Ok(());
+        }
+        if !create {
+            return Err(format!("folder {name} does not exist and create_folders is false"));
+        }
+        conn.create(name).await.map_err(|e| format!("cannot create folder {name}: {e}"))?;
+        if let Err(e) = conn.subscribe(name).await {
+            tracing::warn!(folder = name, error = %e, "created but could not subscribe");
+        }
+        self.existing.insert(name.to_string());
+        Ok(())
+    }
+}
+
+/// What happened, for the user.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// One line per operation done.
+    pub done: Vec<String>,
+    /// Messages left in place because an operation on them failed.
+    pub failed: BTreeSet<Uid>,
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    fn fail(&mut self, uids: &[Uid], why: String) {
+        self.failed.extend(uids.iter().copied());
+        self.problems.push(why);
+    }
+}
+
+/// An error of the connection (not of one command) ends the mailbox.
+fn fatal(e: ImapError) -> Result<String, ImapError> {
+    match e {
+        ImapError::Refused { .. } | ImapError::Encode(_) => Ok(e.to_string()),
+        e => Err(e),
+    }
+}
+
+fn n(uids: &[Uid]) -> String {
+    format!("{} message{}", uids.len(), if uids.len() == 1 { "" } else { "s" })
+}
+
+/// Marks `uids` \Deleted and removes exactly them, where UIDPLUS allows;
+/// without it they stay marked and the report says so.
+async fn remove(conn: &mut Conn, uids: &[Uid], report: &mut Report) -> Result<bool, ImapError> {
+    if let Err(e) = conn.uid_store(uids, true, &[Flag::Deleted]).await {
+        let why = fatal(e)?;
+        report.fail(uids, format!("marking {} \\Deleted: {why}", n(uids)));
+        return Ok(false);
+    }
+    if !conn.has("UIDPLUS") {
+        report.problems.push(format!(
+            "the server lacks UIDPLUS: {} marked \\Deleted but not expunged (a plain EXPUNGE would also remove messages others marked)",
+            n(uids)
+        ));
+        return Ok(true);
+    }
+    if let Err(e) = conn.uid_expunge(uids).await {
+        let why = fatal(e)?;
+        report.fail(uids, format!("UID EXPUNGE of {}: {why}", n(uids)));
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Message-IDs already in `folder`, among `wanted`: a copy is not made
+/// twice when the pass runs again.
+async fn present_in(conn: &mut Conn, folder: &str, wanted: &[&str]) -> Result<BTreeSet<String>, ImapError> {
+    conn.open(folder, Access::ReadOnly).await?;
+    let mut found = BTreeSet::new();
+    for id in wanted {
+        let Ok(q) = quoted("Message-ID", &format!("<{id}>")) else { continue };
+        if !conn.uid_search(&format!("HEADER Message-ID {q}")).await?.is_empty() {
+            found.insert(id.to_string());
+        }
+    }
+    Ok(found)
+}
+
+/// Sends the plan's operations. The mailbox must be open read-write.
+pub async fn execute(
+    conn: &mut Conn,
+    plan: &MailboxPlan,
+    folders: &mut Folders,
+    create_folders: bool,
+) -> Result<Report, ImapError> {
+    let mut report = Report::default();
+    let message_id: HashMap<Uid, &str> = plan
+        .entries
+        .iter()
+        .filter_map(|e| Some((e.uid, e.message_id.as_deref()?)))
+        .collect();
+    for op in plan.operations() {
+        match &op {
+            Operation::AddFlags { flags, uids } | Operation::RemoveFlags { flags, uids } => {
+                let add = matches!(op, Operation::AddFlags { .. });
+                match conn.uid_store(uids, add, flags).await {
+                    Ok(()) => report.done.push(op.to_string()),
+                    Err(e) => {
+                        let why = fatal(e)?;
+                        report.fail(uids, format!("{op}: {why}"));
+                    }
+                }
+            }
+            Operation::Copy { folder, uids } => {
+                let name = match folders.resolve(&Target::Folder(folder.clone())) {
+                    Ok(name) => name,
+                    Err(why) => {
+                        report.fail(uids, format!("{op}: {why}"));
+                        continue;
+                    }
+                };
+                if let Err(why) = folders.ensure(conn, &name, create_folders).await {
+                    report.fail(uids, format!("{op}: {why}; the messages stay"));
+                    continue;
+                }
+                let ids: Vec<&str> = uids.iter().filter_map(|u| message_id.get(u).copied()).collect();
+                let present = present_in(conn, &name, &ids).await?;
+                let status = conn.open(&plan.mailbox, Access::ReadWrite).await?;
+                if status.uid_validity != plan.uid_validity {
+                    return Err(ImapError::Protocol(format!(
+                        "UIDVALIDITY of {} changed during the pass; nothing more is done there",
+                        plan.mailbox
+                    )));
+                }
+                let todo: Vec<Uid> = uids
+                    .iter()
+                    .copied()
+                    .filter(|u| message_id.get(u).is_none_or(|id| !present.contains(*id)))
+                    .collect();
+                if todo.len() < uids.len() {
+                    report.done.push(format!("{} already in {folder}: not copied again", n(&uids[..uids.len() - todo.len()])));
+                }
+                if todo.is_empty() {
+                    continue;
+                }
+                match conn.uid_copy(&todo, &name).await {
+                    Ok(()) => report.done.push(format!("copied {} to {folder}", n(&todo))),
+                    Err(e) => {
+                        let why = fatal(e)?;
+                        report.fail(&todo, format!("copy to {folder}: {why}"));
+                    }
+                }
+            }
+            Operation::Move { target, uids } => {
+                let name = match folders.resolve(target) {
+                    Ok(name) => name,
+                    Err(why) => {
+                        report.fail(uids, format!("{op}: {why}; the messages stay"));
+                        continue;
+                    }
+                };
+                if let Err(why) = folders.ensure(conn, &name, create_folders).await {
+                    report.fail(uids, format!("{op}: {why}; the messages stay"));
+                    continue;
+                }
+                if conn.has("MOVE") {
+                    match conn.uid_move(uids, &name).await {
+                        Ok(()) => report.done.push(format!("moved {} to {name}", n(uids))),
+                        Err(e) => {
+                            let why = fatal(e)?;
+                            report.fail(uids, format!("move to {name}: {why}; the messages stay"));
+                        }
+                    }
+                    continue;
+                }
+                // No MOVE: copy first; only a confirmed copy is removed.
+                if let Err(e) = conn.uid_copy(uids, &name).await {
+                    let why = fatal(e)?;
+                    report.fail(uids, format!("copy to {name}: {why}; the messages stay"));
+                    continue;
+                }
+                if remove(conn, uids, &mut report).await? {
+                    report.done.push(format!("moved {} to {name} (COPY, then UID EXPUNGE: the server lacks MOVE)", n(uids)));
+                }
+            }
+            Operation::Expunge { uids } => {
+                if remove(conn, uids, &mut report).await? {
+                    report.done.push(format!("deleted {} for good", n(uids)));
+                }
+            }
+        }
+    }
+    Ok(report)
+}

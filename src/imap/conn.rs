@@ -1,0 +1,404 @@
+//! An authenticated IMAP session whose every command checks its tagged
+//! status: async-imap reports a refused SEARCH, FETCH, STORE or EXPUNGE as an
+//! empty success, so all commands here go through [`Conn::command`], which
+//! reads responses until the tag and turns NO/BAD into an error. Only UID
+//! forms of commands are offered (RFC 3501 6.4.8).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
+use chrono::{DateTime, Utc};
+
+use super::types::{EncodeError, MAX_SET_LEN, Uid, UidValidity, decode_mailbox, mailbox_arg, uid_sets};
+use crate::rules::Flag;
+
+/// The byte stream under a session: TCP, or TLS over TCP.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+pub type Stream = Box<dyn Io>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("cannot connect to {addr}: {detail}")]
+    Connect { addr: String, detail: String },
+    #[error("TLS with {host} failed: {detail}")]
+    Tls { host: String, detail: String },
+    #[error("login to {host} as {user} failed: {detail}")]
+    Auth { host: String, user: String, detail: String },
+    #[error("{command} refused by the server: {status} {text}")]
+    Refused {
+        command: String,
+        status: &'static str,
+        text: String,
+        /// The response code, e.g. `TRYCREATE`.
+        code: Option<String>,
+    },
+    #[error("the server closed the connection")]
+    ConnectionLost,
+    #[error("no answer from the server within {0:?}")]
+    Timeout(Duration),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+impl ImapError {
+    /// Errors of connecting or logging in (exit code 3), as opposed to
+    /// errors of one command.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, ImapError::Connect { .. } | ImapError::Tls { .. } | ImapError::Auth { .. })
+    }
+}
+
+/// What SELECT or EXAMINE reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub uid_validity: UidValidity,
+    pub exists: u32,
+    pub uid_next: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// EXAMINE: nothing can change, not even \Recent or \Seen.
+    ReadOnly,
+    /// SELECT.
+    ReadWrite,
+}
+
+/// One message as FETCH returned it.
+#[derive(Debug, Clone)]
+pub struct FetchedMessage {
+    pub uid: Uid,
+    pub flags: BTreeSet<Flag>,
+    pub internal_date: Option<DateTime<Utc>>,
+    pub size: Option<u32>,
+    pub data: Vec<u8>,
+}
+
+/// A mailbox as LIST returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    /// Decoded from modified UTF-7.
+    pub name: String,
+    pub attributes: Vec<String>,
+    pub separator: Option<char>,
+}
+
+pub struct Conn {
+    pub(super) session: async_imap::Session<Stream>,
+    pub(super) caps: BTreeSet<String>,
+    pub(super) timeout: Duration,
+}
+
+fn status_word(s: &Status) -> &'static str {
+    match s {
+        Status::Ok => "OK",
+        Status::No => "NO",
+        Status::Bad => "BAD",
+        Status::PreAuth => "PREAUTH",
+        Status::Bye => "BYE",
+    }
+}
+
+fn code_text(code: &ResponseCode) -> String {
+    match code {
+        ResponseCode::TryCreate => "TRYCREATE".into(),
+        ResponseCode::Alert => "ALERT".into(),
+        ResponseCode::Parse => "PARSE".into(),
+        ResponseCode::ReadOnly => "READ-ONLY".into(),
+        other => format!("{other:?}").to_uppercase(),
+    }
+}
+
+/// RFC 3501 date-time: `17-Jul-1996 02:44:25 -0700` (day may be space-padded).
+fn parse_internal_date(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z").ok().map(|d| d.to_utc())
+}
+
+fn flags_of(names: &[std::borrow::Cow<str>]) -> BTreeSet<Flag> {
+    // \Recent and unknown system flags are not ours to act on.
+    names.iter().filter_map(|n| Flag::parse(n).ok()).collect()
+}
+
+impl Conn {
+    pub fn has(&self, capability: &str) -> bool {
+        self.caps.contains(&capability.to_ascii_uppercase())
+    }
+
+    pub fn capabilities(&self) -> impl Iterator<Item = &str> {
+        self.caps.iter().map(String::as_str)
+    }
+
+    /// Sends `cmd` and reads until its tagged response; `on_data` sees every
+    /// untagged response on the way. NO and BAD are errors.
+    pub async fn command(
+        &mut self,
+        cmd: &str,
+        mut on_data: impl FnMut(&Response<'_>),
+    ) -> Result<Option<String>, ImapError> {
+        let name: String = cmd.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        tracing::trace!(command = %cmd, "send");
+        let id = self
+            .session
+            .run_command(cmd)
+            .await
+            .map_err(|e| ImapError::Protocol(format!("sending {name}: {e}")))?;
+        loop {
+            let resp = tokio::time::timeout(self.timeout, self.session.read_response())
+                .await
+                .map_err(|_| ImapError::Timeout(self.timeout))?
+                .map_err(|e| ImapError::Protocol(format!("reading the answer to {name}: {e}")))?
+                .ok_or(ImapError::ConnectionLost)?;
+            match resp.parsed() {
+                Response::Done { tag, status, outcome } if *tag == id => {
+                    let code = outcome.code.as_ref().map(code_text);
+                    return match status {
+                        Status::Ok => Ok(code),
+                        s => Err(ImapError::Refused {
+                            command: name,
+                            status: status_word(s),
+                            text: outcome.information.as_deref().unwrap_or("").to_string(),
+                            code,
+                        }),
+                    };
+                }
+                Response::Done { tag, .. } => {
+                    return Err(ImapError::Protocol(format!("answer for unknown tag {tag:?} to {name}")));
+                }
+                Response::Data { status: Status::Bye, outcome } => {
+                    tracing::warn!(text = ?outcome.information, "server said BYE");
+                }
+                other => on_data(other),
+            }
+        }
+    }
+
+    /// CAPABILITY, replacing what was known (RFC 3501 6.2.1: capabilities
+    /// change after STARTTLS and after login).
+    pub async fn refresh_capabilities(&mut self) -> Result<(), ImapError> {
+        let mut caps = BTreeSet::new();
+        self.command("CAPABILITY", |r| {
+            if let Response::Capabilities(list) = r {
+                for c in list {
+                    caps.insert(capability_name(c));
+                }
+            }
+        })
+        .await?;
+        self.caps = caps;
+        Ok(())
+    }
+
+    /// The hierarchy separator (RFC 3501 6.3.8: `LIST "" ""`).
+    pub async fn separator(&mut self) -> Result<Option<char>, ImapError> {
+        let mut separator = None;
+        self.command("LIST \"\" \"\"", |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                separator = l.delimiter.as_deref().and_then(|d| d.chars().next());
+            }
+        })
+        .await?;
+        Ok(separator)
+    }
+
+    /// Every mailbox, with its attributes (SPECIAL-USE ones included where
+    /// the server has RFC 6154).
+    pub async fn list_all(&mut self) -> Result<Vec<ListEntry>, ImapError> {
+        let cmd = if self.has("SPECIAL-USE") && self.has("LIST-EXTENDED") {
+            "LIST \"\" \"*\" RETURN (SPECIAL-USE)"
+        } else {
+            "LIST \"\" \"*\""
+        };
+        let mut out = Vec::new();
+        self.command(cmd, |r| {
+            if let Response::MailboxData(MailboxDatum::List(l)) = r {
+                out.push(ListEntry {
+                    name: decode_mailbox(&l.name),
+                    attributes: l.name_attributes.iter().map(name_attribute).collect(),
+                    separator: l.delimiter.as_deref().and_then(|d| d.chars().next()),
+                });
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    pub async fn open(&mut self, mailbox: &str, access: Access) -> Result<MailboxStatus, ImapError> {
+        let verb = match access {
+            Access::ReadOnly => "EXAMINE",
+            Access::ReadWrite => "SELECT",
+        };
+        let (mut uid_validity, mut exists, mut uid_next) = (None, 0, None);
+        self.command(&format!("{verb} {}", mailbox_arg(mailbox)?), |r| match r {
+            Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
+            Response::Data { outcome, .. } => match outcome.code {
+                Some(ResponseCode::UidValidity(v)) => uid_validity = Some(v),
+                Some(ResponseCode::UidNext(n)) => uid_next = Some(n),
+                _ => {}
+            },
+            _ => {}
+        })
+        .await?;
+        let uid_validity = uid_validity
+            .ok_or_else(|| ImapError::Protocol(format!("{verb} {mailbox} gave no UIDVALIDITY")))?;
+        Ok(MailboxStatus {
+            uid_validity: UidValidity(uid_validity),
+            exists,
+            uid_next,
+        })
+    }
+
+    /// UID SEARCH with ASCII criteria (so no CHARSET is needed); sorted.
+    pub async fn uid_search(&mut self, criteria: &str) -> Result<Vec<Uid>, ImapError> {
+        let mut uids = Vec::new();
+        self.command(&format!("UID SEARCH {criteria}"), |r| {
+            if let Response::MailboxData(MailboxDatum::Search(found)) = r {
+                uids.extend(found.iter().map(|u| Uid(*u)));
+            }
+        })
+        .await?;
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
+    /// UID FETCH of `items` for `uids`, in chunks; `body_section` names the
+    /// section whose bytes become [`FetchedMessage::data`].
+    pub async fn uid_fetch(&mut self, uids: &[Uid], items: &str) -> Result<Vec<FetchedMessage>, ImapError> {
+        let mut out = Vec::with_capacity(uids.len());
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            self.command(&format!("UID FETCH {set} ({items})"), |r| {
+                if let Response::Fetch(_, attrs) = r {
+                    let mut m = FetchedMessage {
+                        uid: Uid(0),
+                        flags: BTreeSet::new(),
+                        internal_date: None,
+                        size: None,
+                        data: Vec::new(),
+                    };
+                    for a in attrs {
+                        match a {
+                            AttributeValue::Uid(u) => m.uid = Uid(*u),
+                            AttributeValue::Flags(f) => m.flags = flags_of(f),
+                            AttributeValue::InternalDate(d) => m.internal_date = parse_internal_date(d),
+                            AttributeValue::Rfc822Size(s) => m.size = Some(*s),
+                            AttributeValue::BodySection { data: Some(d), .. }
+                            | AttributeValue::Rfc822(Some(d))
+                            | AttributeValue::Rfc822Header(Some(d)) => m.data = d.to_vec(),
+                            _ => {}
+                        }
+                    }
+                    // A FETCH without UID is an unsolicited flag update.
+                    if m.uid.0 != 0 {
+                        out.push(m);
+                    }
+                }
+            })
+            .await?;
+        }
+        Ok(out)
+    }
+
+    /// `UID STORE set +FLAGS.SILENT (...)` (or `-FLAGS.SILENT`).
+    pub async fn uid_store(&mut self, uids: &[Uid], add: bool, flags: &[Flag]) -> Result<(), ImapError> {
+        let list = flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
+        let op = if add { "+FLAGS.SILENT" } else { "-FLAGS.SILENT" };
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            self.command(&format!("UID STORE {set} {op} ({list})"), |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn uid_copy(&mut self, uids: &[Uid], mailbox: &str) -> Result<(), ImapError> {
+        let target = mailbox_arg(mailbox)?;
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            self.command(&format!("UID COPY {set} {target}"), |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    /// RFC 6851 UID MOVE; only when the server offers MOVE.
+    pub async fn uid_move(&mut self, uids: &[Uid], mailbox: &str) -> Result<(), ImapError> {
+        let target = mailbox_arg(mailbox)?;
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            self.command(&format!("UID MOVE {set} {target}"), |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    /// RFC 4315 UID EXPUNGE: removes exactly these UIDs, never other
+    /// messages marked \Deleted by someone else. Only with UIDPLUS.
+    pub async fn uid_expunge(&mut self, uids: &[Uid]) -> Result<(), ImapError> {
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            self.command(&format!("UID EXPUNGE {set}"), |_| {}).await?;
+        }
+        Ok(())
+    }
+
+    /// CREATE; "already exists" counts as success (another client may have
+    /// created it in the meantime).
+    pub async fn create(&mut self, mailbox: &str) -> Result<(), ImapError> {
+        match self.command(&format!("CREATE {}", mailbox_arg(mailbox)?), |_| {}).await {
+            Ok(_) => Ok(()),
+            Err(ImapError::Refused { text, code, .. })
+                if code.as_deref() == Some("ALREADYEXISTS") || text.to_lowercase().contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn subscribe(&mut self, mailbox: &str) -> Result<(), ImapError> {
+        self.command(&format!("SUBSCRIBE {}", mailbox_arg(mailbox)?), |_| {}).await.map(|_| ())
+    }
+
+    /// LOGOUT; errors are irrelevant by then.
+    pub async fn logout(mut self) {
+        let _ = self.command("LOGOUT", |_| {}).await;
+    }
+}
+
+/// `\\Archive`, `\\Noselect`, ... as the server wrote it.
+fn name_attribute(a: &async_imap::imap_proto::NameAttribute) -> String {
+    use async_imap::imap_proto::NameAttribute as N;
+    match a {
+        N::NoInferiors => "\\Noinferiors".into(),
+        N::NoSelect => "\\Noselect".into(),
+        N::Marked => "\\Marked".into(),
+        N::Unmarked => "\\Unmarked".into(),
+        N::All => "\\All".into(),
+        N::Archive => "\\Archive".into(),
+        N::Drafts => "\\Drafts".into(),
+        N::Flagged => "\\Flagged".into(),
+        N::Junk => "\\Junk".into(),
+        N::Sent => "\\Sent".into(),
+        N::Trash => "\\Trash".into(),
+        N::Extension(s) => s.to_string(),
+        _ => format!("{a:?}"),
+    }
+}
+
+pub(super) fn capability_name(c: &async_imap::imap_proto::Capability) -> String {
+    use async_imap::imap_proto::Capability;
+    match c {
+        Capability::Imap4rev1 => "IMAP4REV1".into(),
+        Capability::Auth(a) => format!("AUTH={}", a.to_ascii_uppercase()),
+        Capability::Atom(a) => a.to_ascii_uppercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_dates_parse() {
+        let d = parse_internal_date(" 7-Jul-1996 02:44:25 -0700").unwrap();
+        assert_eq!(d.to_rfc3339(), "1996-07-07T09:44:25+00:00");
+        assert!(parse_internal_date("yesterday").is_none());
+    }
+}

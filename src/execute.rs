@@ -24,11 +24,24 @@ impl Folders {
     pub async fn load(conn: &mut Conn) -> Result<Folders, ImapError> {
         let separator = conn.separator().await?;
         let entries: Vec<ListEntry> = conn.list_all().await?;
-        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        // A \Noselect or \NonExistent name (RFC 5258) is only a level of
+        // the hierarchy; nothing can be moved into it.
+        let selectable = |e: &&ListEntry| {
+            !e.attributes.iter().any(|a| {
+                a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
+            })
+        };
+        let names: Vec<String> = entries
+            .iter()
+            .filter(selectable)
+            .map(|e| e.name.clone())
+            .collect();
         let mut special = HashMap::new();
         for e in &entries {
             for a in &e.attributes {
-                special.entry(a.to_ascii_lowercase()).or_insert_with(|| e.name.clone());
+                special
+                    .entry(a.to_ascii_lowercase())
+                    .or_insert_with(|| e.name.clone());
             }
         }
         Ok(Folders {
@@ -39,14 +52,22 @@ impl Folders {
     }
 
     pub fn exists(&self, name: &str) -> bool {
-        self.existing.contains(name) || (name.eq_ignore_ascii_case("INBOX") && self.existing.iter().any(|n| n.eq_ignore_ascii_case("INBOX")))
+        self.existing.contains(name)
+            || (name.eq_ignore_ascii_case("INBOX")
+                && self
+                    .existing
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case("INBOX")))
     }
 
     /// The server's name for a target.
     pub fn resolve(&self, target: &Target) -> Result<String, String> {
         match target {
             Target::Folder(path) => self.hierarchy.server_name(path),
-            Target::SpecialUse { attribute, fallback } => match self.special.get(&attribute.to_ascii_lowercase()) {
+            Target::SpecialUse {
+                attribute,
+                fallback,
+            } => match self.special.get(&attribute.to_ascii_lowercase()) {
                 Some(name) => Ok(name.clone()),
                 None => self.hierarchy.server_name(fallback),
             },
@@ -61,9 +82,13 @@ impl Folders {
             return Ok(());
         }
         if !create {
-            return Err(format!("folder {name} does not exist and create_folders is false"));
+            return Err(format!(
+                "folder {name} does not exist and create_folders is false"
+            ));
         }
-        conn.create(name).await.map_err(|e| format!("cannot create folder {name}: {e}"))?;
+        conn.create(name)
+            .await
+            .map_err(|e| format!("cannot create folder {name}: {e}"))?;
         if let Err(e) = conn.subscribe(name).await {
             tracing::warn!(folder = name, error = %e, "created but could not subscribe");
         }
@@ -98,7 +123,11 @@ fn fatal(e: ImapError) -> Result<String, ImapError> {
 }
 
 fn n(uids: &[Uid]) -> String {
-    format!("{} message{}", uids.len(), if uids.len() == 1 { "" } else { "s" })
+    format!(
+        "{} message{}",
+        uids.len(),
+        if uids.len() == 1 { "" } else { "s" }
+    )
 }
 
 /// Marks `uids` \Deleted and removes exactly them, where UIDPLUS allows;
@@ -126,12 +155,22 @@ async fn remove(conn: &mut Conn, uids: &[Uid], report: &mut Report) -> Result<bo
 
 /// Message-IDs already in `folder`, among `wanted`: a copy is not made
 /// twice when the pass runs again.
-async fn present_in(conn: &mut Conn, folder: &str, wanted: &[&str]) -> Result<BTreeSet<String>, ImapError> {
+async fn present_in(
+    conn: &mut Conn,
+    folder: &str,
+    wanted: &[&str],
+) -> Result<BTreeSet<String>, ImapError> {
     conn.open(folder, Access::ReadOnly).await?;
     let mut found = BTreeSet::new();
     for id in wanted {
-        let Ok(q) = quoted("Message-ID", &format!("<{id}>")) else { continue };
-        if !conn.uid_search(&format!("HEADER Message-ID {q}")).await?.is_empty() {
+        let Ok(q) = quoted("Message-ID", &format!("<{id}>")) else {
+            continue;
+        };
+        if !conn
+            .uid_search(&format!("HEADER Message-ID {q}"))
+            .await?
+            .is_empty()
+        {
             found.insert(id.to_string());
         }
     }
@@ -175,7 +214,10 @@ pub async fn execute(
                     report.fail(uids, format!("{op}: {why}; the messages stay"));
                     continue;
                 }
-                let ids: Vec<&str> = uids.iter().filter_map(|u| message_id.get(u).copied()).collect();
+                let ids: Vec<&str> = uids
+                    .iter()
+                    .filter_map(|u| message_id.get(u).copied())
+                    .collect();
                 let present = present_in(conn, &name, &ids).await?;
                 let status = conn.open(&plan.mailbox, Access::ReadWrite).await?;
                 if status.uid_validity != plan.uid_validity {
@@ -190,7 +232,10 @@ pub async fn execute(
                     .filter(|u| message_id.get(u).is_none_or(|id| !present.contains(*id)))
                     .collect();
                 if todo.len() < uids.len() {
-                    report.done.push(format!("{} already in {folder}: not copied again", n(&uids[..uids.len() - todo.len()])));
+                    report.done.push(format!(
+                        "{} already in {folder}: not copied again",
+                        n(&uids[..uids.len() - todo.len()])
+                    ));
                 }
                 if todo.is_empty() {
                     continue;
@@ -232,12 +277,20 @@ pub async fn execute(
                     continue;
                 }
                 if remove(conn, uids, &mut report).await? {
-                    report.done.push(format!("moved {} to {name} (COPY, then UID EXPUNGE: the server lacks MOVE)", n(uids)));
+                    report.done.push(if conn.has("UIDPLUS") {
+                        format!("moved {} to {name} (COPY, then UID EXPUNGE: the server lacks MOVE)", n(uids))
+                    } else {
+                        format!("copied {} to {name} and marked them \\Deleted (the server lacks MOVE and UIDPLUS)", n(uids))
+                    });
                 }
             }
             Operation::Expunge { uids } => {
                 if remove(conn, uids, &mut report).await? {
-                    report.done.push(format!("deleted {} for good", n(uids)));
+                    report.done.push(if conn.has("UIDPLUS") {
+                        format!("deleted {} for good", n(uids))
+                    } else {
+                        format!("marked {} \\Deleted (the server lacks UIDPLUS)", n(uids))
+                    });
                 }
             }
         }

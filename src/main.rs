@@ -1,11 +1,36 @@
-//! The `mailwarden` binary: parses the command line and hands over to
-//! [`mailwarden::cli::run`]; the architecture is described in `lib.rs`.
+//! The `mailwarden` binary: sets up logging, parses the command line and
+//! hands over to [`mailwarden::cli::run`]; the architecture is described in
+//! `lib.rs`.
 
 #![forbid(unsafe_code)]
 
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// Logs go to standard error, filtered by `MAILWARDEN_LOG` (e.g. `debug`,
+/// `mailwarden=trace`); warnings by default. The IMAP and TLS libraries are
+/// held at `info` whatever is asked: at `trace` async-imap logs every
+/// command it sends, credentials included.
+fn init_logging() {
+    let mut filter =
+        EnvFilter::try_from_env("MAILWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    for quiet in [
+        "async_imap=info",
+        "imap_proto=info",
+        "rustls=info",
+        "tokio_rustls=info",
+    ] {
+        filter = filter.add_directive(quiet.parse().expect("valid directive"));
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
 
 fn main() -> std::process::ExitCode {
     let cli = mailwarden::cli::Cli::parse();
+    init_logging();
     mailwarden::cli::run(cli).exit_code()
 }

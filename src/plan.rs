@@ -61,11 +61,11 @@ fn show_from(m: &Message) -> String {
 }
 
 /// Decides every message. A move into the mailbox being read is no move.
-pub fn plan<'r>(
+pub fn plan(
     account: &str,
     mailbox: &str,
     uid_validity: UidValidity,
-    rules: &[&'r Rule],
+    rules: &[&Rule],
     messages: Vec<Fetched>,
     now: DateTime<Utc>,
 ) -> MailboxPlan {
@@ -128,10 +128,15 @@ impl MailboxPlan {
             let expunged = matches!(&d.destination, Some(x) if x.target == Target::Expunge);
             if !expunged {
                 if !e.add.is_empty() {
-                    add.entry(e.add.iter().cloned().collect()).or_default().push(e.uid);
+                    add.entry(e.add.iter().cloned().collect())
+                        .or_default()
+                        .push(e.uid);
                 }
                 if !e.remove.is_empty() {
-                    remove.entry(e.remove.iter().cloned().collect()).or_default().push(e.uid);
+                    remove
+                        .entry(e.remove.iter().cloned().collect())
+                        .or_default()
+                        .push(e.uid);
                 }
             }
             for c in &d.copies {
@@ -148,12 +153,27 @@ impl MailboxPlan {
                 },
             }
         }
-        moves.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+        moves.sort_by_key(|(target, _)| target.to_string());
         let mut ops = Vec::new();
-        ops.extend(remove.into_iter().map(|(flags, uids)| Operation::RemoveFlags { flags, uids }));
-        ops.extend(add.into_iter().map(|(flags, uids)| Operation::AddFlags { flags, uids }));
-        ops.extend(copies.into_iter().map(|(folder, uids)| Operation::Copy { folder, uids }));
-        ops.extend(moves.into_iter().map(|(target, uids)| Operation::Move { target, uids }));
+        ops.extend(
+            remove
+                .into_iter()
+                .map(|(flags, uids)| Operation::RemoveFlags { flags, uids }),
+        );
+        ops.extend(
+            add.into_iter()
+                .map(|(flags, uids)| Operation::AddFlags { flags, uids }),
+        );
+        ops.extend(
+            copies
+                .into_iter()
+                .map(|(folder, uids)| Operation::Copy { folder, uids }),
+        );
+        ops.extend(
+            moves
+                .into_iter()
+                .map(|(target, uids)| Operation::Move { target, uids }),
+        );
         if !expunge.is_empty() {
             ops.push(Operation::Expunge { uids: expunge });
         }
@@ -183,11 +203,19 @@ impl MailboxPlan {
 
 impl std::fmt::Display for Operation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = |uids: &[Uid]| format!("{} message{}", uids.len(), if uids.len() == 1 { "" } else { "s" });
+        let n = |uids: &[Uid]| {
+            format!(
+                "{} message{}",
+                uids.len(),
+                if uids.len() == 1 { "" } else { "s" }
+            )
+        };
         let list = |flags: &[Flag]| flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
         match self {
             Operation::AddFlags { flags, uids } => write!(f, "flag {} on {}", list(flags), n(uids)),
-            Operation::RemoveFlags { flags, uids } => write!(f, "unflag {} on {}", list(flags), n(uids)),
+            Operation::RemoveFlags { flags, uids } => {
+                write!(f, "unflag {} on {}", list(flags), n(uids))
+            }
             Operation::Copy { folder, uids } => write!(f, "copy {} to {folder}", n(uids)),
             Operation::Move { target, uids } => write!(f, "move {} to {target}", n(uids)),
             Operation::Expunge { uids } => write!(f, "delete {} for good", n(uids)),
@@ -242,14 +270,44 @@ mod tests {
         let rules: Vec<&Rule> = cfg.rules_for("a", "INBOX").collect();
         let seen = Flag::System(SystemFlag::Seen);
         let fetched = vec![
-            Fetched { uid: Uid(1), message: Ok(msg("From: a@github.com\nSubject: pr", &[])) },
-            Fetched { uid: Uid(2), message: Ok(msg("From: b@github.com\nSubject: issue", &[seen.clone()])) },
-            Fetched { uid: Uid(3), message: Ok(msg("From: x@y\nSubject: spam", &[])) },
-            Fetched { uid: Uid(4), message: Ok(msg("From: boss@corp\nSubject: hi", &[])) },
-            Fetched { uid: Uid(5), message: Ok(msg("From: me@home\nSubject: INBOX note", &[seen.clone()])) },
-            Fetched { uid: Uid(6), message: Ok(msg("From: mailer@x\nSubject: bounce", &[])) },
-            Fetched { uid: Uid(7), message: Err("unreadable".into()) },
-            Fetched { uid: Uid(8), message: Ok(msg("From: z@z\nSubject: other", &[])) },
+            Fetched {
+                uid: Uid(1),
+                message: Ok(msg("From: a@github.com\nSubject: pr", &[])),
+            },
+            Fetched {
+                uid: Uid(2),
+                message: Ok(msg(
+                    "From: b@github.com\nSubject: issue",
+                    std::slice::from_ref(&seen),
+                )),
+            },
+            Fetched {
+                uid: Uid(3),
+                message: Ok(msg("From: x@y\nSubject: spam", &[])),
+            },
+            Fetched {
+                uid: Uid(4),
+                message: Ok(msg("From: boss@corp\nSubject: hi", &[])),
+            },
+            Fetched {
+                uid: Uid(5),
+                message: Ok(msg(
+                    "From: me@home\nSubject: INBOX note",
+                    std::slice::from_ref(&seen),
+                )),
+            },
+            Fetched {
+                uid: Uid(6),
+                message: Ok(msg("From: mailer@x\nSubject: bounce", &[])),
+            },
+            Fetched {
+                uid: Uid(7),
+                message: Err("unreadable".into()),
+            },
+            Fetched {
+                uid: Uid(8),
+                message: Ok(msg("From: z@z\nSubject: other", &[])),
+            },
         ];
         let now = DateTime::UNIX_EPOCH;
         let p = plan("a", "INBOX", UidValidity(9), &rules, fetched, now);
@@ -258,20 +316,47 @@ mod tests {
         assert_eq!(
             p.operations(),
             [
-                Operation::AddFlags { flags: vec![seen.clone()], uids: vec![Uid(3)] },
-                Operation::AddFlags { flags: vec![seen, kw.clone()], uids: vec![Uid(1)] },
-                Operation::AddFlags { flags: vec![flagged], uids: vec![Uid(4)] },
-                Operation::AddFlags { flags: vec![kw], uids: vec![Uid(2)] },
-                Operation::Copy { folder: "Boss".into(), uids: vec![Uid(4)] },
-                Operation::Move { target: Target::Folder("GitHub".into()), uids: vec![Uid(1), Uid(2)] },
-                Operation::Move { target: Target::Folder("Junk".into()), uids: vec![Uid(3)] },
+                Operation::AddFlags {
+                    flags: vec![seen.clone()],
+                    uids: vec![Uid(3)]
+                },
+                Operation::AddFlags {
+                    flags: vec![seen, kw.clone()],
+                    uids: vec![Uid(1)]
+                },
+                Operation::AddFlags {
+                    flags: vec![flagged],
+                    uids: vec![Uid(4)]
+                },
+                Operation::AddFlags {
+                    flags: vec![kw],
+                    uids: vec![Uid(2)]
+                },
+                Operation::Copy {
+                    folder: "Boss".into(),
+                    uids: vec![Uid(4)]
+                },
+                Operation::Move {
+                    target: Target::Folder("GitHub".into()),
+                    uids: vec![Uid(1), Uid(2)]
+                },
+                Operation::Move {
+                    target: Target::Folder("Junk".into()),
+                    uids: vec![Uid(3)]
+                },
                 Operation::Expunge { uids: vec![Uid(6)] },
             ]
         );
         let (per_rule, failed) = p.counts();
         assert_eq!(
             per_rule,
-            [("gh".to_string(), 2), ("spam".into(), 1), ("keep".into(), 1), ("self".into(), 1), ("gone".into(), 1)]
+            [
+                ("gh".to_string(), 2),
+                ("spam".into(), 1),
+                ("keep".into(), 1),
+                ("self".into(), 1),
+                ("gone".into(), 1)
+            ]
         );
         assert_eq!(failed, 1);
         // A second pass over the result would have nothing to do for UID 5.

@@ -29,7 +29,16 @@ fn and(keys: Vec<Key>) -> Option<Key> {
         1 => keys.into_iter().next(),
         _ => {
             let exact = keys.iter().all(|k| k.exact);
-            key(format!("({})", keys.into_iter().map(|k| k.text).collect::<Vec<_>>().join(" ")), exact)
+            key(
+                format!(
+                    "({})",
+                    keys.into_iter()
+                        .map(|k| k.text)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                exact,
+            )
         }
     }
 }
@@ -50,13 +59,17 @@ fn or(keys: Vec<Option<Key>>) -> Option<Key> {
 /// fold case of ASCII alike), and sendable as a quoted string.
 fn literal(t: &TextTest) -> Option<Vec<String>> {
     let one = |s: &str| -> Option<Vec<String>> {
-        (!s.is_empty() && s.is_ascii() && quoted("search text", s).is_ok()).then(|| vec![s.to_string()])
+        (!s.is_empty() && s.is_ascii() && quoted("search text", s).is_ok())
+            .then(|| vec![s.to_string()])
     };
     match t {
         TextTest::Contains { pattern, .. } | TextTest::Is { pattern, .. } => one(pattern),
         // The longest run between wildcards must appear in every match.
         TextTest::Glob { pattern, .. } => {
-            let run = pattern.split(['*', '?']).max_by_key(|s| s.len()).unwrap_or("");
+            let run = pattern
+                .split(['*', '?'])
+                .max_by_key(|s| s.len())
+                .unwrap_or("");
             one(run)
         }
         TextTest::Regex { .. } => None,
@@ -145,11 +158,17 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
         Condition::List(t) => text_key(t, &header_criterion("List-Id")),
         // RFC 3501: HEADER with an empty string matches every message that
         // has the field.
-        Condition::Exists(names) => and(names.iter().filter_map(|n| key(format!("HEADER {n} \"\""), true)).collect()),
+        Condition::Exists(names) => and(names
+            .iter()
+            .filter_map(|n| key(format!("HEADER {n} \"\""), true))
+            .collect()),
         // The server searches the decoded parts, HTML source included; only
         // plain words are sure to appear there as they do in our text.
         Condition::Body(t) => {
-            let simple = |s: &String| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+            let simple = |s: &String| {
+                s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+            };
             if literal(t)?.iter().all(simple) {
                 text_key(t, &|q| format!("BODY {q}"))
             } else {
@@ -164,10 +183,21 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
         .into_iter()
         .flatten()
         .collect()),
-        Condition::OlderThan(d) => key(format!("BEFORE {}", imap_date(ago(now, *d) + MARGIN)), false),
-        Condition::NewerThan(d) => key(format!("SINCE {}", imap_date(ago(now, *d) - MARGIN)), false),
-        Condition::SentBefore(b) => key(format!("SENTBEFORE {}", imap_date(bound(b, now) + MARGIN)), false),
-        Condition::SentAfter(b) => key(format!("SENTSINCE {}", imap_date(bound(b, now) - MARGIN)), false),
+        Condition::OlderThan(d) => key(
+            format!("BEFORE {}", imap_date(ago(now, *d) + MARGIN)),
+            false,
+        ),
+        Condition::NewerThan(d) => {
+            key(format!("SINCE {}", imap_date(ago(now, *d) - MARGIN)), false)
+        }
+        Condition::SentBefore(b) => key(
+            format!("SENTBEFORE {}", imap_date(bound(b, now) + MARGIN)),
+            false,
+        ),
+        Condition::SentAfter(b) => key(
+            format!("SENTSINCE {}", imap_date(bound(b, now) - MARGIN)),
+            false,
+        ),
         Condition::Flag(flag, set) => {
             let name = match flag {
                 SystemFlag::Seen => "SEEN",
@@ -175,9 +205,19 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
                 SystemFlag::Answered => "ANSWERED",
                 SystemFlag::Draft => "DRAFT",
             };
-            key(if *set { name.to_string() } else { format!("UN{name}") }, true)
+            key(
+                if *set {
+                    name.to_string()
+                } else {
+                    format!("UN{name}")
+                },
+                true,
+            )
         }
-        Condition::Keyword(ks) => and(ks.iter().filter_map(|k| key(format!("KEYWORD {k}"), true)).collect()),
+        Condition::Keyword(ks) => and(ks
+            .iter()
+            .filter_map(|k| key(format!("KEYWORD {k}"), true))
+            .collect()),
         Condition::All(cs) => {
             let keys: Vec<Option<Key>> = cs.iter().map(|c| condition(c, now)).collect();
             let complete = keys.iter().all(|k| k.as_ref().is_some_and(|k| k.exact));
@@ -205,7 +245,11 @@ pub fn criteria<'r>(rules: impl IntoIterator<Item = &'r Rule>, now: DateTime<Utc
     let per_rule: Vec<Option<Key>> = rules
         .into_iter()
         .map(|r| {
-            let keys: Vec<Key> = r.conditions.iter().filter_map(|c| condition(c, now)).collect();
+            let keys: Vec<Key> = r
+                .conditions
+                .iter()
+                .filter_map(|c| condition(c, now))
+                .collect();
             and(keys)
         })
         .collect();
@@ -223,51 +267,99 @@ mod tests {
     use crate::config::parse_str;
 
     fn search(rules: &str) -> String {
-        let text = format!("version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n{rules}");
+        let text = format!(
+            "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n{rules}"
+        );
         let cfg = parse_str(&text, Path::new(".")).unwrap_or_else(|d| panic!("{d:?}"));
-        let now = DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z").unwrap().to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
+            .unwrap()
+            .to_utc();
         criteria(&cfg.rules, now)
     }
 
     fn one(cond: &str) -> String {
-        search(&format!("  - name: r\n    match: {cond}\n    actions: [move: X]\n"))
+        search(&format!(
+            "  - name: r\n    match: {cond}\n    actions: [move: X]\n"
+        ))
     }
 
     #[test]
     fn conditions_translate_to_superset_keys() {
         let cases = [
             ("{from: github.com}", "UNDELETED FROM \"github.com\""),
-            ("{from: {domain: github.com}}", "UNDELETED FROM \"github.com\""),
-            ("{from: {domain: {glob: '*.github.com'}}}", "UNDELETED FROM \".github.com\""),
+            (
+                "{from: {domain: github.com}}",
+                "UNDELETED FROM \"github.com\"",
+            ),
+            (
+                "{from: {domain: {glob: '*.github.com'}}}",
+                "UNDELETED FROM \".github.com\"",
+            ),
             ("{from: {regex: '^a'}}", "UNDELETED"),
-            ("{from: {localpart: a, domain: b.org}}", "UNDELETED (FROM \"b.org\" FROM \"a\")"),
-            ("{recipient: bob}", "UNDELETED OR TO \"bob\" OR CC \"bob\" BCC \"bob\""),
+            (
+                "{from: {localpart: a, domain: b.org}}",
+                "UNDELETED (FROM \"b.org\" FROM \"a\")",
+            ),
+            (
+                "{recipient: bob}",
+                "UNDELETED OR TO \"bob\" OR CC \"bob\" BCC \"bob\"",
+            ),
             ("{reply_to: x}", "UNDELETED HEADER Reply-To \"x\""),
-            ("{subject: [a, b]}", "UNDELETED OR SUBJECT \"a\" SUBJECT \"b\""),
+            (
+                "{subject: [a, b]}",
+                "UNDELETED OR SUBJECT \"a\" SUBJECT \"b\"",
+            ),
             ("{subject: für}", "UNDELETED"),
-            ("{subject: 'say \"hi\"'}", "UNDELETED SUBJECT \"say \\\"hi\\\"\""),
+            (
+                "{subject: 'say \"hi\"'}",
+                "UNDELETED SUBJECT \"say \\\"hi\\\"\"",
+            ),
             ("{subject: \"a\\r\\nb\"}", "UNDELETED"),
             ("{header: {X-Spam: yes}}", "UNDELETED HEADER X-Spam \"yes\""),
             ("{list: rust}", "UNDELETED HEADER List-Id \"rust\""),
-            ("{exists: [A, B]}", "UNDELETED (HEADER A \"\" HEADER B \"\")"),
+            (
+                "{exists: [A, B]}",
+                "UNDELETED (HEADER A \"\" HEADER B \"\")",
+            ),
             ("{body: unsubscribe}", "UNDELETED BODY \"unsubscribe\""),
             ("{body: 'two words'}", "UNDELETED"),
             ("{attachment: true}", "UNDELETED"),
-            ("{size: {over: 1KB, under: 2KB}}", "UNDELETED (LARGER 1024 SMALLER 2048)"),
+            (
+                "{size: {over: 1KB, under: 2KB}}",
+                "UNDELETED (LARGER 1024 SMALLER 2048)",
+            ),
             ("{older_than: 10d}", "UNDELETED BEFORE 2-Mar-2026"),
             ("{newer_than: 10d}", "UNDELETED SINCE 26-Feb-2026"),
-            ("{sent_before: 2026-01-01}", "UNDELETED SENTBEFORE 3-Jan-2026"),
-            ("{sent_after: 2026-01-01}", "UNDELETED SENTSINCE 30-Dec-2025"),
+            (
+                "{sent_before: 2026-01-01}",
+                "UNDELETED SENTBEFORE 3-Jan-2026",
+            ),
+            (
+                "{sent_after: 2026-01-01}",
+                "UNDELETED SENTSINCE 30-Dec-2025",
+            ),
             ("{seen: true, flagged: false}", "UNDELETED (SEEN UNFLAGGED)"),
             ("{keyword: $Work}", "UNDELETED KEYWORD $Work"),
-            ("{any: [{seen: true}, {from: a}]}", "UNDELETED OR SEEN FROM \"a\""),
+            (
+                "{any: [{seen: true}, {from: a}]}",
+                "UNDELETED OR SEEN FROM \"a\"",
+            ),
             ("{any: [{seen: true}, {attachment: true}]}", "UNDELETED"),
-            ("{all: [{seen: true}, {attachment: true}]}", "UNDELETED SEEN"),
+            (
+                "{all: [{seen: true}, {attachment: true}]}",
+                "UNDELETED SEEN",
+            ),
             ("{not: {seen: true}}", "UNDELETED NOT SEEN"),
-            ("{not: {exists: List-Id}}", "UNDELETED NOT HEADER List-Id \"\""),
+            (
+                "{not: {exists: List-Id}}",
+                "UNDELETED NOT HEADER List-Id \"\"",
+            ),
             // Negating a superset would drop matching messages: not translated.
             ("{not: {from: a}}", "UNDELETED"),
-            ("{not: {all: [{seen: true}, {attachment: true}]}}", "UNDELETED"),
+            (
+                "{not: {all: [{seen: true}, {attachment: true}]}}",
+                "UNDELETED",
+            ),
             ("{}", "UNDELETED"),
         ];
         for (cond, want) in cases {
@@ -279,7 +371,8 @@ mod tests {
     fn rules_are_ored_and_one_unrestricted_rule_opens_everything() {
         let two = "  - {name: a, match: {from: x}, actions: [move: A]}\n  - {name: b, match: {seen: true}, actions: [flag: flagged]}\n";
         assert_eq!(search(two), "UNDELETED OR FROM \"x\" SEEN");
-        let open = format!("{two}  - {{name: c, match: {{attachment: true}}, actions: [move: C]}}\n");
+        let open =
+            format!("{two}  - {{name: c, match: {{attachment: true}}, actions: [move: C]}}\n");
         assert_eq!(search(&open), "UNDELETED");
     }
 }

@@ -139,21 +139,43 @@ mod tests {
         std::fs::write(&file, "from-file\nnote\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = resolve(&SecretSource::File(file.clone())).await.unwrap_err().to_string();
-        assert!(err.contains("readable by others (mode 644); run `chmod 600"), "{err}");
+        let err = resolve(&SecretSource::File(file.clone()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("readable by others (mode 644); run `chmod 600"),
+            "{err}"
+        );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let got = |c: Credential| match c {
             Credential::Password(s) | Credential::OAuth2Token(s) => s.expose().to_string(),
         };
-        assert_eq!(got(resolve(&SecretSource::File(file)).await.unwrap()), "from-file");
+        assert_eq!(
+            got(resolve(&SecretSource::File(file)).await.unwrap()),
+            "from-file"
+        );
         let cmd = SecretSource::Command("printf 'from-cmd\\nsecond line'".into());
         assert_eq!(got(resolve(&cmd).await.unwrap()), "from-cmd");
         let failing = SecretSource::Command("echo nope >&2; exit 3".into());
         let err = resolve(&failing).await.unwrap_err().to_string();
-        assert!(err.contains("exit status: 3") && err.contains("nope"), "{err}");
-        let err = resolve(&SecretSource::Env("MAILWARDEN_SURELY_UNSET".into())).await.unwrap_err();
-        assert_eq!(err.to_string(), "environment variable MAILWARDEN_SURELY_UNSET is not set (password_env)");
-        let oauth = SecretSource::OAuth2 { token_command: "echo tok".into() };
-        assert!(matches!(resolve(&oauth).await.unwrap(), Credential::OAuth2Token(_)));
+        assert!(
+            err.contains("exit status: 3") && err.contains("nope"),
+            "{err}"
+        );
+        let err = resolve(&SecretSource::Env("MAILWARDEN_SURELY_UNSET".into()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable MAILWARDEN_SURELY_UNSET is not set (password_env)"
+        );
+        let oauth = SecretSource::OAuth2 {
+            token_command: "echo tok".into(),
+        };
+        assert!(matches!(
+            resolve(&oauth).await.unwrap(),
+            Credential::OAuth2Token(_)
+        ));
     }
 }

@@ -148,7 +148,7 @@ fn bad_files_are_reported_one_by_one_and_the_rest_is_evaluated() {
     // Root reads anything; then this file is simply good.
     let unreadable = fs::File::open(&locked).is_err();
 
-    let o = mailwarden(&["test", "--format", "json"], &example(), &[&d]);
+    let o = mailwarden(&["test", "--format", "json"], &example(), &[d]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let lines = json_lines(&o);
     assert_eq!(lines.len(), 8, "{}", stdout(&o));

@@ -56,8 +56,18 @@ fn header_fields<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Vec<String> {
         }
     }
     let mut out: BTreeSet<String> = [
-        "FROM", "TO", "CC", "BCC", "SENDER", "REPLY-TO", "SUBJECT", "DATE", "MESSAGE-ID", "LIST-ID",
-        "MIME-VERSION", "CONTENT-TYPE",
+        "FROM",
+        "TO",
+        "CC",
+        "BCC",
+        "SENDER",
+        "REPLY-TO",
+        "SUBJECT",
+        "DATE",
+        "MESSAGE-ID",
+        "LIST-ID",
+        "MIME-VERSION",
+        "CONTENT-TYPE",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -71,11 +81,17 @@ fn header_fields<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Vec<String> {
 /// What to FETCH: the header fields the rules read, or whole messages when
 /// a body or attachment condition needs them.
 fn fetch_items(rules: &[&Rule]) -> (String, usize) {
-    if rules.iter().any(|r| r.conditions.iter().any(Condition::needs_body)) {
+    if rules
+        .iter()
+        .any(|r| r.conditions.iter().any(Condition::needs_body))
+    {
         ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]".into(), 50)
     } else {
         let fields = header_fields(rules.iter().copied()).join(" ");
-        (format!("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]"), 1000)
+        (
+            format!("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]"),
+            1000,
+        )
     }
 }
 
@@ -106,7 +122,9 @@ async fn plan_mailbox(
     now: DateTime<Utc>,
 ) -> Result<(MailboxPlan, u32), ImapError> {
     let status = conn.open(mailbox, access).await?;
-    let uids = conn.uid_search(&criteria(rules.iter().copied(), now)).await?;
+    let uids = conn
+        .uid_search(&criteria(rules.iter().copied(), now))
+        .await?;
     let (items, batch) = fetch_items(rules);
     let whole = items.ends_with("BODY.PEEK[]");
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
@@ -116,13 +134,29 @@ async fn plan_mailbox(
             fetched.push(to_fetched(m, whole, now));
         }
         if progress {
-            eprint!("\r{}/{}: read {} of {} messages", account.name, mailbox, fetched.len(), uids.len());
+            eprint!(
+                "\r{}/{}: read {} of {} messages",
+                account.name,
+                mailbox,
+                fetched.len(),
+                uids.len()
+            );
         }
     }
     if progress {
         eprintln!();
     }
-    Ok((plan(&account.name, mailbox, status.uid_validity, rules, fetched, now), status.exists))
+    Ok((
+        plan(
+            &account.name,
+            mailbox,
+            status.uid_validity,
+            rules,
+            fetched,
+            now,
+        ),
+        status.exists,
+    ))
 }
 
 #[derive(Serialize)]
@@ -138,7 +172,10 @@ struct PlanJson<'a> {
 }
 
 fn truncate(s: &str, width: usize) -> String {
-    let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if clean.chars().count() <= width {
         clean
     } else {
@@ -149,7 +186,12 @@ fn truncate(s: &str, width: usize) -> String {
 }
 
 /// The dry-run output: what `run` would do, message by message.
-pub fn print_plan(out: &mut dyn Write, p: &MailboxPlan, exists: u32, format: Format) -> std::io::Result<()> {
+pub fn print_plan(
+    out: &mut dyn Write,
+    p: &MailboxPlan,
+    exists: u32,
+    format: Format,
+) -> std::io::Result<()> {
     if format == Format::Json {
         for e in &p.entries {
             let line = PlanJson {
@@ -160,7 +202,11 @@ pub fn print_plan(out: &mut dyn Write, p: &MailboxPlan, exists: u32, format: For
                 error: e.outcome.as_ref().err().map(String::as_str),
                 decision: e.outcome.as_ref().ok().map(|d| decision_json(d, false)),
             };
-            writeln!(out, "{}", serde_json::to_string(&line).expect("serializable"))?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&line).expect("serializable")
+            )?;
         }
         return Ok(());
     }
@@ -180,7 +226,11 @@ pub fn print_plan(out: &mut dyn Write, p: &MailboxPlan, exists: u32, format: For
         decided.len()
     )?;
     if !decided.is_empty() {
-        writeln!(out, "  {:>7}  {:<28}  {:<40}  {:<24}  actions", "UID", "From", "Subject", "Rule")?;
+        writeln!(
+            out,
+            "  {:>7}  {:<28}  {:<40}  {:<24}  actions",
+            "UID", "From", "Subject", "Rule"
+        )?;
     }
     for e in decided {
         let (rule, actions) = match &e.outcome {
@@ -199,10 +249,18 @@ pub fn print_plan(out: &mut dyn Write, p: &MailboxPlan, exists: u32, format: For
     }
     let (per_rule, failed) = p.counts();
     for (rule, count) in per_rule {
-        writeln!(out, "  rule \"{rule}\": {count} message{}", if count == 1 { "" } else { "s" })?;
+        writeln!(
+            out,
+            "  rule \"{rule}\": {count} message{}",
+            if count == 1 { "" } else { "s" }
+        )?;
     }
     if failed > 0 {
-        writeln!(out, "  {failed} message{} could not be decided", if failed == 1 { "" } else { "s" })?;
+        writeln!(
+            out,
+            "  {failed} message{} could not be decided",
+            if failed == 1 { "" } else { "s" }
+        )?;
     }
     for op in p.operations() {
         writeln!(out, "  would {op}")?;
@@ -254,18 +312,23 @@ pub async fn run_account(
     let mut conn = match crate::imap::connect(account, &credential).await {
         Ok(c) => c,
         Err(e) => {
+            // Everything `connect` does is connecting: exit code 3.
             eprintln!("mailwarden: account {}: {e}", account.name);
-            result.connect_failed = e.is_connect();
-            result.failed_messages += usize::from(!e.is_connect());
+            result.connect_failed = true;
             return result;
         }
     };
     drop(credential);
-    let access = if args.dry_run { Access::ReadOnly } else { Access::ReadWrite };
+    let access = if args.dry_run {
+        Access::ReadOnly
+    } else {
+        Access::ReadWrite
+    };
     let mut folders = None;
     for mailbox in &mailboxes {
         let rules: Vec<&Rule> = config.rules_for(&account.name, mailbox).collect();
-        let (p, exists) = match plan_mailbox(&mut conn, account, mailbox, &rules, access, now).await {
+        let (p, exists) = match plan_mailbox(&mut conn, account, mailbox, &rules, access, now).await
+        {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("mailwarden: {}/{mailbox}: {e}", account.name);
@@ -279,7 +342,10 @@ pub async fn run_account(
         result.failed_messages += p.counts().1;
         for e in &p.entries {
             if let Err(err) = &e.outcome {
-                eprintln!("mailwarden: {}/{mailbox} UID {}: {err}; left where it is", account.name, e.uid);
+                eprintln!(
+                    "mailwarden: {}/{mailbox} UID {}: {err}; left where it is",
+                    account.name, e.uid
+                );
             }
         }
         if args.dry_run {
@@ -303,7 +369,13 @@ pub async fn run_account(
                 if args.format == Format::Json {
                     let _ = print_plan(out, &p, exists, Format::Json);
                 } else {
-                    let _ = writeln!(out, "{}/{}: {} messages searched", account.name, mailbox, p.entries.len());
+                    let _ = writeln!(
+                        out,
+                        "{}/{}: {} messages searched",
+                        account.name,
+                        mailbox,
+                        p.entries.len()
+                    );
                     for line in &report.done {
                         let _ = writeln!(out, "  {line}");
                     }
@@ -336,7 +408,10 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
         return Outcome::ConfigInvalid;
     }
     let now = args.now.unwrap_or_else(Utc::now);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mailwarden: cannot start: {e}");
@@ -346,7 +421,11 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
     let mut stdout = std::io::stdout().lock();
     let results: Vec<AccountResult> = runtime.block_on(async {
         let mut results = Vec::new();
-        for account in config.accounts.iter().filter(|a| args.account.as_ref().is_none_or(|x| *x == a.name)) {
+        for account in config
+            .accounts
+            .iter()
+            .filter(|a| args.account.as_ref().is_none_or(|x| *x == a.name))
+        {
             results.push(run_account(&config, account, args, now, &mut stdout).await);
         }
         results

@@ -10,11 +10,16 @@ use std::time::Duration;
 use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
 use chrono::{DateTime, Utc};
 
-use super::types::{EncodeError, MAX_SET_LEN, Uid, UidValidity, decode_mailbox, mailbox_arg, uid_sets};
+use super::types::{
+    EncodeError, MAX_SET_LEN, Uid, UidValidity, decode_mailbox, mailbox_arg, uid_sets,
+};
 use crate::rules::Flag;
 
 /// The byte stream under a session: TCP, or TLS over TCP.
-pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug {}
+pub trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug
+{
+}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
 pub type Stream = Box<dyn Io>;
 
@@ -25,7 +30,11 @@ pub enum ImapError {
     #[error("TLS with {host} failed: {detail}")]
     Tls { host: String, detail: String },
     #[error("login to {host} as {user} failed: {detail}")]
-    Auth { host: String, user: String, detail: String },
+    Auth {
+        host: String,
+        user: String,
+        detail: String,
+    },
     #[error("{command} refused by the server: {status} {text}")]
     Refused {
         command: String,
@@ -48,7 +57,10 @@ impl ImapError {
     /// Errors of connecting or logging in (exit code 3), as opposed to
     /// errors of one command.
     pub fn is_connect(&self) -> bool {
-        matches!(self, ImapError::Connect { .. } | ImapError::Tls { .. } | ImapError::Auth { .. })
+        matches!(
+            self,
+            ImapError::Connect { .. } | ImapError::Tls { .. } | ImapError::Auth { .. }
+        )
     }
 }
 
@@ -115,7 +127,9 @@ fn code_text(code: &ResponseCode) -> String {
 
 /// RFC 3501 date-time: `17-Jul-1996 02:44:25 -0700` (day may be space-padded).
 fn parse_internal_date(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z").ok().map(|d| d.to_utc())
+    DateTime::parse_from_str(s.trim(), "%d-%b-%Y %H:%M:%S %z")
+        .ok()
+        .map(|d| d.to_utc())
 }
 
 fn flags_of(names: &[std::borrow::Cow<str>]) -> BTreeSet<Flag> {
@@ -153,7 +167,11 @@ impl Conn {
                 .map_err(|e| ImapError::Protocol(format!("reading the answer to {name}: {e}")))?
                 .ok_or(ImapError::ConnectionLost)?;
             match resp.parsed() {
-                Response::Done { tag, status, outcome } if *tag == id => {
+                Response::Done {
+                    tag,
+                    status,
+                    outcome,
+                } if *tag == id => {
                     let code = outcome.code.as_ref().map(code_text);
                     return match status {
                         Status::Ok => Ok(code),
@@ -166,9 +184,14 @@ impl Conn {
                     };
                 }
                 Response::Done { tag, .. } => {
-                    return Err(ImapError::Protocol(format!("answer for unknown tag {tag:?} to {name}")));
+                    return Err(ImapError::Protocol(format!(
+                        "answer for unknown tag {tag:?} to {name}"
+                    )));
                 }
-                Response::Data { status: Status::Bye, outcome } => {
+                Response::Data {
+                    status: Status::Bye,
+                    outcome,
+                } => {
                     tracing::warn!(text = ?outcome.information, "server said BYE");
                 }
                 other => on_data(other),
@@ -226,7 +249,11 @@ impl Conn {
         Ok(out)
     }
 
-    pub async fn open(&mut self, mailbox: &str, access: Access) -> Result<MailboxStatus, ImapError> {
+    pub async fn open(
+        &mut self,
+        mailbox: &str,
+        access: Access,
+    ) -> Result<MailboxStatus, ImapError> {
         let verb = match access {
             Access::ReadOnly => "EXAMINE",
             Access::ReadWrite => "SELECT",
@@ -267,7 +294,11 @@ impl Conn {
 
     /// UID FETCH of `items` for `uids`, in chunks; `body_section` names the
     /// section whose bytes become [`FetchedMessage::data`].
-    pub async fn uid_fetch(&mut self, uids: &[Uid], items: &str) -> Result<Vec<FetchedMessage>, ImapError> {
+    pub async fn uid_fetch(
+        &mut self,
+        uids: &[Uid],
+        items: &str,
+    ) -> Result<Vec<FetchedMessage>, ImapError> {
         let mut out = Vec::with_capacity(uids.len());
         for set in uid_sets(uids, MAX_SET_LEN) {
             self.command(&format!("UID FETCH {set} ({items})"), |r| {
@@ -283,7 +314,9 @@ impl Conn {
                         match a {
                             AttributeValue::Uid(u) => m.uid = Uid(*u),
                             AttributeValue::Flags(f) => m.flags = flags_of(f),
-                            AttributeValue::InternalDate(d) => m.internal_date = parse_internal_date(d),
+                            AttributeValue::InternalDate(d) => {
+                                m.internal_date = parse_internal_date(d)
+                            }
                             AttributeValue::Rfc822Size(s) => m.size = Some(*s),
                             AttributeValue::BodySection { data: Some(d), .. }
                             | AttributeValue::Rfc822(Some(d))
@@ -303,11 +336,21 @@ impl Conn {
     }
 
     /// `UID STORE set +FLAGS.SILENT (...)` (or `-FLAGS.SILENT`).
-    pub async fn uid_store(&mut self, uids: &[Uid], add: bool, flags: &[Flag]) -> Result<(), ImapError> {
+    pub async fn uid_store(
+        &mut self,
+        uids: &[Uid],
+        add: bool,
+        flags: &[Flag],
+    ) -> Result<(), ImapError> {
         let list = flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
-        let op = if add { "+FLAGS.SILENT" } else { "-FLAGS.SILENT" };
+        let op = if add {
+            "+FLAGS.SILENT"
+        } else {
+            "-FLAGS.SILENT"
+        };
         for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID STORE {set} {op} ({list})"), |_| {}).await?;
+            self.command(&format!("UID STORE {set} {op} ({list})"), |_| {})
+                .await?;
         }
         Ok(())
     }
@@ -315,7 +358,8 @@ impl Conn {
     pub async fn uid_copy(&mut self, uids: &[Uid], mailbox: &str) -> Result<(), ImapError> {
         let target = mailbox_arg(mailbox)?;
         for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID COPY {set} {target}"), |_| {}).await?;
+            self.command(&format!("UID COPY {set} {target}"), |_| {})
+                .await?;
         }
         Ok(())
     }
@@ -324,7 +368,8 @@ impl Conn {
     pub async fn uid_move(&mut self, uids: &[Uid], mailbox: &str) -> Result<(), ImapError> {
         let target = mailbox_arg(mailbox)?;
         for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID MOVE {set} {target}"), |_| {}).await?;
+            self.command(&format!("UID MOVE {set} {target}"), |_| {})
+                .await?;
         }
         Ok(())
     }
@@ -341,10 +386,14 @@ impl Conn {
     /// CREATE; "already exists" counts as success (another client may have
     /// created it in the meantime).
     pub async fn create(&mut self, mailbox: &str) -> Result<(), ImapError> {
-        match self.command(&format!("CREATE {}", mailbox_arg(mailbox)?), |_| {}).await {
+        match self
+            .command(&format!("CREATE {}", mailbox_arg(mailbox)?), |_| {})
+            .await
+        {
             Ok(_) => Ok(()),
             Err(ImapError::Refused { text, code, .. })
-                if code.as_deref() == Some("ALREADYEXISTS") || text.to_lowercase().contains("already exists") =>
+                if code.as_deref() == Some("ALREADYEXISTS")
+                    || text.to_lowercase().contains("already exists") =>
             {
                 Ok(())
             }
@@ -353,7 +402,35 @@ impl Conn {
     }
 
     pub async fn subscribe(&mut self, mailbox: &str) -> Result<(), ImapError> {
-        self.command(&format!("SUBSCRIBE {}", mailbox_arg(mailbox)?), |_| {}).await.map(|_| ())
+        self.command(&format!("SUBSCRIBE {}", mailbox_arg(mailbox)?), |_| {})
+            .await
+            .map(|_| ())
+    }
+
+    /// APPEND (RFC 3501 6.3.11) with flags and an arrival time.
+    pub async fn append(
+        &mut self,
+        mailbox: &str,
+        flags: &[Flag],
+        arrival: Option<DateTime<Utc>>,
+        content: &[u8],
+    ) -> Result<(), ImapError> {
+        mailbox_arg(mailbox)?;
+        let name = utf7_imap::encode_utf7_imap(mailbox.to_string());
+        let flags = format!(
+            "({})",
+            flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ")
+        );
+        // RFC 3501 9: date-time is a quoted string.
+        let date = arrival.map(|d| d.format("\"%d-%b-%Y %H:%M:%S +0000\"").to_string());
+        tokio::time::timeout(
+            self.timeout,
+            self.session
+                .append(&name, Some(&flags), date.as_deref(), content),
+        )
+        .await
+        .map_err(|_| ImapError::Timeout(self.timeout))?
+        .map_err(|e| ImapError::Protocol(format!("APPEND to {mailbox}: {e}")))
     }
 
     /// LOGOUT; errors are irrelevant by then.

@@ -41,8 +41,9 @@ fn tls_config(host: &str, ca_file: Option<&Path>) -> Result<ClientConfig, ImapEr
     if ca_file.is_some() && extra.is_empty() {
         return Err(tls_error(host, "ca_file holds no certificate"));
     }
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-        .map_err(|e| tls_error(host, format!("loading trust roots: {e}")))?;
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+            .map_err(|e| tls_error(host, format!("loading trust roots: {e}")))?;
     Ok(ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| tls_error(host, e))?
@@ -54,12 +55,19 @@ fn tls_config(host: &str, ca_file: Option<&Path>) -> Result<ClientConfig, ImapEr
 async fn handshake(account: &Account, stream: Stream) -> Result<Stream, ImapError> {
     let host = account.host.as_str();
     let config = tls_config(host, account.ca_file.as_deref())?;
-    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
-        .map_err(|e| tls_error(host, e))?;
-    let tls = tokio::time::timeout(TIMEOUT, TlsConnector::from(Arc::new(config)).connect(name, stream))
-        .await
-        .map_err(|_| tls_error(host, "handshake timed out"))?
-        .map_err(|e| tls_error(host, e))?;
+    let name = ServerName::try_from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+    .map_err(|e| tls_error(host, e))?;
+    let tls = tokio::time::timeout(
+        TIMEOUT,
+        TlsConnector::from(Arc::new(config)).connect(name, stream),
+    )
+    .await
+    .map_err(|_| tls_error(host, "handshake timed out"))?
+    .map_err(|e| tls_error(host, e))?;
     Ok(Box::new(tls))
 }
 
@@ -72,15 +80,28 @@ async fn greeting(client: &mut async_imap::Client<Stream>, host: &str) -> Result
         .map_err(|e| ImapError::Protocol(format!("reading the greeting of {host}: {e}")))?
         .ok_or(ImapError::ConnectionLost)?;
     match resp.parsed() {
-        Response::Data { status: Status::Ok, .. } => Ok(()),
-        Response::Data { status: Status::PreAuth, .. } => Err(ImapError::Protocol(format!(
+        Response::Data {
+            status: Status::Ok, ..
+        } => Ok(()),
+        Response::Data {
+            status: Status::PreAuth,
+            ..
+        } => Err(ImapError::Protocol(format!(
             "{host} greeted with PREAUTH; refusing an unauthenticated upgrade path"
         ))),
-        Response::Data { status: Status::Bye, outcome } => Err(ImapError::Connect {
+        Response::Data {
+            status: Status::Bye,
+            outcome,
+        } => Err(ImapError::Connect {
             addr: host.to_string(),
-            detail: format!("the server said BYE: {}", outcome.information.as_deref().unwrap_or("")),
+            detail: format!(
+                "the server said BYE: {}",
+                outcome.information.as_deref().unwrap_or("")
+            ),
         }),
-        other => Err(ImapError::Protocol(format!("unexpected greeting from {host}: {other:?}"))),
+        other => Err(ImapError::Protocol(format!(
+            "unexpected greeting from {host}: {other:?}"
+        ))),
     }
 }
 
@@ -124,10 +145,16 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         addr: addr.clone(),
         detail,
     };
-    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), account.port)))
-        .await
-        .map_err(|_| connect_err("timed out".into()))?
-        .map_err(|e| connect_err(e.to_string()))?;
+    let tcp = tokio::time::timeout(
+        TIMEOUT,
+        TcpStream::connect((
+            host.trim_start_matches('[').trim_end_matches(']'),
+            account.port,
+        )),
+    )
+    .await
+    .map_err(|_| connect_err("timed out".into()))?
+    .map_err(|e| connect_err(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let tcp: Stream = Box::new(tcp);
 
@@ -171,10 +198,14 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
                     .await
                     .map_err(|(e, _)| auth_err(e.to_string()))?
             } else if caps.contains("LOGINDISABLED") {
-                return Err(auth_err("the server offers neither AUTH=PLAIN nor LOGIN".into()));
+                return Err(auth_err(
+                    "the server offers neither AUTH=PLAIN nor LOGIN".into(),
+                ));
             } else {
                 if user.contains(['\r', '\n']) || password.expose().contains(['\r', '\n']) {
-                    return Err(auth_err("the user name or password holds a line break".into()));
+                    return Err(auth_err(
+                        "the user name or password holds a line break".into(),
+                    ));
                 }
                 client
                     .login(user, password.expose())
@@ -184,7 +215,10 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         }
         Credential::OAuth2Token(token) => {
             let (mechanism, initial) = if caps.contains("AUTH=XOAUTH2") {
-                ("XOAUTH2", format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()))
+                (
+                    "XOAUTH2",
+                    format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()),
+                )
             } else if caps.contains("AUTH=OAUTHBEARER") {
                 (
                     "OAUTHBEARER",
@@ -195,7 +229,9 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
                     ),
                 )
             } else {
-                return Err(auth_err("the server offers neither XOAUTH2 nor OAUTHBEARER".into()));
+                return Err(auth_err(
+                    "the server offers neither XOAUTH2 nor OAUTHBEARER".into(),
+                ));
             };
             client
                 .authenticate(
@@ -222,12 +258,18 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
 
 /// CAPABILITY before login. The unauthenticated client offers no raw
 /// command API, so the answer is collected from its unsolicited channel.
-async fn pre_login_capabilities(client: &mut async_imap::Client<Stream>, host: &str) -> Result<BTreeSet<String>, ImapError> {
+async fn pre_login_capabilities(
+    client: &mut async_imap::Client<Stream>,
+    host: &str,
+) -> Result<BTreeSet<String>, ImapError> {
     let (tx, rx) = async_channel::unbounded();
-    tokio::time::timeout(TIMEOUT, client.run_command_and_check_ok("CAPABILITY", Some(tx)))
-        .await
-        .map_err(|_| ImapError::Timeout(TIMEOUT))?
-        .map_err(|e| ImapError::Protocol(format!("{host}: CAPABILITY failed: {e}")))?;
+    tokio::time::timeout(
+        TIMEOUT,
+        client.run_command_and_check_ok("CAPABILITY", Some(tx)),
+    )
+    .await
+    .map_err(|_| ImapError::Timeout(TIMEOUT))?
+    .map_err(|e| ImapError::Protocol(format!("{host}: CAPABILITY failed: {e}")))?;
     let mut caps = BTreeSet::new();
     while let Ok(msg) = rx.try_recv() {
         if let async_imap::types::UnsolicitedResponse::Other(data) = msg

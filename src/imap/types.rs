@@ -115,7 +115,10 @@ impl Hierarchy {
         let prefix = match separator {
             Some(sep) => {
                 let under = format!("INBOX{sep}");
-                let others: Vec<&String> = mailboxes.iter().filter(|m| !m.eq_ignore_ascii_case("INBOX")).collect();
+                let others: Vec<&String> = mailboxes
+                    .iter()
+                    .filter(|m| !m.eq_ignore_ascii_case("INBOX"))
+                    .collect();
                 if !others.is_empty() && others.iter().all(|m| m.starts_with(&under)) {
                     under
                 } else {
@@ -139,7 +142,9 @@ impl Hierarchy {
             ));
         }
         if self.separator.is_none() && levels.len() > 1 {
-            return Err(format!("the server has no folder hierarchy, so {path:?} cannot be created"));
+            return Err(format!(
+                "the server has no folder hierarchy, so {path:?} cannot be created"
+            ));
         }
         let joined = levels.join(&sep.to_string());
         if levels[0].eq_ignore_ascii_case("INBOX") {
@@ -163,7 +168,10 @@ pub fn mailbox_arg(name: &str) -> Result<String, EncodeError> {
             why: "it holds a control character",
         });
     }
-    quoted("mailbox name", &utf7_imap::encode_utf7_imap(name.to_string()))
+    quoted(
+        "mailbox name",
+        &utf7_imap::encode_utf7_imap(name.to_string()),
+    )
 }
 
 /// A mailbox name as the server sent it, decoded from modified UTF-7.
@@ -188,7 +196,11 @@ mod tests {
         let cases: Vec<(Vec<u32>, usize, Vec<&str>)> = vec![
             (vec![], 100, vec![]),
             (vec![7], 100, vec!["7"]),
-            (vec![5, 1, 2, 3, 9, 12, 13, 14, 3], 100, vec!["1:3,5,9,12:14"]),
+            (
+                vec![5, 1, 2, 3, 9, 12, 13, 14, 3],
+                100,
+                vec!["1:3,5,9,12:14"],
+            ),
             (vec![1, 3, 5, 7], 4, vec!["1,3", "5,7"]),
             (vec![1, 2, 3, 10, 11], 3, vec!["1:3", "10:11"]),
         ];
@@ -210,15 +222,27 @@ mod tests {
     fn quoting_escapes_and_refuses_line_breaks() {
         assert_eq!(quoted("x", "plain").unwrap(), "\"plain\"");
         assert_eq!(quoted("x", r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
-        for bad in ["a\r\nb UID STORE 1:* +FLAGS (\\Deleted)", "a\nb", "a\rb", "a\0b", "ünï"] {
+        for bad in [
+            "a\r\nb UID STORE 1:* +FLAGS (\\Deleted)",
+            "a\nb",
+            "a\rb",
+            "a\0b",
+            "ünï",
+        ] {
             assert!(quoted("x", bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn rule_paths_map_to_the_server_hierarchy() {
-        let slash = Hierarchy { separator: Some('/'), prefix: String::new() };
-        let dot = Hierarchy { separator: Some('.'), prefix: "INBOX.".into() };
+        let slash = Hierarchy {
+            separator: Some('/'),
+            prefix: String::new(),
+        };
+        let dot = Hierarchy {
+            separator: Some('.'),
+            prefix: "INBOX.".into(),
+        };
         let cases: Vec<(&Hierarchy, &str, Result<&str, &str>)> = vec![
             (&slash, "Lists/rust", Ok("Lists/rust")),
             (&slash, "INBOX", Ok("INBOX")),
@@ -240,7 +264,11 @@ mod tests {
     fn the_personal_prefix_is_inferred_from_existing_mailboxes() {
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let cases = [
-            (Some('.'), names(&["INBOX", "INBOX.Sent", "INBOX.Trash"]), "INBOX."),
+            (
+                Some('.'),
+                names(&["INBOX", "INBOX.Sent", "INBOX.Trash"]),
+                "INBOX.",
+            ),
             (Some('.'), names(&["INBOX", "Sent", "INBOX.Trash"]), ""),
             (Some('/'), names(&["INBOX", "Archive"]), ""),
             (Some('.'), names(&["INBOX"]), ""),

@@ -1,0 +1,595 @@
+//! `mailwarden run` against a real Dovecot (see `support`): every action
+//! kind, MOVE and its fallbacks, folder creation, TLS, login failures, and
+//! message counts before and after every mutating pass.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use support::{FULL, NO_MOVE, NO_MOVE_NO_UIDPLUS, User, server, text, total};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn mail(id: &str, headers: &str) -> Vec<u8> {
+    format!("Message-ID: <{id}>\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\n{headers}\r\n\r\nbody of {id}\r\n").into_bytes()
+}
+
+const RULES: &str = r#"  - name: Spam
+    match: { header: { X-Spam-Flag: { is: "YES" } } }
+    actions: [delete]
+  - name: Bounces
+    match: { from: MAILER-DAEMON }
+    actions: [delete: { expunge: true }]
+  - name: Family
+    match: { from: { domain: family.example } }
+    actions: [unflag: flagged, stop]
+  - name: GitHub
+    match: { from: { domain: github.com } }
+    actions: [flag: seen, move: Notifications/GitHub]
+  - name: Lists
+    match: { list: { regex: '^(?P<list>[a-z-]+)\.lists\.example\.org$' } }
+    actions: [move: "Lists/{list}"]
+  - name: Invoices
+    match: { subject: invoice }
+    actions: [copy: "Receipts/{year}", flag: $Invoice]
+  - name: Newsletters
+    match: { exists: List-Unsubscribe }
+    actions: [archive]
+  - name: Old read mail
+    match: { seen: true, older_than: 1y }
+    actions: [archive: "Old/{year}"]
+"#;
+
+async fn fill(user: &User) {
+    let jan = Some(t("2026-01-05T10:00:00Z"));
+    let old = Some(t("2020-06-01T00:00:00Z"));
+    type Appended<'a> = (Vec<u8>, Vec<&'a str>, Option<DateTime<Utc>>);
+    let msgs: Vec<Appended> = vec![
+        (
+            mail(
+                "m1@x",
+                "From: GitHub <notifications@github.com>\r\nSubject: PR",
+            ),
+            vec![],
+            jan,
+        ),
+        (
+            mail(
+                "m2@x",
+                "From: a@b.example\r\nList-Id: <rust-users.lists.example.org>\r\nSubject: q",
+            ),
+            vec![],
+            jan,
+        ),
+        (
+            mail("m3@x", "From: shop@c.example\r\nSubject: Your invoice"),
+            vec![],
+            jan,
+        ),
+        (
+            mail(
+                "m4@x",
+                "From: news@d.example\r\nList-Unsubscribe: <mailto:x@d.example>\r\nSubject: news",
+            ),
+            vec![],
+            jan,
+        ),
+        (
+            mail("m5@x", "From: old@e.example\r\nSubject: old"),
+            vec!["\\Seen"],
+            old,
+        ),
+        (
+            mail(
+                "m6@x",
+                "From: spam@f.example\r\nX-Spam-Flag: YES\r\nSubject: win",
+            ),
+            vec![],
+            jan,
+        ),
+        (
+            mail("m7@x", "From: MAILER-DAEMON@g.example\r\nSubject: bounce"),
+            vec![],
+            jan,
+        ),
+        (
+            mail("m8@x", "From: mom@family.example\r\nSubject: lunch"),
+            vec!["\\Flagged"],
+            jan,
+        ),
+        (
+            mail("m9@x", "From: alice@h.example\r\nSubject: hello"),
+            vec![],
+            jan,
+        ),
+        // Another client is deleting this one: it must survive our pass.
+        (
+            mail(
+                "m10@x",
+                "From: spam@f.example\r\nX-Spam-Flag: YES\r\nSubject: win again",
+            ),
+            vec!["\\Deleted"],
+            jan,
+        ),
+    ];
+    for (raw, flags, date) in msgs {
+        user.append("INBOX", &raw, &flags, date).await;
+    }
+}
+
+fn ids(s: &BTreeMap<String, Vec<(String, Vec<String>)>>, mailbox: &str) -> Vec<String> {
+    s.get(mailbox)
+        .map(|v| {
+            v.iter()
+                .map(|(id, f)| format!("{id} {}", f.join(" ")).trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn expected_after_run() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("Archive", vec!["<m4@x>"]),
+        (
+            "INBOX",
+            vec!["<m10@x> \\Deleted", "<m3@x> $Invoice", "<m8@x>", "<m9@x>"],
+        ),
+        ("Lists/rust-users", vec!["<m2@x>"]),
+        ("Notifications/GitHub", vec!["<m1@x> \\Seen"]),
+        ("Old/2020", vec!["<m5@x> \\Seen"]),
+        ("Receipts/2026", vec!["<m3@x> $Invoice"]),
+        ("Trash", vec!["<m6@x>"]),
+    ]
+}
+
+fn assert_placement(s: &BTreeMap<String, Vec<(String, Vec<String>)>>, want: &[(&str, Vec<&str>)]) {
+    let got: Vec<(String, Vec<String>)> = s
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| (k.clone(), ids(s, k)))
+        .collect();
+    let want: Vec<(String, Vec<String>)> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.iter().map(|x| x.to_string()).collect()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn every_action_kind_with_counts_before_and_after() {
+    let user = server().user();
+    fill(&user).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", RULES);
+    let before = user.snapshot().await;
+    assert_eq!(total(&before), 10);
+
+    // A dry run prints the plan and changes nothing at all.
+    let o = user.mailwarden(&["run", "--dry-run", "--now", "2026-02-01T00:00:00Z"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("would move 1 message to Notifications/GitHub"),
+        "{out}"
+    );
+    assert!(out.contains("would delete 1 message for good"), "{out}");
+    assert_eq!(user.snapshot().await, before, "dry run changed the mailbox");
+
+    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let after = user.snapshot().await;
+    assert_placement(&after, &expected_after_run());
+    // 10 messages, one expunged for good, one copied: 10 again, and each
+    // original exactly once outside Receipts.
+    assert_eq!(total(&after), 10);
+
+    // A second pass over the result changes nothing.
+    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(user.snapshot().await, after, "second run changed something");
+}
+
+#[tokio::test]
+async fn without_move_the_fallback_expunges_exactly_the_moved_uids() {
+    let user = server().user();
+    fill(&user).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), NO_MOVE, "", RULES);
+    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("(COPY, then UID EXPUNGE: the server lacks MOVE)"),
+        "{out}"
+    );
+    let after = user.snapshot().await;
+    assert_placement(&after, &expected_after_run());
+    assert_eq!(total(&after), 10);
+}
+
+#[tokio::test]
+async fn without_uidplus_messages_are_copied_and_marked_but_not_expunged() {
+    let user = server().user();
+    fill(&user).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), NO_MOVE_NO_UIDPLUS, "", RULES);
+    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(err.contains("the server lacks UIDPLUS"), "{err}");
+    assert!(out.contains("copied 1 message to Notifications/GitHub and marked them \\Deleted (the server lacks MOVE and UIDPLUS)"), "{out}");
+    let after = user.snapshot().await;
+    // Nothing left INBOX for good: moved ones are copied and marked \Deleted.
+    let inbox = ids(&after, "INBOX");
+    assert!(
+        inbox.contains(&"<m1@x> \\Seen \\Deleted".to_string()),
+        "{inbox:?}"
+    );
+    assert!(inbox.contains(&"<m7@x> \\Deleted".to_string()), "{inbox:?}");
+    assert_eq!(ids(&after, "Notifications/GitHub"), ["<m1@x> \\Seen"]);
+    // 10 originals stay in INBOX, plus the copies made.
+    assert_eq!(after["INBOX"].len(), 10);
+}
+
+#[tokio::test]
+async fn a_folder_that_may_not_be_created_keeps_its_messages() {
+    let user = server().user();
+    fill(&user).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "    create_folders: false\n", RULES);
+    let before = user.snapshot().await;
+    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        err.contains("folder Notifications/GitHub does not exist and create_folders is false"),
+        "{err}"
+    );
+    let after = user.snapshot().await;
+    assert!(
+        ids(&after, "INBOX").iter().any(|m| m.starts_with("<m1@x>")),
+        "GitHub mail must stay"
+    );
+    assert_eq!(
+        total(&after),
+        total(&before) - 1,
+        "only the expunged bounce is gone"
+    );
+}
+
+#[tokio::test]
+async fn non_ascii_folders_use_modified_utf7_and_injection_is_refused() {
+    let user = server().user();
+    user.append(
+        "INBOX",
+        &mail("u1@x", "From: a@b\r\nSubject: [Öl] price"),
+        &[],
+        None,
+    )
+    .await;
+    // A capture that would carry CR LF into a command line.
+    user.append(
+        "INBOX",
+        &mail(
+            "u2@x",
+            "From: a@b\r\nSubject: =?UTF-8?Q?[x=0D=0AA1_DELETE_INBOX]_y?=",
+        ),
+        &[],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "  - name: Tagged\n    match: { subject: { regex: '^\\[(?P<tag>[^]]+)\\]' } }\n    actions: [move: \"Ümlaut/{tag}\"]\n";
+    let cfg = user.config(dir.path(), FULL, "", rules);
+    let o = user.mailwarden(&["run"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("control character"), "{err}");
+    let after = user.snapshot().await;
+    assert_eq!(ids(&after, "Ümlaut/Öl"), ["<u1@x>"]);
+    assert_eq!(
+        ids(&after, "INBOX"),
+        ["<u2@x>"],
+        "the hostile message stays"
+    );
+    assert_eq!(total(&after), 2);
+}
+
+#[tokio::test]
+async fn run_decides_exactly_as_test_does_on_the_same_messages() {
+    let user = server().user();
+    let mail_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail");
+    let mut files: Vec<_> = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in &files {
+        let raw = std::fs::read(f).unwrap();
+        // INTERNALDATE = the Date header, as `test` assumes for a loose file.
+        let m = mailwarden::message::Message::parse(
+            &raw,
+            mailwarden::message::Meta {
+                arrival: mailwarden::message::Arrival::DateHeaderOr(DateTime::UNIX_EPOCH),
+                flags: Default::default(),
+                size: None,
+            },
+        )
+        .unwrap();
+        user.append("INBOX", &raw, &[], Some(m.arrival)).await;
+    }
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules.example.yaml"),
+    )
+    .unwrap();
+    let rules = &example[example.find("rules:\n").unwrap() + "rules:\n".len()..];
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", rules);
+    let now = "2026-11-27T00:00:00Z";
+    let run = user.mailwarden(
+        &["run", "--dry-run", "--format", "json", "--now", now],
+        &cfg,
+    );
+    let test = user.mailwarden(
+        &[
+            "test",
+            "--format",
+            "json",
+            "--now",
+            now,
+            mail_dir.to_str().unwrap(),
+        ],
+        &cfg,
+    );
+    assert_eq!(run.status.code(), Some(0), "{:?}", text(&run));
+    let key = |v: &serde_json::Value| v["message_id"].as_str().unwrap().to_string();
+    let strip = |mut v: serde_json::Value| {
+        for k in ["file", "uid", "account", "mailbox"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let parse = |o: &std::process::Output| -> BTreeMap<String, serde_json::Value> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|v| (key(&v), strip(v)))
+            .collect()
+    };
+    let (from_run, from_test) = (parse(&run), parse(&test));
+    assert_eq!(from_run.len(), files.len(), "every message is in the plan");
+    assert_eq!(from_run, from_test);
+}
+
+/// A configuration with a TLS account for `user`.
+fn tls_config(
+    dir: &std::path::Path,
+    user: &User,
+    tls: &str,
+    port: u16,
+    ca_file: &std::path::Path,
+) -> std::path::PathBuf {
+    let path = dir.join("tls.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {port}\n    tls: {tls}\n    ca_file: {}\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\nrules:\n  - name: r\n    match: {{ subject: hello }}\n    actions: [flag: seen]\n",
+            ca_file.display(),
+            user.name
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn implicit_tls_and_starttls_verify_the_server_with_the_accounts_ca() {
+    let user = server().user();
+    user.append(
+        "INBOX",
+        &mail("t1@x", "From: a@b\r\nSubject: hello"),
+        &[],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    for (tls, port) in [
+        ("implicit", server().tls_port),
+        ("starttls", server().plain_port),
+    ] {
+        let cfg = tls_config(dir.path(), &user, tls, port, &server().ca_file());
+        let o = user.mailwarden(&["run"], &cfg);
+        assert_eq!(o.status.code(), Some(0), "{tls}: {:?}", text(&o));
+    }
+    assert_eq!(ids(&user.snapshot().await, "INBOX"), ["<t1@x> \\Seen"]);
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused_before_login() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    std::fs::write(&other, support::certificate().0).unwrap();
+    for (tls, port) in [
+        ("implicit", server().tls_port),
+        ("starttls", server().plain_port),
+    ] {
+        let cfg = tls_config(dir.path(), &user, tls, port, &other);
+        let o = user.mailwarden(&["run", "--dry-run"], &cfg);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(3), "{tls}: {err}");
+        assert!(
+            err.contains("TLS with 127.0.0.1 failed") && err.contains("certificate"),
+            "{tls}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_exit_3_with_a_clear_message() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "",
+        "  - {name: r, actions: [flag: seen]}\n",
+    );
+    let wrong = User {
+        password: "not-the-password".into(),
+        ..user.clone()
+    };
+    let o = wrong.mailwarden(&["run"], &cfg);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "account test: login to 127.0.0.1 as {} failed",
+            user.name
+        )) && err.contains("AUTHENTICATIONFAILED"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_password_never_appears_in_logs_at_the_most_verbose_level() {
+    let user = server().user();
+    user.append(
+        "INBOX",
+        &mail("p1@x", "From: a@b\r\nSubject: hello"),
+        &[],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "",
+        "  - {name: r, match: {subject: hello}, actions: [flag: seen]}\n",
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("MAILWARDEN_LOG", "trace")
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("UID STORE"), "trace logging is on: {err}");
+    // AUTHENTICATE PLAIN sends base64("\0user\0password").
+    let plain = format!("\0{}\0{}", user.name, user.password);
+    let b64 = base64_encode(plain.as_bytes());
+    for secret in [user.password.as_str(), b64.as_str()] {
+        assert!(
+            !err.contains(secret) && !out.contains(secret),
+            "secret {secret:?} leaked:\n{err}"
+        );
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A scripted server for what Dovecot cannot be made to do: it greets with
+/// `greeting`, answers every tagged command with `answer`, and records what
+/// it was sent. Bounded: it serves one connection and at most 20 lines.
+async fn fake_server(
+    greeting: &'static str,
+    answer: &'static str,
+) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        w.write_all(greeting.as_bytes()).await.unwrap();
+        let mut lines = BufReader::new(r).lines();
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let Ok(Ok(Some(line))) =
+                tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line()).await
+            else {
+                break;
+            };
+            let tag = line.split(' ').next().unwrap_or("*").to_string();
+            seen.push(line);
+            if w.write_all(format!("{tag} {answer}\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        seen
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
+    let cases = [
+        (
+            "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] ready\r\n",
+            "BAD STARTTLS not available",
+            "refused STARTTLS",
+        ),
+        (
+            "* PREAUTH [CAPABILITY IMAP4rev1] already in\r\n",
+            "OK done",
+            "PREAUTH",
+        ),
+    ];
+    for (greeting, answer, want) in cases {
+        let (port, task) = fake_server(greeting, answer).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.yaml");
+        std::fs::write(
+            &cfg,
+            format!("version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    username: someone\n    password_env: MAILWARDEN_TEST_PASSWORD\nrules:\n  - {{name: r, actions: [flag: seen]}}\n"),
+        )
+        .unwrap();
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .args(["run", "-c"])
+            .arg(&cfg)
+            .env("MAILWARDEN_TEST_PASSWORD", "hunter2")
+            .output()
+            .await
+            .unwrap();
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains(want), "{err}");
+        let seen = task.await.unwrap();
+        assert!(
+            seen.iter().all(|l| !l.contains("hunter2")
+                && !l.to_uppercase().contains("LOGIN")
+                && !l.to_uppercase().contains("AUTHENTICATE")),
+            "credentials were sent: {seen:?}"
+        );
+    }
+}

@@ -1,0 +1,391 @@
+//! Test support: one real Dovecot per test binary, started on free loopback
+//! ports with a throwaway configuration and a generated certificate, and a
+//! fresh user (own mailboxes) per test. The server listens on three loopback
+//! addresses with three capability sets: 127.0.0.1 full, 127.0.0.2 without
+//! MOVE, 127.0.0.3 without MOVE and UIDPLUS.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use mailwarden::config::{Account, SecretSource, Tls};
+use mailwarden::imap::{Access, Conn, connect};
+use mailwarden::rules::Flag;
+use mailwarden::secret::{Credential, Secret};
+
+pub const FULL: &str = "127.0.0.1";
+pub const NO_MOVE: &str = "127.0.0.2";
+pub const NO_MOVE_NO_UIDPLUS: &str = "127.0.0.3";
+
+pub struct Dovecot {
+    pub dir: tempfile::TempDir,
+    pub plain_port: u16,
+    pub tls_port: u16,
+    child: Mutex<Child>,
+    uid: u32,
+    gid: u32,
+}
+
+static SERVER: LazyLock<Dovecot> = LazyLock::new(Dovecot::start);
+static NEXT_USER: AtomicU32 = AtomicU32::new(1);
+
+pub fn server() -> &'static Dovecot {
+    &SERVER
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A self-signed leaf certificate for the three loopback addresses, marked
+/// CA:FALSE so that it can be trusted directly as a root.
+pub fn certificate() -> (String, String) {
+    use rcgen::{CertificateParams, IsCa, KeyPair, SanType};
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    for ip in [FULL, NO_MOVE, NO_MOVE_NO_UIDPLUS] {
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(ip.parse().unwrap()));
+    }
+    params.is_ca = IsCa::ExplicitNoCa;
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+const NO_MOVE_CAPS: &str = "IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE ESEARCH SEARCHRES WITHIN LIST-STATUS BINARY SPECIAL-USE";
+const BARE_CAPS: &str =
+    "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UNSELECT CHILDREN NAMESPACE SPECIAL-USE";
+
+impl Dovecot {
+    fn start() -> Dovecot {
+        let binary = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("Dovecot is needed for the IMAP tests: apt-get install dovecot-imapd");
+        let dir = tempfile::Builder::new()
+            .prefix("mailwarden-dovecot-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path();
+        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let me = std::fs::metadata("/proc/self").unwrap();
+        let is_root = me.uid() == 0;
+        // As root, mail is stored as the `mail` user and logins run as
+        // dovenull, as Debian's Dovecot expects; otherwise all is ours.
+        let (uid, gid, login_user, internal_user) = if is_root {
+            (8, 8, "dovenull".to_string(), "dovecot".to_string())
+        } else {
+            let user = std::env::var("USER").unwrap_or_else(|_| {
+                String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            });
+            (me.uid(), me.gid(), user.clone(), user)
+        };
+        let (cert, key) = certificate();
+        std::fs::write(root.join("cert.pem"), cert).unwrap();
+        std::fs::write(root.join("key.pem"), key).unwrap();
+        // Users are made up front: Dovecot notices a changed passwd-file by
+        // its mtime, which two quick additions can share.
+        let mut passwd = String::new();
+        for n in 1..=USERS {
+            let home = root.join("home").join(format!("user{n}"));
+            std::fs::create_dir_all(&home).unwrap();
+            passwd.push_str(&format!(
+                "user{n}:{{PLAIN}}{}:{uid}:{gid}::{}::\n",
+                password(n),
+                home.display()
+            ));
+        }
+        std::fs::write(root.join("passwd"), passwd).unwrap();
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        let (plain_port, tls_port) = (free_port(), free_port());
+        let r = root.display();
+        let conf = format!(
+            r#"base_dir = {r}/run
+state_dir = {r}/run/state
+log_path = {r}/dovecot.log
+protocols = imap
+listen = {FULL}, {NO_MOVE}, {NO_MOVE_NO_UIDPLUS}
+ssl = yes
+ssl_cert = <{r}/cert.pem
+ssl_key = <{r}/key.pem
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_cache_size = 0
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+default_internal_group = {internal_user}
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {r}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {r}/passwd
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Archive {{
+    special_use = \Archive
+  }}
+  mailbox Trash {{
+    special_use = \Trash
+  }}
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    port = {plain_port}
+  }}
+  inet_listener imaps {{
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+local {NO_MOVE} {{
+  protocol imap {{
+    imap_capability = {NO_MOVE_CAPS}
+  }}
+}}
+local {NO_MOVE_NO_UIDPLUS} {{
+  protocol imap {{
+    imap_capability = {BARE_CAPS}
+  }}
+}}
+"#
+        );
+        let conf_path = root.join("dovecot.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        if is_root {
+            for p in ["home", "run"] {
+                std::os::unix::fs::chown(root.join(p), Some(uid), Some(gid)).unwrap();
+            }
+            for n in 1..=USERS {
+                std::os::unix::fs::chown(
+                    root.join("home").join(format!("user{n}")),
+                    Some(uid),
+                    Some(gid),
+                )
+                .unwrap();
+            }
+        }
+        // A watchdog ends the server when this test binary ends: statics are
+        // never dropped, and a stray server must not outlive the tests.
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#""$1" -F -c "$2" & d=$!; while kill -0 "$3" 2>/dev/null && kill -0 "$d" 2>/dev/null; do sleep 0.5; done; kill "$d" 2>/dev/null; wait"#)
+            .arg("sh")
+            .arg(binary)
+            .arg(&conf_path)
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let server = Dovecot {
+            dir,
+            plain_port,
+            tls_port,
+            child: Mutex::new(child),
+            uid,
+            gid,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(mut s) = std::net::TcpStream::connect((FULL, self.plain_port)) {
+                use std::io::Read;
+                let mut buf = [0u8; 256];
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                if let Ok(n) = s.read(&mut buf)
+                    && buf[..n].starts_with(b"* OK")
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+        let log2 = std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
+        panic!("Dovecot did not start:\n{log}\n{log2}");
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    /// A new user with an empty mailbox set.
+    pub fn user(&self) -> User {
+        let n = NEXT_USER.fetch_add(1, Ordering::SeqCst);
+        assert!(n <= USERS, "more than {USERS} users in one test binary");
+        User {
+            name: format!("user{n}"),
+            password: password(n),
+        }
+    }
+}
+
+const USERS: u32 = 64;
+
+fn password(n: u32) -> String {
+    format!("pw-{n}-{}", std::process::id())
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.lock().map(|mut c| c.kill());
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+}
+
+impl User {
+    /// An account for this user on `ip` over plain IMAP (loopback only).
+    pub fn account(&self, ip: &str) -> Account {
+        Account {
+            name: "test".into(),
+            host: ip.into(),
+            port: server().plain_port,
+            tls: Tls::None,
+            ca_file: None,
+            username: self.name.clone(),
+            secret: SecretSource::Env("MAILWARDEN_TEST_PASSWORD".into()),
+            allow_plaintext: false,
+            create_folders: true,
+            watch: vec!["INBOX".into()],
+            poll_interval: Duration::from_secs(60),
+            idle: true,
+            sweep: Duration::from_secs(3600),
+        }
+    }
+
+    pub async fn conn(&self, ip: &str) -> Conn {
+        connect(
+            &self.account(ip),
+            &Credential::Password(Secret::new(&self.password)),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Appends `raw` with flags and arrival time.
+    pub async fn append(
+        &self,
+        mailbox: &str,
+        raw: &[u8],
+        flags: &[&str],
+        arrival: Option<DateTime<Utc>>,
+    ) {
+        let mut c = self.conn(FULL).await;
+        let flags: Vec<Flag> = flags.iter().map(|f| Flag::parse(f).unwrap()).collect();
+        if mailbox != "INBOX" {
+            c.create(mailbox).await.unwrap();
+        }
+        c.append(mailbox, &flags, arrival, raw).await.unwrap();
+        c.logout().await;
+    }
+
+    /// Every mailbox with its messages as (Message-ID, sorted flags), sorted.
+    pub async fn snapshot(&self) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
+        let mut c = self.conn(FULL).await;
+        let mut out = BTreeMap::new();
+        for entry in c.list_all().await.unwrap() {
+            if entry.attributes.iter().any(|a| {
+                a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
+            }) {
+                continue;
+            }
+            let status = c.open(&entry.name, Access::ReadOnly).await.unwrap();
+            let mut msgs = Vec::new();
+            if status.exists > 0 {
+                let uids = c.uid_search("ALL").await.unwrap();
+                for m in c
+                    .uid_fetch(&uids, "UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+                    .await
+                    .unwrap()
+                {
+                    let header = String::from_utf8_lossy(&m.data).trim().to_string();
+                    let id = header
+                        .split_once(':')
+                        .map(|(_, v)| v.trim().to_string())
+                        .unwrap_or_default();
+                    let flags: Vec<String> = m.flags.iter().map(Flag::imap).collect();
+                    msgs.push((id, flags));
+                }
+            }
+            msgs.sort();
+            out.insert(entry.name, msgs);
+        }
+        c.logout().await;
+        out
+    }
+
+    /// Writes a configuration for this user (plain IMAP on `ip`) with the
+    /// given rules, and returns its path.
+    pub fn config(&self, dir: &Path, ip: &str, extra_account: &str, rules: &str) -> PathBuf {
+        let path = dir.join("config.yaml");
+        let text = format!(
+            "version: 1\naccounts:\n  test:\n    host: \"{ip}\"\n    port: {}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\n{extra_account}rules:\n{rules}",
+            server().plain_port,
+            self.name
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs the binary with this user's password in the environment.
+    pub fn mailwarden(&self, args: &[&str], config: &Path) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .args(args)
+            .arg("-c")
+            .arg(config)
+            .env("MAILWARDEN_TEST_PASSWORD", &self.password)
+            .output()
+            .unwrap()
+    }
+}
+
+/// Total messages over all mailboxes of a snapshot.
+pub fn total(s: &BTreeMap<String, Vec<(String, Vec<String>)>>) -> usize {
+    s.values().map(Vec::len).sum()
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}

@@ -190,6 +190,10 @@ pub async fn execute(
         .iter()
         .filter_map(|e| Some((e.uid, e.message_id.as_deref()?)))
         .collect();
+    // UIDs to mark \Deleted and expunge at the end, and what to report
+    // once that worked.
+    let mut removals: Vec<Uid> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
     for op in plan.operations() {
         match &op {
             Operation::AddFlags { flags, uids } | Operation::RemoveFlags { flags, uids } => {
@@ -270,30 +274,34 @@ pub async fn execute(
                     }
                     continue;
                 }
-                // No MOVE: copy first; only a confirmed copy is removed.
+                // No MOVE: copy now, remove later. Only a confirmed copy is
+                // removed, and all removals share one UID EXPUNGE, because
+                // each expunging command can cost the server a pass over
+                // the whole mailbox.
                 if let Err(e) = conn.uid_copy(uids, &name).await {
                     let why = fatal(e)?;
                     report.fail(uids, format!("copy to {name}: {why}; the messages stay"));
                     continue;
                 }
-                if remove(conn, uids, &mut report).await? {
-                    report.done.push(if conn.has("UIDPLUS") {
-                        format!("moved {} to {name} (COPY, then UID EXPUNGE: the server lacks MOVE)", n(uids))
-                    } else {
-                        format!("copied {} to {name} and marked them \\Deleted (the server lacks MOVE and UIDPLUS)", n(uids))
-                    });
-                }
+                removals.extend_from_slice(uids);
+                pending.push(if conn.has("UIDPLUS") {
+                    format!("moved {} to {name} (COPY, then UID EXPUNGE: the server lacks MOVE)", n(uids))
+                } else {
+                    format!("copied {} to {name} and marked them \\Deleted (the server lacks MOVE and UIDPLUS)", n(uids))
+                });
             }
             Operation::Expunge { uids } => {
-                if remove(conn, uids, &mut report).await? {
-                    report.done.push(if conn.has("UIDPLUS") {
-                        format!("deleted {} for good", n(uids))
-                    } else {
-                        format!("marked {} \\Deleted (the server lacks UIDPLUS)", n(uids))
-                    });
-                }
+                removals.extend_from_slice(uids);
+                pending.push(if conn.has("UIDPLUS") {
+                    format!("deleted {} for good", n(uids))
+                } else {
+                    format!("marked {} \\Deleted (the server lacks UIDPLUS)", n(uids))
+                });
             }
         }
+    }
+    if !removals.is_empty() && remove(conn, &removals, &mut report).await? {
+        report.done.extend(pending);
     }
     Ok(report)
 }

@@ -53,14 +53,55 @@ pub struct Fetched {
     pub message: Result<Message, String>,
 }
 
-fn show_from(m: &Message) -> String {
-    m.from
-        .first()
+fn show_from(from: &[crate::message::Address]) -> String {
+    from.first()
         .map(|a| a.address.clone().or(a.name.clone()).unwrap_or_default())
         .unwrap_or_default()
 }
 
-/// Decides every message. A move into the mailbox being read is no move.
+/// Decides one message. A move into the mailbox being read is no move.
+pub fn decide(mailbox: &str, rules: &[&Rule], fetched: Fetched, now: DateTime<Utc>) -> Entry {
+    let (message_id, from, subject, outcome, current) = match fetched.message {
+        Ok(m) => {
+            let outcome = evaluate(rules.iter().copied(), &m, now, false)
+                .map(|mut d| {
+                    if let Some(dest) = &d.destination
+                        && matches!(&dest.target, Target::Folder(f) if same_mailbox(f, mailbox))
+                    {
+                        d.destination = None;
+                    }
+                    d
+                })
+                .map_err(|e| e.to_string());
+            (
+                m.message_id,
+                show_from(&m.from),
+                m.subject.unwrap_or_default(),
+                outcome,
+                m.flags,
+            )
+        }
+        Err(e) => (None, String::new(), String::new(), Err(e), BTreeSet::new()),
+    };
+    let (add, remove) = match &outcome {
+        Ok(d) => (
+            d.flags_added.difference(&current).cloned().collect(),
+            d.flags_removed.intersection(&current).cloned().collect(),
+        ),
+        Err(_) => Default::default(),
+    };
+    Entry {
+        uid: fetched.uid,
+        message_id,
+        from,
+        subject,
+        outcome,
+        add,
+        remove,
+    }
+}
+
+/// Decides every message of a mailbox.
 pub fn plan(
     account: &str,
     mailbox: &str,
@@ -69,48 +110,14 @@ pub fn plan(
     messages: Vec<Fetched>,
     now: DateTime<Utc>,
 ) -> MailboxPlan {
-    let entries = messages
-        .into_iter()
-        .map(|f| {
-            let (message_id, from, subject, outcome, current) = match f.message {
-                Ok(m) => {
-                    let outcome = evaluate(rules.iter().copied(), &m, now, false)
-                        .map(|mut d| {
-                            if let Some(dest) = &d.destination
-                                && matches!(&dest.target, Target::Folder(f) if same_mailbox(f, mailbox))
-                            {
-                                d.destination = None;
-                            }
-                            d
-                        })
-                        .map_err(|e| e.to_string());
-                    (m.message_id.clone(), show_from(&m), m.subject.clone().unwrap_or_default(), outcome, m.flags)
-                }
-                Err(e) => (None, String::new(), String::new(), Err(e), BTreeSet::new()),
-            };
-            let (add, remove) = match &outcome {
-                Ok(d) => (
-                    d.flags_added.difference(&current).cloned().collect(),
-                    d.flags_removed.intersection(&current).cloned().collect(),
-                ),
-                Err(_) => Default::default(),
-            };
-            Entry {
-                uid: f.uid,
-                message_id,
-                from,
-                subject,
-                outcome,
-                add,
-                remove,
-            }
-        })
-        .collect();
     MailboxPlan {
         account: account.to_string(),
         mailbox: mailbox.to_string(),
         uid_validity,
-        entries,
+        entries: messages
+            .into_iter()
+            .map(|f| decide(mailbox, rules, f, now))
+            .collect(),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::config::{Account, Config};
 use crate::execute::{Folders, execute};
 use crate::imap::conn::{Access, Conn, FetchedMessage, ImapError};
 use crate::message::{Arrival, Message, Meta};
-use crate::plan::{Fetched, MailboxPlan, plan};
+use crate::plan::{Fetched, MailboxPlan, decide};
 use crate::report::{DecisionJson, actions_text, decision_json};
 use crate::rules::{Condition, Rule, same_mailbox};
 use crate::search::criteria;
@@ -128,17 +128,19 @@ async fn plan_mailbox(
     let (items, batch) = fetch_items(rules);
     let whole = items.ends_with("BODY.PEEK[]");
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
-    let mut fetched = Vec::with_capacity(uids.len());
+    // Each batch is decided as it arrives, so only the small plan entries
+    // stay in memory, not the messages.
+    let mut entries = Vec::with_capacity(uids.len());
     for chunk in uids.chunks(batch) {
         for m in conn.uid_fetch(chunk, &items).await? {
-            fetched.push(to_fetched(m, whole, now));
+            entries.push(decide(mailbox, rules, to_fetched(m, whole, now), now));
         }
         if progress {
             eprint!(
                 "\r{}/{}: read {} of {} messages",
                 account.name,
                 mailbox,
-                fetched.len(),
+                entries.len(),
                 uids.len()
             );
         }
@@ -146,17 +148,13 @@ async fn plan_mailbox(
     if progress {
         eprintln!();
     }
-    Ok((
-        plan(
-            &account.name,
-            mailbox,
-            status.uid_validity,
-            rules,
-            fetched,
-            now,
-        ),
-        status.exists,
-    ))
+    let plan = MailboxPlan {
+        account: account.name.clone(),
+        mailbox: mailbox.to_string(),
+        uid_validity: status.uid_validity,
+        entries,
+    };
+    Ok((plan, status.exists))
 }
 
 #[derive(Serialize)]

@@ -155,6 +155,7 @@ impl Conn {
     ) -> Result<Option<String>, ImapError> {
         let name: String = cmd.split(' ').take(2).collect::<Vec<_>>().join(" ");
         tracing::trace!(command = %cmd, "send");
+        let started = std::time::Instant::now();
         let id = self
             .session
             .run_command(cmd)
@@ -172,6 +173,7 @@ impl Conn {
                     status,
                     outcome,
                 } if *tag == id => {
+                    tracing::debug!(command = %name, ms = started.elapsed().as_millis() as u64, "done");
                     let code = outcome.code.as_ref().map(code_text);
                     return match status {
                         Status::Ok => Ok(code),
@@ -192,7 +194,13 @@ impl Conn {
                     status: Status::Bye,
                     outcome,
                 } => {
-                    tracing::warn!(text = ?outcome.information, "server said BYE");
+                    // Expected in answer to LOGOUT; otherwise the server is
+                    // about to close the connection.
+                    if name == "LOGOUT" {
+                        tracing::debug!(text = ?outcome.information, "server said BYE");
+                    } else {
+                        tracing::warn!(text = ?outcome.information, "server said BYE");
+                    }
                 }
                 other => on_data(other),
             }

@@ -11,6 +11,17 @@ use crate::imap::conn::{Access, Conn, ImapError, ListEntry};
 use crate::imap::types::{Hierarchy, Uid, quoted};
 use crate::plan::{MailboxPlan, Operation};
 use crate::rules::{Flag, Target};
+use crate::state::{Intent, State, StateError, Status};
+
+/// Why a mailbox's plan could not be carried out to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    /// An intent that cannot be recorded is not sent.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
 
 /// The account's folders as the server has them.
 pub struct Folders {
@@ -132,7 +143,7 @@ fn n(uids: &[Uid]) -> String {
 
 /// Marks `uids` \Deleted and removes exactly them, where UIDPLUS allows;
 /// without it they stay marked and the report says so.
-async fn remove(conn: &mut Conn, uids: &[Uid], report: &mut Report) -> Result<bool, ImapError> {
+pub async fn remove(conn: &mut Conn, uids: &[Uid], report: &mut Report) -> Result<bool, ImapError> {
     if let Err(e) = conn.uid_store(uids, true, &[Flag::Deleted]).await {
         let why = fatal(e)?;
         report.fail(uids, format!("marking {} \\Deleted: {why}", n(uids)));
@@ -155,7 +166,7 @@ async fn remove(conn: &mut Conn, uids: &[Uid], report: &mut Report) -> Result<bo
 
 /// Message-IDs already in `folder`, among `wanted`: a copy is not made
 /// twice when the pass runs again.
-async fn present_in(
+pub async fn present_in(
     conn: &mut Conn,
     folder: &str,
     wanted: &[&str],
@@ -177,14 +188,70 @@ async fn present_in(
     Ok(found)
 }
 
-/// Sends the plan's operations. The mailbox must be open read-write.
+/// Records one intent per message of an operation, before it is sent.
+struct Journal<'a> {
+    state: &'a mut State,
+    plan: &'a MailboxPlan,
+    /// UID -> (Message-ID, deciding rule).
+    about: HashMap<Uid, (Option<String>, Option<String>)>,
+}
+
+impl Journal<'_> {
+    fn intend(
+        &mut self,
+        action: &str,
+        target: Option<String>,
+        uids: &[Uid],
+    ) -> Result<Vec<i64>, StateError> {
+        let intents: Vec<Intent> = uids
+            .iter()
+            .map(|uid| {
+                let (message_id, rule) = self.about.get(uid).cloned().unwrap_or_default();
+                Intent {
+                    account: self.plan.account.clone(),
+                    mailbox: self.plan.mailbox.clone(),
+                    uid_validity: self.plan.uid_validity,
+                    uid: *uid,
+                    message_id,
+                    rule,
+                    action: action.to_string(),
+                    target: target.clone(),
+                }
+            })
+            .collect();
+        self.state.intend(&intents)
+    }
+
+    fn finish(&mut self, ids: &[i64], result: &Result<(), String>) -> Result<(), StateError> {
+        match result {
+            Ok(()) => self.state.finish(ids, Status::Done, None),
+            Err(why) => self.state.finish(ids, Status::Failed, Some(why)),
+        }
+    }
+}
+
+/// Sends the plan's operations, journaling each before it is sent and
+/// after the server answers. The mailbox must be open read-write.
 pub async fn execute(
     conn: &mut Conn,
     plan: &MailboxPlan,
     folders: &mut Folders,
     create_folders: bool,
-) -> Result<Report, ImapError> {
+    state: &mut State,
+) -> Result<Report, ExecError> {
     let mut report = Report::default();
+    let mut journal = Journal {
+        state,
+        plan,
+        about: plan
+            .entries
+            .iter()
+            .map(|e| {
+                let rule = e.outcome.as_ref().ok().and_then(|d| d.rule.clone());
+                (e.uid, (e.message_id.clone(), rule))
+            })
+            .collect(),
+    };
     let message_id: HashMap<Uid, &str> = plan
         .entries
         .iter()
@@ -193,18 +260,26 @@ pub async fn execute(
     // UIDs to mark \Deleted and expunge at the end, and what to report
     // once that worked.
     let mut removals: Vec<Uid> = Vec::new();
+    let mut removal_ids: Vec<i64> = Vec::new();
     let mut pending: Vec<String> = Vec::new();
     for op in plan.operations() {
         match &op {
             Operation::AddFlags { flags, uids } | Operation::RemoveFlags { flags, uids } => {
                 let add = matches!(op, Operation::AddFlags { .. });
-                match conn.uid_store(uids, add, flags).await {
-                    Ok(()) => report.done.push(op.to_string()),
+                let list = flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
+                let ids = journal.intend(if add { "flag" } else { "unflag" }, Some(list), uids)?;
+                let result = match conn.uid_store(uids, add, flags).await {
+                    Ok(()) => {
+                        report.done.push(op.to_string());
+                        Ok(())
+                    }
                     Err(e) => {
                         let why = fatal(e)?;
                         report.fail(uids, format!("{op}: {why}"));
+                        Err(why)
                     }
-                }
+                };
+                journal.finish(&ids, &result)?;
             }
             Operation::Copy { folder, uids } => {
                 let name = match folders.resolve(&Target::Folder(folder.clone())) {
@@ -228,7 +303,8 @@ pub async fn execute(
                     return Err(ImapError::Protocol(format!(
                         "UIDVALIDITY of {} changed during the pass; nothing more is done there",
                         plan.mailbox
-                    )));
+                    ))
+                    .into());
                 }
                 let todo: Vec<Uid> = uids
                     .iter()
@@ -244,13 +320,19 @@ pub async fn execute(
                 if todo.is_empty() {
                     continue;
                 }
-                match conn.uid_copy(&todo, &name).await {
-                    Ok(()) => report.done.push(format!("copied {} to {folder}", n(&todo))),
+                let ids = journal.intend("copy", Some(name.clone()), &todo)?;
+                let result = match conn.uid_copy(&todo, &name).await {
+                    Ok(()) => {
+                        report.done.push(format!("copied {} to {folder}", n(&todo)));
+                        Ok(())
+                    }
                     Err(e) => {
                         let why = fatal(e)?;
                         report.fail(&todo, format!("copy to {folder}: {why}"));
+                        Err(why)
                     }
-                }
+                };
+                journal.finish(&ids, &result)?;
             }
             Operation::Move { target, uids } => {
                 let name = match folders.resolve(target) {
@@ -264,14 +346,20 @@ pub async fn execute(
                     report.fail(uids, format!("{op}: {why}; the messages stay"));
                     continue;
                 }
+                let ids = journal.intend("move", Some(name.clone()), uids)?;
                 if conn.has("MOVE") {
-                    match conn.uid_move(uids, &name).await {
-                        Ok(()) => report.done.push(format!("moved {} to {name}", n(uids))),
+                    let result = match conn.uid_move(uids, &name).await {
+                        Ok(()) => {
+                            report.done.push(format!("moved {} to {name}", n(uids)));
+                            Ok(())
+                        }
                         Err(e) => {
                             let why = fatal(e)?;
                             report.fail(uids, format!("move to {name}: {why}; the messages stay"));
+                            Err(why)
                         }
-                    }
+                    };
+                    journal.finish(&ids, &result)?;
                     continue;
                 }
                 // No MOVE: copy now, remove later. Only a confirmed copy is
@@ -281,8 +369,11 @@ pub async fn execute(
                 if let Err(e) = conn.uid_copy(uids, &name).await {
                     let why = fatal(e)?;
                     report.fail(uids, format!("copy to {name}: {why}; the messages stay"));
+                    journal.finish(&ids, &Err(why))?;
                     continue;
                 }
+                // Done only once the originals are gone (below).
+                removal_ids.extend(ids);
                 removals.extend_from_slice(uids);
                 pending.push(if conn.has("UIDPLUS") {
                     format!("moved {} to {name} (COPY, then UID EXPUNGE: the server lacks MOVE)", n(uids))
@@ -291,6 +382,7 @@ pub async fn execute(
                 });
             }
             Operation::Expunge { uids } => {
+                removal_ids.extend(journal.intend("expunge", None, uids)?);
                 removals.extend_from_slice(uids);
                 pending.push(if conn.has("UIDPLUS") {
                     format!("deleted {} for good", n(uids))
@@ -300,8 +392,14 @@ pub async fn execute(
             }
         }
     }
-    if !removals.is_empty() && remove(conn, &removals, &mut report).await? {
-        report.done.extend(pending);
+    if !removals.is_empty() {
+        let result = if remove(conn, &removals, &mut report).await? {
+            report.done.extend(pending);
+            Ok(())
+        } else {
+            Err("the originals could not be removed".to_string())
+        };
+        journal.finish(&removal_ids, &result)?;
     }
     Ok(report)
 }

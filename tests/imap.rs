@@ -476,6 +476,7 @@ async fn the_password_never_appears_in_logs_at_the_most_verbose_level() {
         .args(["run", "-c"])
         .arg(&cfg)
         .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("XDG_STATE_HOME", user.state_home())
         .env("MAILWARDEN_LOG", "trace")
         .env("RUST_LOG", "trace")
         .output()
@@ -578,6 +579,7 @@ async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
             .args(["run", "-c"])
             .arg(&cfg)
             .env("MAILWARDEN_TEST_PASSWORD", "hunter2")
+            .env("XDG_STATE_HOME", dir.path())
             .output()
             .await
             .unwrap();

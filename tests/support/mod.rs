@@ -373,8 +373,18 @@ impl User {
             .arg("-c")
             .arg(config)
             .env("MAILWARDEN_TEST_PASSWORD", &self.password)
+            .env("XDG_STATE_HOME", self.state_home())
             .output()
             .unwrap()
+    }
+
+    /// This user's state folder (journal and marks), apart from others'.
+    pub fn state_home(&self) -> PathBuf {
+        server().dir.path().join("state").join(&self.name)
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.state_home().join("mailwarden").join("state.db")
     }
 }
 

@@ -1,0 +1,324 @@
+//! One pass over an account's mailboxes through its session, shared by
+//! `run` and `watch`: open a mailbox, narrow by SEARCH (and, for new mail,
+//! by UID above the mark), FETCH what the rules read, decide each message
+//! (`plan`), then print the plan or hand it to `execute`, and record how far
+//! evaluation got (`state`).
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::config::{Account, Config};
+use crate::execute::{ExecError, Folders, execute};
+use crate::imap::conn::{Access, Conn, FetchedMessage, ImapError, MailboxStatus};
+use crate::message::{Arrival, Message, Meta};
+use crate::plan::{Fetched, MailboxPlan, decide};
+use crate::report::{DecisionJson, actions_text, decision_json};
+use crate::rules::{Condition, Rule, same_mailbox};
+use crate::search::criteria;
+use crate::state::{Mark, State};
+
+/// Header fields every decision may read, plus those the rules name.
+pub fn header_fields<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Vec<String> {
+    fn walk(c: &Condition, out: &mut BTreeSet<String>) {
+        match c {
+            Condition::Header(name, _) => {
+                out.insert(name.to_ascii_uppercase());
+            }
+            Condition::Exists(names) => out.extend(names.iter().map(|n| n.to_ascii_uppercase())),
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| walk(c, out)),
+            Condition::Not(c) => walk(c, out),
+            _ => {}
+        }
+    }
+    let mut out: BTreeSet<String> = [
+        "FROM",
+        "TO",
+        "CC",
+        "BCC",
+        "SENDER",
+        "REPLY-TO",
+        "SUBJECT",
+        "DATE",
+        "MESSAGE-ID",
+        "LIST-ID",
+        "MIME-VERSION",
+        "CONTENT-TYPE",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for r in rules {
+        r.conditions.iter().for_each(|c| walk(c, &mut out));
+    }
+    out.into_iter().collect()
+}
+
+/// What to FETCH: the header fields the rules read, or whole messages when
+/// a body or attachment condition needs them.
+fn fetch_items(rules: &[&Rule]) -> (String, usize) {
+    if rules
+        .iter()
+        .any(|r| r.conditions.iter().any(Condition::needs_body))
+    {
+        ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]".into(), 50)
+    } else {
+        let fields = header_fields(rules.iter().copied()).join(" ");
+        (
+            format!("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]"),
+            1000,
+        )
+    }
+}
+
+fn to_fetched(m: FetchedMessage, whole: bool, now: DateTime<Utc>) -> Fetched {
+    let meta = Meta {
+        arrival: Arrival::At(m.internal_date.unwrap_or(now)),
+        flags: m.flags,
+        size: m.size.map(u64::from),
+    };
+    let parsed = if whole {
+        Message::parse(&m.data, meta)
+    } else {
+        Message::parse_headers(&m.data, meta)
+    };
+    Fetched {
+        uid: m.uid,
+        message: parsed.map_err(|e| e.to_string()),
+    }
+}
+
+/// Reads and decides one mailbox: all of it, or (with `above`) only the
+/// messages whose UID is higher.
+pub async fn plan_mailbox(
+    conn: &mut Conn,
+    account: &Account,
+    mailbox: &str,
+    rules: &[&Rule],
+    access: Access,
+    above: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<(MailboxPlan, MailboxStatus), ImapError> {
+    let status = conn.open(mailbox, access).await?;
+    let mut search = criteria(rules.iter().copied(), now);
+    if let Some(mark) = above {
+        // RFC 3501 6.4.8: "n:*" always includes the highest UID, so the
+        // result is filtered again below.
+        search = format!("UID {}:* {search}", mark + 1);
+    }
+    let mut uids = conn.uid_search(&search).await?;
+    uids.retain(|u| above.is_none_or(|m| u.0 > m));
+    let (items, batch) = fetch_items(rules);
+    let whole = items.ends_with("BODY.PEEK[]");
+    let progress = std::io::stderr().is_terminal() && uids.len() > batch;
+    // Each batch is decided as it arrives, so only the small plan entries
+    // stay in memory, not the messages.
+    let mut entries = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(batch) {
+        for m in conn.uid_fetch(chunk, &items).await? {
+            entries.push(decide(mailbox, rules, to_fetched(m, whole, now), now));
+        }
+        if progress {
+            eprint!(
+                "\r{}/{}: read {} of {} messages",
+                account.name,
+                mailbox,
+                entries.len(),
+                uids.len()
+            );
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let plan = MailboxPlan {
+        account: account.name.clone(),
+        mailbox: mailbox.to_string(),
+        uid_validity: status.uid_validity,
+        entries,
+    };
+    Ok((plan, status))
+}
+
+/// The mark after a pass: everything below UIDNEXT was in the mailbox when
+/// it was opened, so it has been looked at.
+pub fn mark_after(status: &MailboxStatus, plan: &MailboxPlan) -> Mark {
+    let seen = plan.entries.iter().map(|e| e.uid.0).max().unwrap_or(0);
+    Mark {
+        uid_validity: status.uid_validity,
+        last_uid: status
+            .uid_next
+            .map_or(seen, |n| n.saturating_sub(1).max(seen)),
+    }
+}
+
+/// Carries out a plan and prints what was done; returns the messages that
+/// failed.
+pub async fn apply(
+    conn: &mut Conn,
+    folders: &mut Option<Folders>,
+    plan: &MailboxPlan,
+    account: &Account,
+    state: &mut State,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<usize, ExecError> {
+    if folders.is_none() {
+        // LIST does not change the selected mailbox.
+        *folders = Some(Folders::load(conn).await?);
+    }
+    let folders = folders.as_mut().expect("loaded above");
+    let report = execute(conn, plan, folders, account.create_folders, state).await?;
+    if format == Format::Json {
+        let _ = print_plan(out, plan, 0, Format::Json);
+    } else if !report.done.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}/{}: {} messages searched",
+            account.name,
+            plan.mailbox,
+            plan.entries.len()
+        );
+        for line in &report.done {
+            let _ = writeln!(out, "  {line}");
+            tracing::info!(account = %account.name, mailbox = %plan.mailbox, "{line}");
+        }
+    }
+    for problem in &report.problems {
+        eprintln!("mailwarden: {}/{}: {problem}", account.name, plan.mailbox);
+    }
+    for e in &plan.entries {
+        if let Err(err) = &e.outcome {
+            eprintln!(
+                "mailwarden: {}/{} UID {}: {err}; left where it is",
+                account.name, plan.mailbox, e.uid
+            );
+        }
+    }
+    Ok(report.failed.len() + plan.counts().1)
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    account: &'a str,
+    mailbox: &'a str,
+    uid: u32,
+    message_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    decision: Option<DecisionJson<'a>>,
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.chars().count() <= width {
+        clean
+    } else {
+        let mut t: String = clean.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The dry-run output: what `run` would do, message by message.
+pub fn print_plan(
+    out: &mut dyn Write,
+    p: &MailboxPlan,
+    exists: u32,
+    format: Format,
+) -> std::io::Result<()> {
+    if format == Format::Json {
+        for e in &p.entries {
+            let line = PlanJson {
+                account: &p.account,
+                mailbox: &p.mailbox,
+                uid: e.uid.0,
+                message_id: e.message_id.as_deref(),
+                error: e.outcome.as_ref().err().map(String::as_str),
+                decision: e.outcome.as_ref().ok().map(|d| decision_json(d, false)),
+            };
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&line).expect("serializable")
+            )?;
+        }
+        return Ok(());
+    }
+    let decided: Vec<_> = p
+        .entries
+        .iter()
+        .filter(|e| e.outcome.as_ref().map_or(true, |d| d.rule.is_some()))
+        .collect();
+    writeln!(
+        out,
+        "{}/{} (UIDVALIDITY {}): {} messages, {} searched, {} to act on",
+        p.account,
+        p.mailbox,
+        p.uid_validity.0,
+        exists,
+        p.entries.len(),
+        decided.len()
+    )?;
+    if !decided.is_empty() {
+        writeln!(
+            out,
+            "  {:>7}  {:<28}  {:<40}  {:<24}  actions",
+            "UID", "From", "Subject", "Rule"
+        )?;
+    }
+    for e in decided {
+        let (rule, actions) = match &e.outcome {
+            Ok(d) => (d.rule.clone().unwrap_or_default(), actions_text(d)),
+            Err(err) => ("(error)".into(), err.clone()),
+        };
+        writeln!(
+            out,
+            "  {:>7}  {:<28}  {:<40}  {:<24}  {}",
+            e.uid.0,
+            truncate(&e.from, 28),
+            truncate(&e.subject, 40),
+            truncate(&rule, 24),
+            actions
+        )?;
+    }
+    let (per_rule, failed) = p.counts();
+    for (rule, count) in per_rule {
+        writeln!(
+            out,
+            "  rule \"{rule}\": {count} message{}",
+            if count == 1 { "" } else { "s" }
+        )?;
+    }
+    if failed > 0 {
+        writeln!(
+            out,
+            "  {failed} message{} could not be decided",
+            if failed == 1 { "" } else { "s" }
+        )?;
+    }
+    for op in p.operations() {
+        writeln!(out, "  would {op}")?;
+    }
+    Ok(())
+}
+
+/// The mailboxes the account's rules read, in rule order.
+pub fn mailboxes_of(config: &Config, account: &str, only: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in config.rules.iter().filter(|r| r.account == account) {
+        for m in &r.mailboxes {
+            if only.is_none_or(|o| same_mailbox(o, m)) && !out.iter().any(|x| same_mailbox(x, m)) {
+                out.push(m.clone());
+            }
+        }
+    }
+    out
+}

@@ -60,6 +60,10 @@ pub enum Command {
     Test(commands::test::TestArgs),
     /// One pass over the mail now in the rules' mailboxes
     Run(commands::run::RunArgs),
+    /// Daemon: a pass, then follow new mail by IDLE or polling
+    Watch(commands::watch::WatchArgs),
+    /// Show the action journal: what moved where, and why
+    Log(commands::log::LogArgs),
 }
 
 /// How a command ended; [`Outcome::exit_code`] is the only mapping to
@@ -94,10 +98,23 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("invalid time {text:?}: use 2026-01-01T00:00:00Z or 2026-01-01"))
 }
 
+impl Cli {
+    /// What is logged when MAILWARDEN_LOG does not say: the daemon reports
+    /// each action; one-shot commands only problems.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Watch(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Check { config } => commands::check::execute(&config.resolve()),
         Command::Test(args) => commands::test::execute(&args),
         Command::Run(args) => commands::run::execute_command(&args),
+        Command::Watch(args) => commands::watch::execute_command(&args),
+        Command::Log(args) => commands::log::execute(&args),
     }
 }

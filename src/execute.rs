@@ -190,7 +190,7 @@ pub async fn present_in(
 
 /// Records one intent per message of an operation, before it is sent.
 struct Journal<'a> {
-    state: &'a mut State,
+    state: &'a State,
     plan: &'a MailboxPlan,
     /// UID -> (Message-ID, deciding rule).
     about: HashMap<Uid, (Option<String>, Option<String>)>,
@@ -237,7 +237,7 @@ pub async fn execute(
     plan: &MailboxPlan,
     folders: &mut Folders,
     create_folders: bool,
-    state: &mut State,
+    state: &State,
 ) -> Result<Report, ExecError> {
     let mut report = Report::default();
     let mut journal = Journal {

@@ -8,12 +8,12 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Logs go to standard error, filtered by `MAILWARDEN_LOG` (e.g. `debug`,
-/// `mailwarden=trace`); warnings by default. The IMAP and TLS libraries are
-/// held at `info` whatever is asked: at `trace` async-imap logs every
-/// command it sends, credentials included.
-fn init_logging() {
+/// `mailwarden=trace`); by default warnings, and for `watch` each action.
+/// The IMAP and TLS libraries are held at `info` whatever is asked: at
+/// `trace` async-imap logs every command it sends, credentials included.
+fn init_logging(default_level: &str) {
     let mut filter =
-        EnvFilter::try_from_env("MAILWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+        EnvFilter::try_from_env("MAILWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     for quiet in [
         "async_imap=info",
         "imap_proto=info",
@@ -31,6 +31,6 @@ fn init_logging() {
 
 fn main() -> std::process::ExitCode {
     let cli = mailwarden::cli::Cli::parse();
-    init_logging();
+    init_logging(cli.default_log_level());
     mailwarden::cli::run(cli).exit_code()
 }

@@ -14,6 +14,7 @@ use crate::cli::Format;
 use crate::config::{Account, Config};
 use crate::execute::{ExecError, Folders, execute};
 use crate::imap::conn::{Access, Conn, FetchedMessage, ImapError, MailboxStatus};
+use crate::imap::types::{MAX_SET_LEN, uid_sets};
 use crate::message::{Arrival, Message, Meta};
 use crate::plan::{Fetched, MailboxPlan, decide};
 use crate::report::{DecisionJson, actions_text, decision_json};
@@ -91,26 +92,62 @@ fn to_fetched(m: FetchedMessage, whole: bool, now: DateTime<Utc>) -> Fetched {
     }
 }
 
-/// Reads and decides one mailbox: all of it, or (with `above`) only the
-/// messages whose UID is higher.
+/// Reads and decides one mailbox: all of it, or, given the mark of an
+/// earlier pass with the same UIDVALIDITY, only the messages above it.
+/// Returns the plan, the mailbox status and the new mark.
 pub async fn plan_mailbox(
     conn: &mut Conn,
     account: &Account,
     mailbox: &str,
     rules: &[&Rule],
     access: Access,
-    above: Option<u32>,
+    mark: Option<Mark>,
     now: DateTime<Utc>,
-) -> Result<(MailboxPlan, MailboxStatus), ImapError> {
-    let status = conn.open(mailbox, access).await?;
-    let mut search = criteria(rules.iter().copied(), now);
-    if let Some(mark) = above {
-        // RFC 3501 6.4.8: "n:*" always includes the highest UID, so the
-        // result is filtered again below.
-        search = format!("UID {}:* {search}", mark + 1);
-    }
-    let mut uids = conn.uid_search(&search).await?;
-    uids.retain(|u| above.is_none_or(|m| u.0 > m));
+) -> Result<(MailboxPlan, MailboxStatus, Mark), ImapError> {
+    // New mail in the mailbox already selected needs no new SELECT (the
+    // server reports changes on the open connection).
+    let status = match conn.selected() {
+        Some((m, st)) if mark.is_some() && m == mailbox && access == Access::ReadWrite => *st,
+        _ => conn.open(mailbox, access).await?,
+    };
+    let above = match mark {
+        Some(m) if m.uid_validity == status.uid_validity => Some(m.last_uid),
+        Some(m) => {
+            tracing::warn!(
+                account = %account.name, %mailbox, old = m.uid_validity.0, new = status.uid_validity.0,
+                "UIDVALIDITY changed: every message is evaluated again"
+            );
+            None
+        }
+        None => None,
+    };
+    let search = criteria(rules.iter().copied(), now);
+    let (uids, highest) = match above {
+        None => {
+            let uids = conn.uid_search(&search).await?;
+            let seen = uids.iter().map(|u| u.0).max().unwrap_or(0);
+            (
+                uids,
+                status
+                    .uid_next
+                    .map_or(seen, |n| n.saturating_sub(1).max(seen)),
+            )
+        }
+        Some(last) => {
+            // RFC 3501 6.4.8: "n:*" always includes the highest UID, so
+            // the result is filtered; the work is the new mail's, not the
+            // mailbox's.
+            let mut fresh = conn.uid_search(&format!("UID {}:*", last + 1)).await?;
+            fresh.retain(|u| u.0 > last);
+            match fresh.iter().map(|u| u.0).max() {
+                None => (Vec::new(), last),
+                Some(top) => {
+                    let set = uid_sets(&fresh, MAX_SET_LEN).join(",");
+                    (conn.uid_search(&format!("UID {set} {search}")).await?, top)
+                }
+            }
+        }
+    };
     let (items, batch) = fetch_items(rules);
     let whole = items.ends_with("BODY.PEEK[]");
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
@@ -140,19 +177,11 @@ pub async fn plan_mailbox(
         uid_validity: status.uid_validity,
         entries,
     };
-    Ok((plan, status))
-}
-
-/// The mark after a pass: everything below UIDNEXT was in the mailbox when
-/// it was opened, so it has been looked at.
-pub fn mark_after(status: &MailboxStatus, plan: &MailboxPlan) -> Mark {
-    let seen = plan.entries.iter().map(|e| e.uid.0).max().unwrap_or(0);
-    Mark {
+    let mark = Mark {
         uid_validity: status.uid_validity,
-        last_uid: status
-            .uid_next
-            .map_or(seen, |n| n.saturating_sub(1).max(seen)),
-    }
+        last_uid: highest,
+    };
+    Ok((plan, status, mark))
 }
 
 /// Carries out a plan and prints what was done; returns the messages that
@@ -162,9 +191,9 @@ pub async fn apply(
     folders: &mut Option<Folders>,
     plan: &MailboxPlan,
     account: &Account,
-    state: &mut State,
+    state: &State,
     format: Format,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<usize, ExecError> {
     if folders.is_none() {
         // LIST does not change the selected mailbox.
@@ -184,7 +213,18 @@ pub async fn apply(
         );
         for line in &report.done {
             let _ = writeln!(out, "  {line}");
-            tracing::info!(account = %account.name, mailbox = %plan.mailbox, "{line}");
+        }
+    }
+    for e in &plan.entries {
+        if let Ok(d) = &e.outcome
+            && d.rule.is_some()
+            && !report.failed.contains(&e.uid)
+        {
+            tracing::info!(
+                account = %account.name, mailbox = %plan.mailbox, uid = e.uid.0,
+                message_id = e.message_id.as_deref().unwrap_or(""), rule = d.rule.as_deref().unwrap_or(""),
+                "{}", actions_text(d)
+            );
         }
     }
     for problem in &report.problems {
@@ -229,7 +269,7 @@ fn truncate(s: &str, width: usize) -> String {
 
 /// The dry-run output: what `run` would do, message by message.
 pub fn print_plan(
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     p: &MailboxPlan,
     exists: u32,
     format: Format,

@@ -25,7 +25,7 @@ pub struct Recovered {
 /// that the caller relies on.
 pub async fn reconcile(
     conn: &mut Conn,
-    state: &mut State,
+    state: &State,
     account: &str,
 ) -> Result<Recovered, ExecError> {
     let mut out = Recovered::default();

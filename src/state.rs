@@ -93,9 +93,12 @@ pub struct Entry {
     pub detail: Option<String>,
 }
 
+/// Shared by the account tasks of `watch`: every method locks the database
+/// only for its own statements, never across an await.
 pub struct State {
-    db: Connection,
-    _lock: File,
+    db: std::sync::Mutex<Connection>,
+    /// The single-instance lock; none for a read-only view.
+    _lock: Option<File>,
 }
 
 const SCHEMA: &str = "
@@ -148,12 +151,37 @@ impl State {
         // An intent must be on disk before its command is sent.
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         db.execute_batch(SCHEMA)?;
-        Ok(State { db, _lock: lock })
+        Ok(State {
+            db: std::sync::Mutex::new(db),
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens the state file to read the journal, without the lock, so that
+    /// it works while `watch` runs (WAL lets readers in beside the writer).
+    pub fn open_read_only(path: &Path) -> Result<State, StateError> {
+        if !path.exists() {
+            return Err(StateError::Io {
+                path: path.display().to_string(),
+                detail: "no state file yet (nothing has been run)".into(),
+            });
+        }
+        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        Ok(State {
+            db: std::sync::Mutex::new(db),
+            _lock: None,
+        })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (its own
+        // transactions roll back), so a poisoned lock is still usable.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn mark(&self, account: &str, mailbox: &str) -> Result<Option<Mark>, StateError> {
         Ok(self
-            .db
+            .db()
             .query_row(
                 "SELECT uid_validity, last_uid FROM marks WHERE account = ?1 AND mailbox = ?2",
                 params![account, mailbox],
@@ -168,7 +196,7 @@ impl State {
     }
 
     pub fn set_mark(&self, account: &str, mailbox: &str, mark: Mark) -> Result<(), StateError> {
-        self.db.execute(
+        self.db().execute(
             "INSERT INTO marks (account, mailbox, uid_validity, last_uid) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4",
             params![account, mailbox, mark.uid_validity.0, mark.last_uid],
@@ -177,9 +205,10 @@ impl State {
     }
 
     /// Records intents (one transaction, synced) and returns their ids.
-    pub fn intend(&mut self, intents: &[Intent]) -> Result<Vec<i64>, StateError> {
+    pub fn intend(&self, intents: &[Intent]) -> Result<Vec<i64>, StateError> {
         let now = Utc::now().to_rfc3339();
-        let tx = self.db.transaction()?;
+        let mut db = self.db();
+        let tx = db.transaction()?;
         let mut ids = Vec::with_capacity(intents.len());
         {
             let mut insert = tx.prepare(
@@ -207,13 +236,14 @@ impl State {
 
     /// Sets the outcome of intents.
     pub fn finish(
-        &mut self,
+        &self,
         ids: &[i64],
         status: Status,
         detail: Option<&str>,
     ) -> Result<(), StateError> {
         let now = Utc::now().to_rfc3339();
-        let tx = self.db.transaction()?;
+        let mut db = self.db();
+        let tx = db.transaction()?;
         {
             let mut update =
                 tx.prepare("UPDATE journal SET status = ?1, detail = ?2, time = ?3 WHERE id = ?4")?;
@@ -234,7 +264,8 @@ impl State {
             "SELECT id, time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status, detail
              FROM journal {filter} ORDER BY id"
         );
-        let mut stmt = self.db.prepare(&sql)?;
+        let db = self.db();
+        let mut stmt = db.prepare(&sql)?;
         let rows = stmt.query_map(args, |r| {
             Ok(Entry {
                 id: r.get(0)?,
@@ -297,7 +328,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/state.db");
         {
-            let mut s = State::open(&path).unwrap();
+            let s = State::open(&path).unwrap();
             assert_eq!(s.mark("a", "INBOX").unwrap(), None);
             let m = Mark {
                 uid_validity: UidValidity(7),

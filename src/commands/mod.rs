@@ -1,8 +1,10 @@
 //! One module per subcommand; each `execute` returns a [`crate::cli::Outcome`].
 
 pub mod check;
+pub mod log;
 pub mod run;
 pub mod test;
+pub mod watch;
 
 use std::path::Path;
 

@@ -11,7 +11,7 @@ use super::load_config;
 use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::{Account, Config};
 use crate::imap::conn::{Access, ImapError};
-use crate::pass::{apply, mailboxes_of, mark_after, plan_mailbox, print_plan};
+use crate::pass::{apply, mailboxes_of, plan_mailbox, print_plan};
 use crate::recover::reconcile;
 use crate::rules::Rule;
 use crate::secret;
@@ -54,8 +54,8 @@ pub async fn run_account(
     account: &Account,
     args: &RunArgs,
     now: DateTime<Utc>,
-    out: &mut dyn Write,
-    mut state: Option<&mut State>,
+    out: &mut (dyn Write + Send),
+    state: Option<&State>,
 ) -> AccountResult {
     let mut result = AccountResult::default();
     let mailboxes = mailboxes_of(config, &account.name, args.mailbox.as_deref());
@@ -80,7 +80,7 @@ pub async fn run_account(
         }
     };
     drop(credential);
-    if let Some(state) = state.as_deref_mut() {
+    if let Some(state) = state {
         match reconcile(&mut conn, state, &account.name).await {
             Ok(r) if r != Default::default() => tracing::warn!(
                 account = %account.name,
@@ -107,7 +107,7 @@ pub async fn run_account(
     let mut folders = None;
     for mailbox in &mailboxes {
         let rules: Vec<&Rule> = config.rules_for(&account.name, mailbox).collect();
-        let (plan, status) =
+        let (plan, status, mark) =
             match plan_mailbox(&mut conn, account, mailbox, &rules, access, None, now).await {
                 Ok(x) => x,
                 Err(e) => {
@@ -119,7 +119,7 @@ pub async fn run_account(
                     break;
                 }
             };
-        let Some(state) = state.as_deref_mut() else {
+        let Some(state) = state else {
             result.failed_messages += plan.counts().1;
             for e in &plan.entries {
                 if let Err(err) = &e.outcome {
@@ -145,7 +145,7 @@ pub async fn run_account(
         {
             Ok(failed) => {
                 result.failed_messages += failed;
-                if let Err(e) = state.set_mark(&account.name, mailbox, mark_after(&status, &plan)) {
+                if let Err(e) = state.set_mark(&account.name, mailbox, mark) {
                     eprintln!("mailwarden: {e}");
                     result.failed_messages += 1;
                 }
@@ -172,7 +172,7 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
         eprintln!("mailwarden: unknown account {a:?}");
         return Outcome::ConfigInvalid;
     }
-    let mut state = if args.dry_run {
+    let state = if args.dry_run {
         None
     } else {
         match State::open(&args.state.clone().unwrap_or_else(state::default_path)) {
@@ -194,7 +194,7 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
             return Outcome::SomeFailed;
         }
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::stdout();
     let results: Vec<AccountResult> = runtime.block_on(async {
         let mut results = Vec::new();
         for account in config
@@ -203,7 +203,7 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
             .filter(|a| args.account.as_ref().is_none_or(|x| *x == a.name))
         {
             results
-                .push(run_account(&config, account, args, now, &mut stdout, state.as_mut()).await);
+                .push(run_account(&config, account, args, now, &mut stdout, state.as_ref()).await);
         }
         results
     });

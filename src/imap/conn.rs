@@ -64,6 +64,27 @@ impl ImapError {
     }
 }
 
+/// The next response within the command timeout. (A macro because the
+/// response type of async-imap cannot be named here.)
+macro_rules! next_response {
+    ($conn:expr) => {
+        tokio::time::timeout($conn.timeout, $conn.session.read_response())
+            .await
+            .map_err(|_| ImapError::Timeout($conn.timeout))?
+            .map_err(|e| ImapError::Protocol(e.to_string()))?
+            .ok_or(ImapError::ConnectionLost)?
+    };
+}
+
+/// Why IDLE ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woke {
+    /// The server reported new, changed or removed messages.
+    Changed,
+    Timeout,
+    Stopped,
+}
+
 /// What SELECT or EXAMINE reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxStatus {
@@ -103,6 +124,8 @@ pub struct Conn {
     pub(super) session: async_imap::Session<Stream>,
     pub(super) caps: BTreeSet<String>,
     pub(super) timeout: Duration,
+    /// The mailbox opened read-write last, and what SELECT said.
+    pub(super) selected: Option<(String, MailboxStatus)>,
 }
 
 fn status_word(s: &Status) -> &'static str {
@@ -138,6 +161,11 @@ fn flags_of(names: &[std::borrow::Cow<str>]) -> BTreeSet<Flag> {
 }
 
 impl Conn {
+    /// The mailbox selected read-write, if the last one opened was.
+    pub fn selected(&self) -> Option<&(String, MailboxStatus)> {
+        self.selected.as_ref()
+    }
+
     pub fn has(&self, capability: &str) -> bool {
         self.caps.contains(&capability.to_ascii_uppercase())
     }
@@ -262,6 +290,7 @@ impl Conn {
         mailbox: &str,
         access: Access,
     ) -> Result<MailboxStatus, ImapError> {
+        self.selected = None;
         let verb = match access {
             Access::ReadOnly => "EXAMINE",
             Access::ReadWrite => "SELECT",
@@ -279,11 +308,13 @@ impl Conn {
         .await?;
         let uid_validity = uid_validity
             .ok_or_else(|| ImapError::Protocol(format!("{verb} {mailbox} gave no UIDVALIDITY")))?;
-        Ok(MailboxStatus {
+        let status = MailboxStatus {
             uid_validity: UidValidity(uid_validity),
             exists,
             uid_next,
-        })
+        };
+        self.selected = (access == Access::ReadWrite).then(|| (mailbox.to_string(), status));
+        Ok(status)
     }
 
     /// UID SEARCH with ASCII criteria (so no CHARSET is needed); sorted.
@@ -439,6 +470,78 @@ impl Conn {
         .await
         .map_err(|_| ImapError::Timeout(self.timeout))?
         .map_err(|e| ImapError::Protocol(format!("APPEND to {mailbox}: {e}")))
+    }
+
+    /// IDLE (RFC 2177) on the selected mailbox until the server reports a
+    /// change, `max` passes, or `stop` changes; then DONE. A DONE that is
+    /// not answered within the command timeout means the connection is dead
+    /// (a NAT that dropped it silently), so renewing IDLE every few minutes
+    /// is also the liveness check.
+    pub async fn idle(
+        &mut self,
+        max: Duration,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Woke, ImapError> {
+        let id = self
+            .session
+            .run_command("IDLE")
+            .await
+            .map_err(|e| ImapError::Protocol(format!("sending IDLE: {e}")))?;
+        loop {
+            let resp = next_response!(self);
+            match resp.parsed() {
+                Response::Continue { .. } => break,
+                Response::Done {
+                    status, outcome, ..
+                } => {
+                    return Err(ImapError::Refused {
+                        command: "IDLE".into(),
+                        status: status_word(status),
+                        text: outcome.information.as_deref().unwrap_or("").to_string(),
+                        code: None,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let deadline = tokio::time::Instant::now() + max;
+        let woke = loop {
+            tokio::select! {
+                r = self.session.read_response() => {
+                    let resp = r
+                        .map_err(|e| ImapError::Protocol(format!("while idling: {e}")))?
+                        .ok_or(ImapError::ConnectionLost)?;
+                    match resp.parsed() {
+                        Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_))
+                        | Response::Expunge(_)
+                        | Response::Fetch(..) => break Woke::Changed,
+                        Response::Data { status: Status::Bye, .. } => return Err(ImapError::ConnectionLost),
+                        // "* OK Still here" keepalives and the like.
+                        _ => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break Woke::Timeout,
+                _ = stop.changed() => break Woke::Stopped,
+            }
+        };
+        self.session
+            .run_command_untagged("DONE")
+            .await
+            .map_err(|e| ImapError::Protocol(format!("sending DONE: {e}")))?;
+        loop {
+            let resp = next_response!(self);
+            if let Response::Done { tag, status, .. } = resp.parsed()
+                && *tag == id
+            {
+                return match status {
+                    Status::Ok => Ok(woke),
+                    s => Err(ImapError::Protocol(format!(
+                        "IDLE ended with {}",
+                        status_word(s)
+                    ))),
+                };
+            }
+        }
     }
 
     /// LOGOUT; errors are irrelevant by then.

@@ -250,6 +250,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         session,
         caps: BTreeSet::new(),
         timeout: TIMEOUT,
+        selected: None,
     };
     conn.refresh_capabilities().await?;
     tracing::debug!(account = %account.name, capabilities = ?conn.caps, "logged in");

@@ -378,6 +378,15 @@ impl User {
             .unwrap()
     }
 
+    /// Runs the binary with this user's state, without a configuration.
+    pub fn mailwarden_bare(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .args(args)
+            .env("XDG_STATE_HOME", self.state_home())
+            .output()
+            .unwrap()
+    }
+
     /// This user's state folder (journal and marks), apart from others'.
     pub fn state_home(&self) -> PathBuf {
         server().dir.path().join("state").join(&self.name)

@@ -1,0 +1,68 @@
+//! `mailwarden log`: shows the action journal (what was done to which
+//! message, by which rule, and how it ended), oldest first.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::{Format, Outcome, parse_time};
+use crate::state::{self, State};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Only entries from this time on
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries of this rule
+    #[arg(long, value_name = "NAME")]
+    pub rule: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// State file [default: $XDG_STATE_HOME/mailwarden/state.db]
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+}
+
+pub fn execute(args: &LogArgs) -> Outcome {
+    let path = args.state.clone().unwrap_or_else(state::default_path);
+    let entries = match State::open_read_only(&path)
+        .and_then(|s| s.entries(args.since, args.rule.as_deref()))
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("mailwarden: {e}");
+            return Outcome::SomeFailed;
+        }
+    };
+    for e in &entries {
+        match args.format {
+            Format::Json => println!("{}", serde_json::to_string(e).expect("serializable")),
+            Format::Text => {
+                let target = e
+                    .target
+                    .as_deref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default();
+                let detail = e
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                println!(
+                    "{} {:<9} {}/{} UID {} <{}> rule \"{}\": {}{}{}",
+                    e.time,
+                    e.status,
+                    e.account,
+                    e.mailbox,
+                    e.uid,
+                    e.message_id.as_deref().unwrap_or(""),
+                    e.rule.as_deref().unwrap_or(""),
+                    e.action,
+                    target,
+                    detail
+                );
+            }
+        }
+    }
+    Outcome::Success
+}

@@ -1,0 +1,339 @@
+//! `mailwarden watch`: the daemon. Per account, one task and one session:
+//! a full pass at start and every `sweep`, and in between the new mail of
+//! the `watch` mailboxes, found by IDLE (RFC 2177) or by polling. Lost
+//! connections are re-made with capped, jittered backoff; unfinished
+//! actions are settled first. SIGINT/SIGTERM stop it cleanly; SIGHUP
+//! reloads the configuration (an invalid one is reported and the old kept).
+//!
+//! ```text
+//!            +---------+  error: backoff  +-----------+
+//!   start -> | connect | <--------------- | any state |
+//!            +---------+                  +-----------+
+//!                 | reconcile journal
+//!                 v
+//!   +--------> [sweep due?] --yes--> full pass over every rule mailbox
+//!   |             | no                          |
+//!   |             v                             v
+//!   |        new mail of the watch mailboxes (UID above the mark)
+//!   |             |
+//!   |             v
+//!   +------- wait: IDLE on the first watch mailbox (renewed every 5 min),
+//!            or sleep poll_interval; both cut short by a stop
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cli::{ConfigArg, Format, Outcome};
+use crate::config::{self, Account, Config};
+use crate::imap::conn::{Access, Conn, Woke};
+use crate::pass::{apply, mailboxes_of, plan_mailbox};
+use crate::recover::reconcile;
+use crate::rules::{Rule, same_mailbox};
+use crate::secret;
+use crate::state::{self, State};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// State file [default: $XDG_STATE_HOME/mailwarden/state.db]
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+}
+
+/// IDLE is renewed this often: well inside the 29 minutes servers allow
+/// (RFC 2177), and soon enough that a silently dropped connection is
+/// noticed (renewal plus the command timeout) within six minutes.
+const IDLE_RENEWAL: Duration = Duration::from_secs(300);
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Capped exponential backoff with jitter (so that many clients of one
+/// restarted server do not come back in step).
+struct Backoff(Duration);
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.subsec_nanos());
+        d + d.mul_f64(f64::from(nanos % 1000) / 4000.0)
+    }
+
+    fn reset(&mut self) {
+        self.0 = BACKOFF_MIN;
+    }
+}
+
+/// Sleeps, unless stopped first; true if stopped.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+/// What every pass of one account works with.
+struct AccountCtx<'a> {
+    config: &'a Config,
+    account: &'a Account,
+    state: &'a State,
+}
+
+/// Passes over `mailboxes`; `new_only` looks only above each mark.
+async fn pass(
+    cx: &AccountCtx<'_>,
+    conn: &mut Conn,
+    folders: &mut Option<crate::execute::Folders>,
+    mailboxes: &[String],
+    new_only: bool,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), String> {
+    let (account, state) = (cx.account, cx.state);
+    let mut sink = std::io::sink();
+    for mailbox in mailboxes {
+        if *stop.borrow() {
+            break;
+        }
+        let rules: Vec<&Rule> = cx.config.rules_for(&account.name, mailbox).collect();
+        let mark = if new_only {
+            state
+                .mark(&account.name, mailbox)
+                .map_err(|e| e.to_string())?
+        } else {
+            None
+        };
+        let now = chrono::Utc::now();
+        let (plan, _, mark) =
+            plan_mailbox(conn, account, mailbox, &rules, Access::ReadWrite, mark, now)
+                .await
+                .map_err(|e| format!("{mailbox}: {e}"))?;
+        if !plan.entries.is_empty() {
+            apply(
+                conn,
+                folders,
+                &plan,
+                account,
+                state,
+                Format::Text,
+                &mut sink,
+            )
+            .await
+            .map_err(|e| format!("{mailbox}: {e}"))?;
+        }
+        state
+            .set_mark(&account.name, mailbox, mark)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// One account, until stopped.
+async fn account_loop(
+    config: Arc<Config>,
+    account: Account,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let all = mailboxes_of(&config, &account.name, None);
+    // The watched mailboxes that rules read; the one IDLE waits on last, so
+    // that it is still selected when the pass ends.
+    let mut watched: Vec<String> = account
+        .watch
+        .iter()
+        .filter(|w| all.iter().any(|m| same_mailbox(m, w)))
+        .cloned()
+        .collect();
+    for w in &account.watch {
+        if !watched.iter().any(|x| same_mailbox(x, w)) {
+            tracing::warn!(account = %account.name, mailbox = %w, "watched, but no rule reads it");
+        }
+    }
+    if !watched.is_empty() {
+        watched.rotate_left(1);
+    }
+    let mut backoff = Backoff(BACKOFF_MIN);
+    let mut next_sweep = Instant::now();
+    'connect: loop {
+        if *stop.borrow() {
+            return;
+        }
+        let mut conn = match secret::resolve(&account.secret).await {
+            Ok(credential) => match crate::imap::connect(&account, &credential).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let wait = backoff.next();
+                    tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "cannot connect");
+                    if sleep_or_stop(wait, &mut stop).await {
+                        return;
+                    }
+                    continue 'connect;
+                }
+            },
+            Err(e) => {
+                let wait = backoff.next();
+                tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "cannot read the secret");
+                if sleep_or_stop(wait, &mut stop).await {
+                    return;
+                }
+                continue 'connect;
+            }
+        };
+        tracing::info!(account = %account.name, "connected");
+        let mut folders = None;
+        let cx = AccountCtx {
+            config: &config,
+            account: &account,
+            state: &state,
+        };
+        let result: Result<(), String> = async {
+            reconcile(&mut conn, &state, &account.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                // After a reconnect the new mail is caught up before idling.
+                if Instant::now() >= next_sweep {
+                    pass(&cx, &mut conn, &mut folders, &all, false, &stop).await?;
+                    next_sweep = Instant::now() + account.sweep;
+                    // Leave the IDLE mailbox selected.
+                    pass(&cx, &mut conn, &mut folders, &watched, true, &stop).await?;
+                } else {
+                    pass(&cx, &mut conn, &mut folders, &watched, true, &stop).await?;
+                }
+                backoff.reset();
+                if *stop.borrow() {
+                    return Ok(());
+                }
+                let until_sweep = next_sweep.saturating_duration_since(Instant::now());
+                let idle_here = account.idle && conn.has("IDLE") && !watched.is_empty();
+                if idle_here {
+                    // With several watched mailboxes, the others are looked
+                    // at every poll_interval.
+                    let mut wait = IDLE_RENEWAL.min(until_sweep);
+                    if watched.len() > 1 {
+                        wait = wait.min(account.poll_interval);
+                    }
+                    let woke = conn
+                        .idle(wait, &mut stop)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tracing::debug!(account = %account.name, ?woke, "idle ended");
+                    if woke == Woke::Stopped {
+                        return Ok(());
+                    }
+                } else if sleep_or_stop(account.poll_interval.min(until_sweep), &mut stop).await {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                conn.logout().await;
+                tracing::info!(account = %account.name, "stopped");
+                return;
+            }
+            Err(e) => {
+                let wait = backoff.next();
+                tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "connection lost or refused; reconnecting");
+                if sleep_or_stop(wait, &mut stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs every account until a stop signal; reloads on SIGHUP.
+pub async fn watch(config_path: PathBuf, config: Config, state: Arc<State>) -> Outcome {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("mailwarden: cannot install signal handlers");
+        return Outcome::SomeFailed;
+    };
+    let mut config = Arc::new(config);
+    loop {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let tasks: Vec<_> = config
+            .accounts
+            .iter()
+            .map(|a| {
+                tokio::spawn(account_loop(
+                    config.clone(),
+                    a.clone(),
+                    state.clone(),
+                    stop_rx.clone(),
+                ))
+            })
+            .collect();
+        tracing::info!(accounts = tasks.len(), "watching");
+        let reload = loop {
+            tokio::select! {
+                _ = term.recv() => break None,
+                _ = int.recv() => break None,
+                _ = hup.recv() => match config::load(&config_path) {
+                    Ok(new) => break Some(new),
+                    Err(e) => tracing::error!("the new configuration is invalid; keeping the old one:\n{}", e.report()),
+                },
+            }
+        };
+        let _ = stop_tx.send(true);
+        // Each task finishes the mailbox it is on and logs out.
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        for t in tasks {
+            tokio::select! {
+                _ = t => {}
+                _ = &mut deadline => { tracing::warn!("an account did not stop in time"); }
+            }
+        }
+        match reload {
+            None => return Outcome::Success,
+            Some(new) => {
+                tracing::info!("configuration reloaded");
+                config = Arc::new(new);
+            }
+        }
+    }
+}
+
+pub fn execute_command(args: &WatchArgs) -> Outcome {
+    let path = args.config.resolve();
+    let config = match super::load_config(&path) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    let state = match State::open(&args.state.clone().unwrap_or_else(state::default_path)) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("mailwarden: {e}");
+            return Outcome::SomeFailed;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailwarden: cannot start: {e}");
+            return Outcome::SomeFailed;
+        }
+    };
+    runtime.block_on(watch(path, config, state))
+}

@@ -1,0 +1,317 @@
+//! `mailwarden watch`, the journal and recovery, against a real Dovecot:
+//! new mail is moved while the daemon idles or polls, SIGTERM stops it
+//! cleanly, a second instance is refused, and actions a crash left
+//! unfinished are settled without duplicates.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailwarden::imap::types::{Uid, UidValidity};
+use mailwarden::state::{Intent, State};
+use support::{FULL, User, server, text, total};
+
+fn mail(id: &str, headers: &str) -> Vec<u8> {
+    format!(
+        "Message-ID: <{id}>\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\n{headers}\r\n\r\nbody\r\n"
+    )
+    .into_bytes()
+}
+
+const RULES: &str = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
+
+/// A running `mailwarden watch` whose standard error is collected.
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn start(user: &User, config: &std::path::Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .args(["watch", "-c"])
+            .arg(config)
+            .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+            .env("XDG_STATE_HOME", user.state_home())
+            .env("MAILWARDEN_LOG", "mailwarden=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon { child, log }
+    }
+
+    fn log_has(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then the exit code (bounded wait).
+    fn stop(mut self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Waits (at most `max`) until `done` holds.
+async fn eventually<F, Fut>(max: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < max {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+async fn in_folder(user: &User, folder: &str) -> usize {
+    user.snapshot().await.get(folder).map_or(0, Vec::len)
+}
+
+async fn follows_new_mail(idle: bool) {
+    let user = server().user();
+    user.append(
+        "INBOX",
+        &mail("old@x", "From: notifications@github.com\r\nSubject: old"),
+        &[],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("    idle: {idle}\n    poll_interval: 1s\n");
+    let cfg = user.config(dir.path(), FULL, &extra, RULES);
+    let daemon = Daemon::start(&user, &cfg);
+    // The first pass moves what was already there.
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            in_folder(&user, "Notifications").await == 1
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            daemon.log_has("connected")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Mail arriving from another connection while the daemon waits.
+    let mut latencies = Vec::new();
+    for i in 0..3 {
+        let t0 = Instant::now();
+        user.append(
+            "INBOX",
+            &mail(
+                &format!("new{i}@x"),
+                "From: GitHub <notifications@github.com>\r\nSubject: new",
+            ),
+            &[],
+            None,
+        )
+        .await;
+        user.append(
+            "INBOX",
+            &mail(
+                &format!("keep{i}@x"),
+                "From: friend@example.net\r\nSubject: hi",
+            ),
+            &[],
+            None,
+        )
+        .await;
+        let moved = eventually(Duration::from_secs(10), || async {
+            in_folder(&user, "Notifications").await == 2 + i
+        })
+        .await;
+        assert!(moved, "message {i} was not moved:\n{}", daemon.log());
+        latencies.push(t0.elapsed());
+    }
+    assert_eq!(daemon.stop(), Some(0));
+    let after = user.snapshot().await;
+    assert_eq!(after["INBOX"].len(), 3, "{after:?}");
+    assert_eq!(total(&after), 7, "nothing lost, nothing duplicated");
+    eprintln!("idle={idle}: arrival to moved, including test polling: {latencies:?}");
+}
+
+#[tokio::test]
+async fn watch_moves_new_mail_announced_by_idle_and_stops_on_sigterm() {
+    follows_new_mail(true).await;
+}
+
+#[tokio::test]
+async fn watch_moves_new_mail_by_polling_when_idle_is_off() {
+    follows_new_mail(false).await;
+}
+
+#[tokio::test]
+async fn a_second_instance_on_the_same_state_file_is_refused() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", RULES);
+    let daemon = Daemon::start(&user, &cfg);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            daemon.log_has("watching")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    let second = user.mailwarden(&["watch"], &cfg);
+    let (_, err) = text(&second);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("another mailwarden is using"), "{err}");
+    let run = user.mailwarden(&["run"], &cfg);
+    assert!(text(&run).1.contains("another mailwarden is using"));
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+#[tokio::test]
+async fn actions_left_unfinished_by_a_crash_are_settled_without_duplicates() {
+    let user = server().user();
+    // a@x: the crash came after the COPY and before the removal of the
+    // original; b@x: after the intent was recorded, before anything was sent.
+    user.append(
+        "INBOX",
+        &mail("a@x", "From: notifications@github.com\r\nSubject: a"),
+        &[],
+        None,
+    )
+    .await;
+    user.append(
+        "INBOX",
+        &mail("b@x", "From: notifications@github.com\r\nSubject: b"),
+        &[],
+        None,
+    )
+    .await;
+    user.append(
+        "Notifications",
+        &mail("a@x", "From: notifications@github.com\r\nSubject: a"),
+        &[],
+        None,
+    )
+    .await;
+    let mut c = user.conn(FULL).await;
+    let status = c
+        .open("INBOX", mailwarden::imap::Access::ReadOnly)
+        .await
+        .unwrap();
+    c.logout().await;
+    {
+        let state = State::open(&user.state_file()).unwrap();
+        let intent = |uid, id: &str| Intent {
+            account: "test".into(),
+            mailbox: "INBOX".into(),
+            uid_validity: UidValidity(status.uid_validity.0),
+            uid: Uid(uid),
+            message_id: Some(id.into()),
+            rule: Some("GitHub".into()),
+            action: "move".into(),
+            target: Some("Notifications".into()),
+        };
+        state.intend(&[intent(1, "a@x"), intent(2, "b@x")]).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", RULES);
+    let o = user.mailwarden(&["run"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(err.contains("settled actions left unfinished"), "{err}");
+    let after = user.snapshot().await;
+    let ids: Vec<&str> = after["Notifications"]
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(ids, ["<a@x>", "<b@x>"], "each message once in the target");
+    assert!(after["INBOX"].is_empty());
+    assert_eq!(total(&after), 2);
+
+    let log = user.mailwarden_bare(&["log", "--format", "json"]);
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<(u64, &str)> = entries
+        .iter()
+        .map(|e| (e["uid"].as_u64().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    // The two recovered intents, then the new move of b@x by the pass.
+    assert_eq!(
+        statuses,
+        [(1, "done"), (2, "abandoned"), (2, "done")],
+        "{entries:#?}"
+    );
+    assert_eq!(
+        entries[0]["detail"],
+        "finished after a restart: the original removed"
+    );
+}
+
+#[tokio::test]
+async fn log_shows_what_moved_where_and_why() {
+    let user = server().user();
+    user.append(
+        "INBOX",
+        &mail("l@x", "From: notifications@github.com\r\nSubject: l"),
+        &[],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", RULES);
+    assert_eq!(user.mailwarden(&["run"], &cfg).status.code(), Some(0));
+    let o = user.mailwarden_bare(&["log", "--rule", "GitHub"]);
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("done      test/INBOX UID 1 <l@x> rule \"GitHub\": move Notifications"),
+        "{out}"
+    );
+    let none = user.mailwarden_bare(&["log", "--rule", "Other"]);
+    assert_eq!(text(&none).0, "");
+    // A second run over the unchanged mailbox journals (and sends) nothing.
+    assert_eq!(user.mailwarden(&["run"], &cfg).status.code(), Some(0));
+    let again = user.mailwarden_bare(&["log"]);
+    assert_eq!(text(&again).0.lines().count(), 1);
+}

@@ -183,6 +183,12 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         }
     };
 
+    // Buffered from here on: async-imap writes a command in pieces (tag,
+    // space, text, CRLF) and flushes after each command, so this sends one
+    // segment per command instead of four. Not before STARTTLS, so that no
+    // plaintext byte is carried across the handshake.
+    let mut client =
+        async_imap::Client::new(Box::new(tokio::io::BufStream::new(client.into_inner())) as Stream);
     let caps = pre_login_capabilities(&mut client, host).await?;
     let user = account.username.as_str();
     let auth_err = |detail: String| ImapError::Auth {

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -407,4 +407,116 @@ pub fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// Where a [`Proxy`] cuts the connection, once.
+#[derive(Debug, Clone, Copy)]
+pub enum Cut {
+    /// When the client sends this command: it never reaches the server.
+    Before(&'static str),
+    /// After the server carried out this command, instead of passing on its
+    /// tagged answer: the server did it, the client cannot know.
+    AfterReplyTo(&'static str),
+}
+
+/// A loopback proxy to Dovecot on `ip` that cuts the first connection as
+/// told and passes later ones through. Serves at most 20 connections.
+pub struct Proxy {
+    pub port: u16,
+    pub cut_done: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    pub async fn start(ip: &'static str, cut: Cut) -> Proxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = cut_done.clone();
+        let upstream = server().plain_port;
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let server = tokio::net::TcpStream::connect((ip, upstream))
+                    .await
+                    .unwrap();
+                let armed = !done.load(Ordering::SeqCst);
+                let done = done.clone();
+                tokio::spawn(async move {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    // The tag of the command whose answer is to be dropped.
+                    let tag: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+                    let (tag_up, tag_down) = (tag.clone(), tag);
+                    let (done_up, done_down) = (done.clone(), done);
+                    let up = async move {
+                        let mut buf = vec![0u8; 65536];
+                        // Commands arrive in pieces; decide on whole lines.
+                        let mut line = String::new();
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            line.push_str(&String::from_utf8_lossy(&buf[..n]));
+                            while let Some(end) = line.find("\r\n") {
+                                let complete: String = line.drain(..end + 2).collect();
+                                if armed && !done_up.load(Ordering::SeqCst) {
+                                    let mut words = complete.trim_end().splitn(2, ' ');
+                                    let (t, rest) =
+                                        (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                                    match cut {
+                                        // The line's end has not been passed
+                                        // on: the server never runs it.
+                                        Cut::Before(cmd) if rest.starts_with(cmd) => {
+                                            done_up.store(true, Ordering::SeqCst);
+                                            return;
+                                        }
+                                        Cut::AfterReplyTo(cmd) if rest.starts_with(cmd) => {
+                                            *tag_up.lock().unwrap() = Some(t.to_string());
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                            }
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let down = async move {
+                        let mut buf = vec![0u8; 65536];
+                        let mut pending = Vec::new();
+                        loop {
+                            let n = match sr.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            pending.extend_from_slice(&buf[..n]);
+                            let tag = tag_down.lock().unwrap().clone();
+                            if let Some(t) = tag {
+                                let text = String::from_utf8_lossy(&pending);
+                                if text.starts_with(&format!("{t} "))
+                                    || text.contains(&format!("\r\n{t} "))
+                                {
+                                    done_down.store(true, Ordering::SeqCst);
+                                    return;
+                                }
+                                // Hold back until the answer's line is complete.
+                                continue;
+                            }
+                            if cw.write_all(&pending).await.is_err() {
+                                return;
+                            }
+                            pending.clear();
+                        }
+                    };
+                    tokio::select! { _ = up => {}, _ = down => {} }
+                });
+            }
+        });
+        Proxy { port, cut_done }
+    }
 }

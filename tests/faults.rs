@@ -1,0 +1,141 @@
+//! Faults: the connection cut (by a loopback proxy) just before a mutating
+//! command reaches the server, or just after the server carried it out but
+//! before its answer arrived. The next run settles the journal and ends in
+//! exactly the intended state: every message once, nothing lost.
+
+mod support;
+
+use support::{Cut, FULL, NO_MOVE, Proxy, User, server, text, total};
+
+fn mail(id: &str, from: &str) -> Vec<u8> {
+    format!("Message-ID: <{id}>\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\nFrom: {from}\r\nSubject: s\r\n\r\nbody\r\n").into_bytes()
+}
+
+const RULES: &str = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [flag: seen, move: Notifications]\n";
+
+fn config(user: &User, dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("c.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {port}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\nrules:\n{RULES}",
+            user.name
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn cut_then_recover(ip: &'static str, cut: Cut) {
+    let user = server().user();
+    for (id, from) in [
+        ("g1@x", "notifications@github.com"),
+        ("g2@x", "noreply@github.com"),
+        ("p1@x", "friend@example.net"),
+        ("g3@x", "x@github.com"),
+        ("p2@x", "aunt@example.net"),
+    ] {
+        user.append("INBOX", &mail(id, from), &[], None).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(ip, cut).await;
+    let cfg = config(&user, dir.path(), proxy.port);
+
+    let first = user.mailwarden(&["run"], &cfg);
+    assert!(
+        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst),
+        "{cut:?} never happened: {:?}",
+        text(&first)
+    );
+    assert_ne!(
+        first.status.code(),
+        Some(0),
+        "{cut:?}: the cut must be reported: {:?}",
+        text(&first)
+    );
+    // Nothing is lost by the cut (a copy may exist twice until recovery).
+    let middle = user.snapshot().await;
+    let present: std::collections::BTreeSet<&str> = middle
+        .values()
+        .flatten()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(present.len(), 5, "{cut:?}: {middle:?}");
+
+    let second = user.mailwarden(&["run"], &cfg);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{cut:?}: {:?}",
+        text(&second)
+    );
+    let after = user.snapshot().await;
+    let ids = |m: &str| {
+        after
+            .get(m)
+            .map(|v| {
+                v.iter()
+                    .map(|(id, f)| format!("{id} {}", f.join(" ")))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        ids("Notifications"),
+        ["<g1@x> \\Seen", "<g2@x> \\Seen", "<g3@x> \\Seen"],
+        "{cut:?}: {after:?}"
+    );
+    assert_eq!(ids("INBOX"), ["<p1@x> ", "<p2@x> "], "{cut:?}");
+    assert_eq!(total(&after), 5, "{cut:?}");
+
+    // Nothing is left unfinished in the journal.
+    let log = user.mailwarden_bare(&["log", "--format", "json"]);
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        entries.iter().all(|e| e["status"] != "intended"),
+        "{cut:?}: {entries:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_before_move() {
+    cut_then_recover(FULL, Cut::Before("UID MOVE")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_after_move() {
+    cut_then_recover(FULL, Cut::AfterReplyTo("UID MOVE")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_before_store() {
+    cut_then_recover(FULL, Cut::Before("UID STORE")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_after_store() {
+    cut_then_recover(FULL, Cut::AfterReplyTo("UID STORE")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_before_copy_without_move() {
+    cut_then_recover(NO_MOVE, Cut::Before("UID COPY")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_after_copy_without_move() {
+    cut_then_recover(NO_MOVE, Cut::AfterReplyTo("UID COPY")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_before_expunge_without_move() {
+    cut_then_recover(NO_MOVE, Cut::Before("UID EXPUNGE")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_after_expunge_without_move() {
+    cut_then_recover(NO_MOVE, Cut::AfterReplyTo("UID EXPUNGE")).await;
+}

@@ -158,7 +158,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
     let _ = tcp.set_nodelay(true);
     let tcp: Stream = Box::new(tcp);
 
-    let mut client = match account.tls {
+    let client = match account.tls {
         Tls::Implicit => {
             let mut c = async_imap::Client::new(handshake(account, tcp).await?);
             greeting(&mut c, host).await?;

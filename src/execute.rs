@@ -188,6 +188,22 @@ pub async fn present_in(
     Ok(found)
 }
 
+/// Fault injection for the crash tests: with `MAILWARDEN_FAULT` set to
+/// `kill-after-intent:ACTION` or `kill-after-outcome:ACTION` (ACTION being
+/// `move`, `copy`, `flag`, `unflag` or `expunge`), the process kills itself
+/// with SIGKILL right after that journal write, as a crash there would.
+/// Unset, it does nothing.
+fn fault_point(moment: &str, action: &str) {
+    static FAULT: std::sync::LazyLock<Option<String>> =
+        std::sync::LazyLock::new(|| std::env::var("MAILWARDEN_FAULT").ok());
+    if FAULT.as_deref() == Some(&format!("{moment}:{action}")) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        std::process::abort();
+    }
+}
+
 /// Records one intent per message of an operation, before it is sent.
 struct Journal<'a> {
     state: &'a State,
@@ -219,14 +235,23 @@ impl Journal<'_> {
                 }
             })
             .collect();
-        self.state.intend(&intents)
+        let ids = self.state.intend(&intents)?;
+        fault_point("kill-after-intent", action);
+        Ok(ids)
     }
 
-    fn finish(&mut self, ids: &[i64], result: &Result<(), String>) -> Result<(), StateError> {
+    fn finish(
+        &mut self,
+        ids: &[i64],
+        action: &str,
+        result: &Result<(), String>,
+    ) -> Result<(), StateError> {
         match result {
-            Ok(()) => self.state.finish(ids, Status::Done, None),
-            Err(why) => self.state.finish(ids, Status::Failed, Some(why)),
+            Ok(()) => self.state.finish(ids, Status::Done, None)?,
+            Err(why) => self.state.finish(ids, Status::Failed, Some(why))?,
         }
+        fault_point("kill-after-outcome", action);
+        Ok(())
     }
 }
 
@@ -267,7 +292,8 @@ pub async fn execute(
             Operation::AddFlags { flags, uids } | Operation::RemoveFlags { flags, uids } => {
                 let add = matches!(op, Operation::AddFlags { .. });
                 let list = flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
-                let ids = journal.intend(if add { "flag" } else { "unflag" }, Some(list), uids)?;
+                let action = if add { "flag" } else { "unflag" };
+                let ids = journal.intend(action, Some(list), uids)?;
                 let result = match conn.uid_store(uids, add, flags).await {
                     Ok(()) => {
                         report.done.push(op.to_string());
@@ -279,7 +305,7 @@ pub async fn execute(
                         Err(why)
                     }
                 };
-                journal.finish(&ids, &result)?;
+                journal.finish(&ids, action, &result)?;
             }
             Operation::Copy { folder, uids } => {
                 let name = match folders.resolve(&Target::Folder(folder.clone())) {
@@ -332,7 +358,7 @@ pub async fn execute(
                         Err(why)
                     }
                 };
-                journal.finish(&ids, &result)?;
+                journal.finish(&ids, "copy", &result)?;
             }
             Operation::Move { target, uids } => {
                 let name = match folders.resolve(target) {
@@ -359,7 +385,7 @@ pub async fn execute(
                             Err(why)
                         }
                     };
-                    journal.finish(&ids, &result)?;
+                    journal.finish(&ids, "move", &result)?;
                     continue;
                 }
                 // No MOVE: copy now, remove later. Only a confirmed copy is
@@ -369,7 +395,7 @@ pub async fn execute(
                 if let Err(e) = conn.uid_copy(uids, &name).await {
                     let why = fatal(e)?;
                     report.fail(uids, format!("copy to {name}: {why}; the messages stay"));
-                    journal.finish(&ids, &Err(why))?;
+                    journal.finish(&ids, "move", &Err(why))?;
                     continue;
                 }
                 // Done only once the originals are gone (below).
@@ -399,7 +425,7 @@ pub async fn execute(
         } else {
             Err("the originals could not be removed".to_string())
         };
-        journal.finish(&removal_ids, &result)?;
+        journal.finish(&removal_ids, "move", &result)?;
     }
     Ok(report)
 }

@@ -139,3 +139,90 @@ async fn cut_before_expunge_without_move() {
 async fn cut_after_expunge_without_move() {
     cut_then_recover(NO_MOVE, Cut::AfterReplyTo("UID EXPUNGE")).await;
 }
+
+/// The process is killed (SIGKILL) right after a journal write; the next
+/// run ends in the intended state.
+async fn killed_then_recover(ip: &'static str, fault: &str) {
+    let user = server().user();
+    for (id, from) in [
+        ("g1@x", "notifications@github.com"),
+        ("g2@x", "noreply@github.com"),
+        ("p1@x", "friend@example.net"),
+        ("g3@x", "x@github.com"),
+        ("p2@x", "aunt@example.net"),
+    ] {
+        user.append("INBOX", &mail(id, from), &[], None).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), ip, "", RULES);
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("XDG_STATE_HOME", user.state_home())
+        .env("MAILWARDEN_FAULT", fault)
+        .output()
+        .unwrap();
+    assert_eq!(
+        first.status.code(),
+        None,
+        "{fault}: the process must have been killed: {:?}",
+        text(&first)
+    );
+    let middle = user.snapshot().await;
+    let present: std::collections::BTreeSet<&str> = middle
+        .values()
+        .flatten()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(present.len(), 5, "{fault}: nothing lost: {middle:?}");
+
+    let second = user.mailwarden(&["run"], &cfg);
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{fault}: {:?}",
+        text(&second)
+    );
+    let after = user.snapshot().await;
+    let ids = |m: &str| {
+        after
+            .get(m)
+            .map(|v| {
+                v.iter()
+                    .map(|(id, f)| format!("{id} {}", f.join(" ")))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        ids("Notifications"),
+        ["<g1@x> \\Seen", "<g2@x> \\Seen", "<g3@x> \\Seen"],
+        "{fault}: {after:?}"
+    );
+    assert_eq!(ids("INBOX"), ["<p1@x> ", "<p2@x> "], "{fault}");
+    let log = user.mailwarden_bare(&["log", "--format", "json"]);
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        entries.iter().all(|e| e["status"] != "intended"),
+        "{fault}: {entries:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_each_journal_write() {
+    let cases = [
+        (FULL, "kill-after-intent:flag"),
+        (FULL, "kill-after-outcome:flag"),
+        (FULL, "kill-after-intent:move"),
+        (FULL, "kill-after-outcome:move"),
+        (NO_MOVE, "kill-after-intent:move"),
+        (NO_MOVE, "kill-after-outcome:move"),
+    ];
+    for (ip, fault) in cases {
+        killed_then_recover(ip, fault).await;
+    }
+}

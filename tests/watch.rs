@@ -315,3 +315,122 @@ async fn log_shows_what_moved_where_and_why() {
     let again = user.mailwarden_bare(&["log"]);
     assert_eq!(text(&again).0.lines().count(), 1);
 }
+
+#[tokio::test]
+async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again() {
+    use mailwarden::imap::Access;
+    use mailwarden::pass::plan_mailbox;
+    use mailwarden::state::Mark;
+    let user = server().user();
+    for i in 0..3 {
+        user.append(
+            "INBOX",
+            &mail(
+                &format!("v{i}@x"),
+                "From: notifications@github.com\r\nSubject: v",
+            ),
+            &[],
+            None,
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = mailwarden::config::load(&user.config(dir.path(), FULL, "", RULES)).unwrap();
+    let account = cfg.accounts[0].clone();
+    let rules: Vec<_> = cfg.rules_for("test", "INBOX").collect();
+    let mut conn = user.conn(FULL).await;
+    let status = conn.open("INBOX", Access::ReadOnly).await.unwrap();
+    let now = chrono::Utc::now();
+
+    // The mark of this UIDVALIDITY: only mail above it.
+    let same = Mark {
+        uid_validity: status.uid_validity,
+        last_uid: 2,
+    };
+    let (plan, _, mark) = plan_mailbox(
+        &mut conn,
+        &account,
+        "INBOX",
+        &rules,
+        Access::ReadOnly,
+        Some(same),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        plan.entries.iter().map(|e| e.uid.0).collect::<Vec<_>>(),
+        [3]
+    );
+    assert_eq!(mark.last_uid, 3);
+
+    // A mark from another UIDVALIDITY means nothing: all of it again.
+    let stale = Mark {
+        uid_validity: UidValidity(status.uid_validity.0.wrapping_add(1)),
+        last_uid: 1000,
+    };
+    let (plan, _, mark) = plan_mailbox(
+        &mut conn,
+        &account,
+        "INBOX",
+        &rules,
+        Access::ReadOnly,
+        Some(stale),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.entries.len(), 3);
+    assert_eq!(
+        mark,
+        Mark {
+            uid_validity: status.uid_validity,
+            last_uid: 3
+        }
+    );
+    conn.logout().await;
+}
+
+#[tokio::test]
+async fn after_the_server_drops_the_connection_watch_reconnects_and_catches_up() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "    poll_interval: 1s\n", RULES);
+    let daemon = Daemon::start(&user, &cfg);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            daemon.log_has("connected")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server ends the session (as a restart or an admin would), and
+    // mail arrives before the daemon is back.
+    let kick = Command::new("doveadm")
+        .arg("-c")
+        .arg(server().dir.path().join("dovecot.conf"))
+        .args(["kick", &user.name])
+        .output()
+        .unwrap();
+    assert!(kick.status.success(), "{:?}", kick);
+    user.append(
+        "INBOX",
+        &mail(
+            "during@x",
+            "From: notifications@github.com\r\nSubject: while away",
+        ),
+        &[],
+        None,
+    )
+    .await;
+    let caught_up = eventually(Duration::from_secs(20), || async {
+        in_folder(&user, "Notifications").await == 1
+    })
+    .await;
+    assert!(caught_up, "{}", daemon.log());
+    assert!(daemon.log_has("reconnecting"), "{}", daemon.log());
+    assert_eq!(daemon.stop(), Some(0));
+    assert_eq!(total(&user.snapshot().await), 1);
+}

@@ -19,6 +19,9 @@ use crate::commands;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines (standard error) as text or as one JSON object each
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: Format,
 }
 
 #[derive(Debug, Clone, clap::Args)]

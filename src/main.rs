@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 /// `mailwarden=trace`); by default warnings, and for `watch` each action.
 /// The IMAP and TLS libraries are held at `info` whatever is asked: at
 /// `trace` async-imap logs every command it sends, credentials included.
-fn init_logging(default_level: &str) {
+fn init_logging(default_level: &str, format: mailwarden::cli::Format) {
     let mut filter =
         EnvFilter::try_from_env("MAILWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     for quiet in [
@@ -22,15 +22,19 @@ fn init_logging(default_level: &str) {
     ] {
         filter = filter.add_directive(quiet.parse().expect("valid directive"));
     }
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    match format {
+        mailwarden::cli::Format::Json => builder.json().init(),
+        mailwarden::cli::Format::Text => builder.init(),
+    }
 }
 
 fn main() -> std::process::ExitCode {
     let cli = mailwarden::cli::Cli::parse();
-    init_logging(cli.default_log_level());
+    init_logging(cli.default_log_level(), cli.log_format);
     mailwarden::cli::run(cli).exit_code()
 }

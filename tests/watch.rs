@@ -167,6 +167,12 @@ async fn follows_new_mail(idle: bool) {
         assert!(moved, "message {i} was not moved:\n{}", daemon.log());
         latencies.push(t0.elapsed());
     }
+    // One log line per action: where, which message, which rule, what.
+    assert!(
+        daemon.log_has("move to Notifications account=test mailbox=INBOX uid=2 message_id=\"new0@x\" rule=\"GitHub\""),
+        "{}",
+        daemon.log()
+    );
     assert_eq!(daemon.stop(), Some(0));
     let after = user.snapshot().await;
     assert_eq!(after["INBOX"].len(), 3, "{after:?}");

@@ -1,0 +1,157 @@
+//! Benchmark: from arrival to action under `mailwarden watch`.
+//!
+//! `cargo bench --bench latency` (needs dovecot-imapd). Puts a few thousand
+//! messages in the watched INBOX, starts `mailwarden watch`, then appends
+//! messages one at a time from a second connection and measures, for each,
+//! the time from the APPEND's completion until the message is in its target
+//! folder (polled with STATUS every 2 ms on a third connection). Prints
+//! p50, p90 and the maximum, next to the same figures for the server alone:
+//! how long after an APPEND an idling connection hears EXISTS (Dovecot
+//! delays IDLE notifications by about half a second). The difference is
+//! mailwarden's own share. `MAILWARDEN_BENCH_BACKLOG` and
+//! `MAILWARDEN_BENCH_ARRIVALS` change the counts.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailwarden::imap::Access;
+use support::{FULL, server};
+
+const RULES: &str = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
+
+fn mail(id: &str, from: &str) -> Vec<u8> {
+    format!("Message-ID: <{id}>\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\nFrom: {from}\r\nSubject: s\r\n\r\nbody\r\n").into_bytes()
+}
+
+fn percentiles(mut times: Vec<Duration>) -> (f64, f64, f64) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (
+        ms(times[times.len() / 2]),
+        ms(times[times.len() * 9 / 10]),
+        ms(*times.last().unwrap()),
+    )
+}
+
+/// APPEND to EXISTS on an idling connection, without mailwarden.
+async fn server_notification(arrivals: usize) -> Vec<Duration> {
+    let user = server().user();
+    let mut writer = user.conn(FULL).await;
+    let mut idler = user.conn(FULL).await;
+    idler.open("INBOX", Access::ReadWrite).await.unwrap();
+    let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let mut times = Vec::new();
+    for i in 0..arrivals {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let wait = async {
+            let woke = idler
+                .idle(Duration::from_secs(10), &mut stop)
+                .await
+                .unwrap();
+            let _ = tx.send(Instant::now());
+            woke
+        };
+        let append = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            writer
+                .append("INBOX", &[], None, &mail(&format!("b{i}@x"), "a@b"))
+                .await
+                .unwrap();
+            Instant::now()
+        };
+        let (woke, appended) = tokio::join!(wait, append);
+        assert_eq!(woke, mailwarden::imap::conn::Woke::Changed);
+        times.push(rx.await.unwrap().saturating_duration_since(appended));
+    }
+    times
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (backlog, arrivals) = (
+        env("MAILWARDEN_BENCH_BACKLOG", 3000),
+        env("MAILWARDEN_BENCH_ARRIVALS", 50),
+    );
+    let user = server().user();
+    let mut writer = user.conn(FULL).await;
+    for i in 0..backlog {
+        writer
+            .append(
+                "INBOX",
+                &[],
+                None,
+                &mail(&format!("old{i}@x"), "friend@example.net"),
+            )
+            .await
+            .unwrap();
+    }
+    writer.create("Notifications").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", RULES);
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(["watch", "-c"])
+        .arg(&cfg)
+        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("XDG_STATE_HOME", user.state_home())
+        .env("MAILWARDEN_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let the first pass over the backlog finish and IDLE begin.
+    let mut watcher = user.conn(FULL).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut times = Vec::with_capacity(arrivals);
+    for i in 0..arrivals {
+        writer
+            .append(
+                "INBOX",
+                &[],
+                None,
+                &mail(&format!("new{i}@x"), "notifications@github.com"),
+            )
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        let mut arrived = false;
+        while t0.elapsed() < Duration::from_secs(10) {
+            if watcher
+                .open("Notifications", Access::ReadOnly)
+                .await
+                .unwrap()
+                .exists as usize
+                == i + 1
+            {
+                arrived = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(arrived, "message {i} was not moved within 10 s");
+        times.push(t0.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let _ = daemon.wait();
+    let (p50, p90, max) = percentiles(times);
+    let (s50, s90, smax) = percentiles(server_notification(arrivals.min(20)).await);
+    println!("{arrivals} arrivals into an INBOX of {backlog} messages, Dovecot on loopback:");
+    println!(
+        "  server alone, APPEND to EXISTS while idling:      p50 {s50:6.1} ms  p90 {s90:6.1} ms  max {smax:6.1} ms"
+    );
+    println!(
+        "  mailwarden watch, APPEND to moved (2 ms polling): p50 {p50:6.1} ms  p90 {p90:6.1} ms  max {max:6.1} ms"
+    );
+    println!("  mailwarden's own share at p50: {:.1} ms", p50 - s50);
+}

@@ -440,3 +440,54 @@ async fn after_the_server_drops_the_connection_watch_reconnects_and_catches_up()
     assert_eq!(daemon.stop(), Some(0));
     assert_eq!(total(&user.snapshot().await), 1);
 }
+
+#[tokio::test]
+async fn mail_arriving_during_a_pass_is_not_left_until_the_next_idle_renewal() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", RULES);
+    let daemon = Daemon::start(&user, &cfg);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            daemon.log_has("connected")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Bursts: the first message of each wakes the daemon, the others land
+    // while it is reading or moving. None may wait for the IDLE renewal
+    // (minutes away). This holds the mark to "only what the pass saw".
+    // (Dovecot announces pending mail again when IDLE starts; for servers
+    // that announce it only once, the daemon also passes again after any
+    // EXISTS seen outside IDLE.)
+    let mut writer = user.conn(FULL).await;
+    for burst in 0..5 {
+        for i in 0..3 {
+            let id = format!("b{burst}-{i}@x");
+            writer
+                .append(
+                    "INBOX",
+                    &[],
+                    None,
+                    &mail(&id, "From: notifications@github.com\r\nSubject: burst"),
+                )
+                .await
+                .unwrap();
+        }
+        let want = 3 * (burst + 1);
+        let all = eventually(Duration::from_secs(10), || async {
+            in_folder(&user, "Notifications").await == want
+        })
+        .await;
+        assert!(
+            all,
+            "burst {burst}: a message was stranded\n{}",
+            daemon.log()
+        );
+    }
+    writer.logout().await;
+    assert_eq!(daemon.stop(), Some(0));
+    assert_eq!(total(&user.snapshot().await), 15);
+}

@@ -214,6 +214,12 @@ async fn account_loop(
                 if *stop.borrow() {
                     return Ok(());
                 }
+                // Mail that arrived during the pass was announced with the
+                // answer to one of its commands, and IDLE will not announce
+                // it again: another pass, not a wait.
+                if conn.take_new_mail() {
+                    continue;
+                }
                 let until_sweep = next_sweep.saturating_duration_since(Instant::now());
                 let idle_here = account.idle && conn.has("IDLE") && !watched.is_empty();
                 if idle_here {

@@ -126,6 +126,9 @@ pub struct Conn {
     pub(super) timeout: Duration,
     /// The mailbox opened read-write last, and what SELECT said.
     pub(super) selected: Option<(String, MailboxStatus)>,
+    /// An EXISTS arrived with the answer to some command: new mail that
+    /// IDLE will not announce again (RFC 3501 7.3.1).
+    pub(super) new_mail: bool,
 }
 
 fn status_word(s: &Status) -> &'static str {
@@ -230,9 +233,21 @@ impl Conn {
                         tracing::warn!(text = ?outcome.information, "server said BYE");
                     }
                 }
-                other => on_data(other),
+                other => {
+                    if let Response::MailboxData(MailboxDatum::Exists(_)) = other
+                        && !(name.starts_with("SELECT") || name.starts_with("EXAMINE"))
+                    {
+                        self.new_mail = true;
+                    }
+                    on_data(other)
+                }
             }
         }
+    }
+
+    /// Whether the server reported new mail since the last call.
+    pub fn take_new_mail(&mut self) -> bool {
+        std::mem::take(&mut self.new_mail)
     }
 
     /// CAPABILITY, replacing what was known (RFC 3501 6.2.1: capabilities

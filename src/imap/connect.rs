@@ -257,6 +257,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         caps: BTreeSet::new(),
         timeout: TIMEOUT,
         selected: None,
+        new_mail: false,
     };
     conn.refresh_capabilities().await?;
     tracing::debug!(account = %account.name, capabilities = ?conn.caps, "logged in");

@@ -496,7 +496,11 @@ async fn mail_arriving_during_a_pass_is_not_left_until_the_next_idle_renewal() {
 async fn one_account_that_cannot_connect_does_not_stall_another() {
     let user = server().user();
     let dir = tempfile::tempdir().unwrap();
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let path = dir.path().join("two.yaml");
     std::fs::write(
         &path,
@@ -508,10 +512,34 @@ async fn one_account_that_cannot_connect_does_not_stall_another() {
     )
     .unwrap();
     let daemon = Daemon::start(&user, &path);
-    assert!(eventually(Duration::from_secs(10), || async { daemon.log_has("connected account=test") }).await, "{}", daemon.log());
-    user.append("INBOX", &mail("live@x", "From: notifications@github.com\r\nSubject: s"), &[], None).await;
-    assert!(eventually(Duration::from_secs(10), || async { in_folder(&user, "Notifications").await == 1 }).await, "{}", daemon.log());
-    assert!(daemon.log_has("cannot connect account=dead"), "{}", daemon.log());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            daemon.log_has("connected account=test")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    user.append(
+        "INBOX",
+        &mail("live@x", "From: notifications@github.com\r\nSubject: s"),
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            in_folder(&user, "Notifications").await == 1
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    assert!(
+        daemon.log_has("cannot connect account=dead"),
+        "{}",
+        daemon.log()
+    );
     assert_eq!(daemon.stop(), Some(0));
 }
 
@@ -521,23 +549,75 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", RULES);
     let daemon = Daemon::start(&user, &cfg);
-    assert!(eventually(Duration::from_secs(10), || async { daemon.log_has("connected") }).await, "{}", daemon.log());
-    let hup = || Command::new("kill").args(["-HUP", &daemon.child.id().to_string()]).status().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            daemon.log_has("connected")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    let hup = || {
+        Command::new("kill")
+            .args(["-HUP", &daemon.child.id().to_string()])
+            .status()
+            .unwrap()
+    };
 
     // An invalid file is reported; the old rules go on working.
     let good = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, good.replace("actions:", "actoins:")).unwrap();
     hup();
-    assert!(eventually(Duration::from_secs(5), || async { daemon.log_has("the new configuration is invalid") }).await, "{}", daemon.log());
-    user.append("INBOX", &mail("h1@x", "From: notifications@github.com\r\nSubject: s"), &[], None).await;
-    assert!(eventually(Duration::from_secs(10), || async { in_folder(&user, "Notifications").await == 1 }).await, "{}", daemon.log());
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            daemon.log_has("the new configuration is invalid")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    user.append(
+        "INBOX",
+        &mail("h1@x", "From: notifications@github.com\r\nSubject: s"),
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            in_folder(&user, "Notifications").await == 1
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
 
     // A valid one replaces the rules.
     std::fs::write(&cfg, good.replace("move: Notifications", "move: Elsewhere")).unwrap();
     hup();
-    assert!(eventually(Duration::from_secs(5), || async { daemon.log_has("configuration reloaded") }).await, "{}", daemon.log());
-    user.append("INBOX", &mail("h2@x", "From: notifications@github.com\r\nSubject: s"), &[], None).await;
-    assert!(eventually(Duration::from_secs(10), || async { in_folder(&user, "Elsewhere").await == 1 }).await, "{}", daemon.log());
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            daemon.log_has("configuration reloaded")
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
+    user.append(
+        "INBOX",
+        &mail("h2@x", "From: notifications@github.com\r\nSubject: s"),
+        &[],
+        None,
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            in_folder(&user, "Elsewhere").await == 1
+        })
+        .await,
+        "{}",
+        daemon.log()
+    );
     assert_eq!(daemon.stop(), Some(0));
     assert_eq!(total(&user.snapshot().await), 2);
 }

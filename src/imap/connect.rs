@@ -156,6 +156,17 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
     .map_err(|_| connect_err("timed out".into()))?
     .map_err(|e| connect_err(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
+    // TCP keepalives: a NAT or firewall that silently forgets an idle
+    // connection is noticed by the kernel within about two minutes (and
+    // the probes keep the mapping alive in the first place), even while
+    // the session waits in IDLE.
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(20))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "TCP keepalive not available");
+    }
     let tcp: Stream = Box::new(tcp);
 
     let client = match account.tls {

@@ -38,12 +38,7 @@ impl ConfigArg {
 }
 
 fn default_config_path() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("mailwarden").join("config.yaml")
+    crate::config::xdg_path("XDG_CONFIG_HOME", ".config", "config.yaml")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -24,12 +24,7 @@ pub enum StateError {
 
 /// `$XDG_STATE_HOME/mailwarden/state.db`, else `~/.local/state/...`.
 pub fn default_path() -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("mailwarden").join("state.db")
+    crate::config::xdg_path("XDG_STATE_HOME", ".local/state", "state.db")
 }
 
 /// Where evaluation of a mailbox stands.

@@ -26,8 +26,8 @@ fn config(user: &User, dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     path
 }
 
-async fn cut_then_recover(ip: &'static str, cut: Cut) {
-    let user = server().user();
+/// Five messages: three that the rule flags and moves, two that stay.
+async fn seed(user: &User) {
     for (id, from) in [
         ("g1@x", "notifications@github.com"),
         ("g2@x", "noreply@github.com"),
@@ -37,36 +37,28 @@ async fn cut_then_recover(ip: &'static str, cut: Cut) {
     ] {
         user.append("INBOX", &mail(id, from), &[], None).await;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = Proxy::start(ip, cut).await;
-    let cfg = config(&user, dir.path(), proxy.port);
+}
 
-    let first = user.mailwarden(&["run"], &cfg);
-    assert!(
-        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst),
-        "{cut:?} never happened: {:?}",
-        text(&first)
-    );
-    assert_ne!(
-        first.status.code(),
-        Some(0),
-        "{cut:?}: the cut must be reported: {:?}",
-        text(&first)
-    );
-    // Nothing is lost by the cut (a copy may exist twice until recovery).
+/// After a fault: every message still exists somewhere (a copy may exist
+/// twice until recovery removes the original).
+async fn assert_nothing_lost(user: &User, fault: &str) {
     let middle = user.snapshot().await;
     let present: std::collections::BTreeSet<&str> = middle
         .values()
         .flatten()
         .map(|(id, _)| id.as_str())
         .collect();
-    assert_eq!(present.len(), 5, "{cut:?}: {middle:?}");
+    assert_eq!(present.len(), 5, "{fault}: {middle:?}");
+}
 
-    let second = user.mailwarden(&["run"], &cfg);
+/// The run after a fault: exactly the intended state, and no intent left
+/// unfinished in the journal.
+async fn assert_recovered(user: &User, cfg: &std::path::Path, fault: &str) {
+    let second = user.mailwarden(&["run"], cfg);
     assert_eq!(
         second.status.code(),
         Some(0),
-        "{cut:?}: {:?}",
+        "{fault}: {:?}",
         text(&second)
     );
     let after = user.snapshot().await;
@@ -83,12 +75,10 @@ async fn cut_then_recover(ip: &'static str, cut: Cut) {
     assert_eq!(
         ids("Notifications"),
         ["<g1@x> \\Seen", "<g2@x> \\Seen", "<g3@x> \\Seen"],
-        "{cut:?}: {after:?}"
+        "{fault}: {after:?}"
     );
-    assert_eq!(ids("INBOX"), ["<p1@x> ", "<p2@x> "], "{cut:?}");
-    assert_eq!(total(&after), 5, "{cut:?}");
-
-    // Nothing is left unfinished in the journal.
+    assert_eq!(ids("INBOX"), ["<p1@x> ", "<p2@x> "], "{fault}");
+    assert_eq!(total(&after), 5, "{fault}");
     let log = user.mailwarden_bare(&["log", "--format", "json"]);
     let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&log.stdout)
         .lines()
@@ -96,8 +86,31 @@ async fn cut_then_recover(ip: &'static str, cut: Cut) {
         .collect();
     assert!(
         entries.iter().all(|e| e["status"] != "intended"),
-        "{cut:?}: {entries:#?}"
+        "{fault}: {entries:#?}"
     );
+}
+
+async fn cut_then_recover(ip: &'static str, cut: Cut) {
+    let user = server().user();
+    seed(&user).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start(ip, cut).await;
+    let cfg = config(&user, dir.path(), proxy.port);
+    let first = user.mailwarden(&["run"], &cfg);
+    let label = format!("{cut:?}");
+    assert!(
+        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst),
+        "{label} never happened: {:?}",
+        text(&first)
+    );
+    assert_ne!(
+        first.status.code(),
+        Some(0),
+        "{label}: the cut must be reported: {:?}",
+        text(&first)
+    );
+    assert_nothing_lost(&user, &label).await;
+    assert_recovered(&user, &cfg, &label).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,15 +157,7 @@ async fn cut_after_expunge_without_move() {
 /// run ends in the intended state.
 async fn killed_then_recover(ip: &'static str, fault: &str) {
     let user = server().user();
-    for (id, from) in [
-        ("g1@x", "notifications@github.com"),
-        ("g2@x", "noreply@github.com"),
-        ("p1@x", "friend@example.net"),
-        ("g3@x", "x@github.com"),
-        ("p2@x", "aunt@example.net"),
-    ] {
-        user.append("INBOX", &mail(id, from), &[], None).await;
-    }
+    seed(&user).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), ip, "", RULES);
     let first = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
@@ -169,47 +174,8 @@ async fn killed_then_recover(ip: &'static str, fault: &str) {
         "{fault}: the process must have been killed: {:?}",
         text(&first)
     );
-    let middle = user.snapshot().await;
-    let present: std::collections::BTreeSet<&str> = middle
-        .values()
-        .flatten()
-        .map(|(id, _)| id.as_str())
-        .collect();
-    assert_eq!(present.len(), 5, "{fault}: nothing lost: {middle:?}");
-
-    let second = user.mailwarden(&["run"], &cfg);
-    assert_eq!(
-        second.status.code(),
-        Some(0),
-        "{fault}: {:?}",
-        text(&second)
-    );
-    let after = user.snapshot().await;
-    let ids = |m: &str| {
-        after
-            .get(m)
-            .map(|v| {
-                v.iter()
-                    .map(|(id, f)| format!("{id} {}", f.join(" ")))
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-    };
-    assert_eq!(
-        ids("Notifications"),
-        ["<g1@x> \\Seen", "<g2@x> \\Seen", "<g3@x> \\Seen"],
-        "{fault}: {after:?}"
-    );
-    assert_eq!(ids("INBOX"), ["<p1@x> ", "<p2@x> "], "{fault}");
-    let log = user.mailwarden_bare(&["log", "--format", "json"]);
-    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&log.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(
-        entries.iter().all(|e| e["status"] != "intended"),
-        "{fault}: {entries:#?}"
-    );
+    assert_nothing_lost(&user, fault).await;
+    assert_recovered(&user, &cfg, fault).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

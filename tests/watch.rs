@@ -61,6 +61,25 @@ impl Daemon {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Waits up to `secs` for a log line containing `needle`.
+    async fn expect_log(&self, needle: &str, secs: u64) {
+        let seen = eventually(Duration::from_secs(secs), || async { self.log_has(needle) }).await;
+        assert!(seen, "no log line with {needle:?}:\n{}", self.log());
+    }
+
+    /// Waits up to `secs` until `folder` holds `count` messages.
+    async fn expect_in_folder(&self, user: &User, folder: &str, count: usize, secs: u64) {
+        let done = eventually(Duration::from_secs(secs), || async {
+            in_folder(user, folder).await == count
+        })
+        .await;
+        assert!(
+            done,
+            "{folder} never held {count} messages:\n{}",
+            self.log()
+        );
+    }
+
     /// SIGTERM, then the exit code (bounded wait).
     fn stop(mut self) -> Option<i32> {
         Command::new("kill")
@@ -118,22 +137,8 @@ async fn follows_new_mail(idle: bool) {
     let cfg = user.config(dir.path(), FULL, &extra, RULES);
     let daemon = Daemon::start(&user, &cfg);
     // The first pass moves what was already there.
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            in_folder(&user, "Notifications").await == 1
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            daemon.log_has("connected")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_in_folder(&user, "Notifications", 1, 15).await;
+    daemon.expect_log("connected", 5).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Mail arriving from another connection while the daemon waits.
@@ -196,14 +201,7 @@ async fn a_second_instance_on_the_same_state_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", RULES);
     let daemon = Daemon::start(&user, &cfg);
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            daemon.log_has("watching")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_log("watching", 10).await;
     let second = user.mailwarden(&["watch"], &cfg);
     let (_, err) = text(&second);
     assert_eq!(second.status.code(), Some(1), "{err}");
@@ -403,14 +401,7 @@ async fn after_the_server_drops_the_connection_watch_reconnects_and_catches_up()
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "    poll_interval: 1s\n", RULES);
     let daemon = Daemon::start(&user, &cfg);
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            daemon.log_has("connected")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_log("connected", 10).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The server ends the session (as a restart or an admin would), and
     // mail arrives before the daemon is back.
@@ -447,14 +438,7 @@ async fn mail_arriving_during_a_pass_is_not_left_until_the_next_idle_renewal() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", RULES);
     let daemon = Daemon::start(&user, &cfg);
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            daemon.log_has("connected")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_log("connected", 10).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Bursts: the first message of each wakes the daemon, the others land
     // while it is reading or moving. None may wait for the IDLE renewal
@@ -512,14 +496,7 @@ async fn one_account_that_cannot_connect_does_not_stall_another() {
     )
     .unwrap();
     let daemon = Daemon::start(&user, &path);
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            daemon.log_has("connected account=test")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_log("connected account=test", 10).await;
     user.append(
         "INBOX",
         &mail("live@x", "From: notifications@github.com\r\nSubject: s"),
@@ -527,14 +504,7 @@ async fn one_account_that_cannot_connect_does_not_stall_another() {
         None,
     )
     .await;
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            in_folder(&user, "Notifications").await == 1
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_in_folder(&user, "Notifications", 1, 10).await;
     assert!(
         daemon.log_has("cannot connect account=dead"),
         "{}",
@@ -549,14 +519,7 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", RULES);
     let daemon = Daemon::start(&user, &cfg);
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            daemon.log_has("connected")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_log("connected", 10).await;
     let hup = || {
         Command::new("kill")
             .args(["-HUP", &daemon.child.id().to_string()])
@@ -568,14 +531,9 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
     let good = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, good.replace("actions:", "actoins:")).unwrap();
     hup();
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            daemon.log_has("the new configuration is invalid")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon
+        .expect_log("the new configuration is invalid", 5)
+        .await;
     user.append(
         "INBOX",
         &mail("h1@x", "From: notifications@github.com\r\nSubject: s"),
@@ -583,26 +541,12 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
         None,
     )
     .await;
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            in_folder(&user, "Notifications").await == 1
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_in_folder(&user, "Notifications", 1, 10).await;
 
     // A valid one replaces the rules.
     std::fs::write(&cfg, good.replace("move: Notifications", "move: Elsewhere")).unwrap();
     hup();
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            daemon.log_has("configuration reloaded")
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_log("configuration reloaded", 5).await;
     user.append(
         "INBOX",
         &mail("h2@x", "From: notifications@github.com\r\nSubject: s"),
@@ -610,14 +554,7 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
         None,
     )
     .await;
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            in_folder(&user, "Elsewhere").await == 1
-        })
-        .await,
-        "{}",
-        daemon.log()
-    );
+    daemon.expect_in_folder(&user, "Elsewhere", 1, 10).await;
     assert_eq!(daemon.stop(), Some(0));
     assert_eq!(total(&user.snapshot().await), 2);
 }

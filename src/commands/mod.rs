@@ -6,10 +6,35 @@ pub mod run;
 pub mod test;
 pub mod watch;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cli::Outcome;
 use crate::config::{self, Config, LoadError};
+use crate::state::{self, State};
+
+/// Opens the state file (`--state`, else the default) and takes its lock.
+pub fn open_state(path: Option<&PathBuf>) -> Result<State, Outcome> {
+    State::open(&path.cloned().unwrap_or_else(state::default_path)).map_err(|e| {
+        eprintln!("mailwarden: {e}");
+        Outcome::SomeFailed
+    })
+}
+
+/// The async runtime: one thread for a one-shot pass, two for the daemon's
+/// concurrent accounts.
+pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, Outcome> {
+    let mut builder = if threads > 1 {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("mailwarden: cannot start: {e}");
+        Outcome::SomeFailed
+    })
+}
 
 /// Loads the configuration, printing every problem; `Err` carries the
 /// outcome to exit with.

@@ -15,7 +15,7 @@ use crate::pass::{apply, mailboxes_of, plan_mailbox, print_plan};
 use crate::recover::reconcile;
 use crate::rules::Rule;
 use crate::secret;
-use crate::state::{self, State};
+use crate::state::State;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -175,24 +175,15 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
     let state = if args.dry_run {
         None
     } else {
-        match State::open(&args.state.clone().unwrap_or_else(state::default_path)) {
+        match super::open_state(args.state.as_ref()) {
             Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("mailwarden: {e}");
-                return Outcome::SomeFailed;
-            }
+            Err(outcome) => return outcome,
         }
     };
     let now = args.now.unwrap_or_else(Utc::now);
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(1) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mailwarden: cannot start: {e}");
-            return Outcome::SomeFailed;
-        }
+        Err(outcome) => return outcome,
     };
     let mut stdout = std::io::stdout();
     let results: Vec<AccountResult> = runtime.block_on(async {

@@ -35,7 +35,7 @@ use crate::pass::{apply, mailboxes_of, plan_mailbox};
 use crate::recover::reconcile;
 use crate::rules::{Rule, same_mailbox};
 use crate::secret;
-use crate::state::{self, State};
+use crate::state::State;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchArgs {
@@ -323,23 +323,13 @@ pub fn execute_command(args: &WatchArgs) -> Outcome {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
-    let state = match State::open(&args.state.clone().unwrap_or_else(state::default_path)) {
+    let state = match super::open_state(args.state.as_ref()) {
         Ok(s) => Arc::new(s),
-        Err(e) => {
-            eprintln!("mailwarden: {e}");
-            return Outcome::SomeFailed;
-        }
+        Err(outcome) => return outcome,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(2) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mailwarden: cannot start: {e}");
-            return Outcome::SomeFailed;
-        }
+        Err(outcome) => return outcome,
     };
     runtime.block_on(watch(path, config, state))
 }

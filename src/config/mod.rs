@@ -16,6 +16,17 @@ pub use diagnostic::{Diagnostic, Pos};
 
 use crate::rules::Rule;
 
+/// `$VAR/mailwarden/FILE`, or `~/DEFAULT/mailwarden/FILE` when the
+/// variable is unset or empty (XDG Base Directory Specification).
+pub fn xdg_path(var: &str, default_under_home: &str, file: &str) -> PathBuf {
+    let base = std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(default_under_home)))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("mailwarden").join(file)
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {

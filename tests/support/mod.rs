@@ -239,6 +239,37 @@ local {NO_MOVE_NO_UIDPLUS} {{
         panic!("Dovecot did not start:\n{log}\n{log2}");
     }
 
+    /// Stops the server and starts it again on the same ports (for the
+    /// restart test; other tests of the same binary would notice). The new
+    /// server is not a child of the watchdog: the returned guard stops it.
+    pub fn restart(&self) -> RestartedServer {
+        // Stopping the master leaves running sessions alone here, so they
+        // are ended first, as a restart that drops its clients would.
+        Command::new("doveadm")
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .args(["kick", "*"])
+            .output()
+            .unwrap();
+        let pid_file = self.dir.path().join("run").join("master.pid");
+        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        for _ in 0..200 {
+            if std::net::TcpStream::connect((FULL, self.plain_port)).is_err() && !pid_file.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let binary = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap();
+        let status = Command::new(binary).arg("-c").arg(self.dir.path().join("dovecot.conf")).status().unwrap();
+        assert!(status.success(), "Dovecot did not start again");
+        self.wait_ready();
+        RestartedServer { pid_file }
+    }
+
     pub fn ca_file(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
     }
@@ -258,6 +289,19 @@ const USERS: u32 = 64;
 
 fn password(n: u32) -> String {
     format!("pw-{n}-{}", std::process::id())
+}
+
+/// Stops a server started by [`Dovecot::restart`] when dropped.
+pub struct RestartedServer {
+    pid_file: PathBuf,
+}
+
+impl Drop for RestartedServer {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
+        }
+    }
 }
 
 impl Drop for Dovecot {

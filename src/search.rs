@@ -99,7 +99,7 @@ fn header_criterion(name: &str) -> impl Fn(&str) -> String + '_ {
         "cc" => format!("CC {q}"),
         "bcc" => format!("BCC {q}"),
         "subject" => format!("SUBJECT {q}"),
-        _ => format!("HEADER {name} {q}"),
+        _ => format!("HEADER {} {q}", header_name(name)),
     }
 }
 
@@ -123,6 +123,19 @@ fn address_key(headers: &[&str], t: &AddressTest) -> Option<Key> {
                 .collect();
             and(parts)
         }
+    }
+}
+
+/// A header name as a SEARCH argument: an atom where it is one, else a
+/// quoted string (names may hold characters that atoms cannot).
+fn header_name(name: &str) -> String {
+    let atom = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if atom {
+        name.to_string()
+    } else {
+        quoted("header name", name).unwrap_or_else(|_| format!("{name:?}"))
     }
 }
 
@@ -316,6 +329,10 @@ mod tests {
             ),
             ("{subject: \"a\\r\\nb\"}", "UNDELETED"),
             ("{header: {X-Spam: yes}}", "UNDELETED HEADER X-Spam \"yes\""),
+            (
+                "{header: {'X(odd)': yes}}",
+                "UNDELETED HEADER \"X(odd)\" \"yes\"",
+            ),
             ("{list: rust}", "UNDELETED HEADER List-Id \"rust\""),
             (
                 "{exists: [A, B]}",

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use support::{FULL, server, total};
 
 fn mail(id: &str) -> Vec<u8> {
-    format!("Message-ID: <{id}>\r\nFrom: notifications@github.com\r\nSubject: s\r\n\r\nbody\r\n").into_bytes()
+    format!("Message-ID: <{id}>\r\nFrom: notifications@github.com\r\nSubject: s\r\n\r\nbody\r\n")
+        .into_bytes()
 }
 
 #[tokio::test]
@@ -54,19 +55,32 @@ async fn watch_survives_a_server_restart_while_idling() {
 
     let _restarted = server().restart();
     // Mail that arrives while the daemon is away (backoff starts at 1 s).
-    user.append("INBOX", &mail("after-restart@x"), &[], None).await;
+    user.append("INBOX", &mail("after-restart@x"), &[], None)
+        .await;
     let start = Instant::now();
     let mut moved = false;
     while start.elapsed() < Duration::from_secs(20) {
-        if user.snapshot().await.get("Notifications").is_some_and(|v| v.len() == 1) {
+        if user
+            .snapshot()
+            .await
+            .get("Notifications")
+            .is_some_and(|v| v.len() == 1)
+        {
             moved = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(moved, "{}", log.lock().unwrap());
-    assert!(log.lock().unwrap().contains("reconnecting"), "{}", log.lock().unwrap());
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(
+        log.lock().unwrap().contains("reconnecting"),
+        "{}",
+        log.lock().unwrap()
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let mut code = None;
     for _ in 0..100 {
         if let Some(status) = child.try_wait().unwrap() {

@@ -252,10 +252,14 @@ local {NO_MOVE_NO_UIDPLUS} {{
             .output()
             .unwrap();
         let pid_file = self.dir.path().join("run").join("master.pid");
-        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         for _ in 0..200 {
-            if std::net::TcpStream::connect((FULL, self.plain_port)).is_err() && !pid_file.exists() {
+            if std::net::TcpStream::connect((FULL, self.plain_port)).is_err() && !pid_file.exists()
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -264,7 +268,11 @@ local {NO_MOVE_NO_UIDPLUS} {{
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap();
-        let status = Command::new(binary).arg("-c").arg(self.dir.path().join("dovecot.conf")).status().unwrap();
+        let status = Command::new(binary)
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .status()
+            .unwrap();
         assert!(status.success(), "Dovecot did not start again");
         self.wait_ready();
         RestartedServer { pid_file }

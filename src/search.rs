@@ -173,7 +173,7 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
         // has the field.
         Condition::Exists(names) => and(names
             .iter()
-            .filter_map(|n| key(format!("HEADER {n} \"\""), true))
+            .filter_map(|n| key(format!("HEADER {} \"\"", header_name(n)), true))
             .collect()),
         // The server searches the decoded parts, HTML source included; only
         // plain words are sure to appear there as they do in our text.

@@ -122,6 +122,7 @@ pub async fn plan_mailbox(
         None => None,
     };
     let search = criteria(rules.iter().copied(), now);
+    let mut modseq = status.highest_modseq;
     let (uids, highest) = match above {
         None => {
             let uids = conn.uid_search(&search).await?;
@@ -139,12 +140,24 @@ pub async fn plan_mailbox(
             // mailbox's.
             let mut fresh = conn.uid_search(&format!("UID {}:*", last + 1)).await?;
             fresh.retain(|u| u.0 > last);
-            match fresh.iter().map(|u| u.0).max() {
-                None => (Vec::new(), last),
-                Some(top) => {
-                    let set = uid_sets(&fresh, MAX_SET_LEN).join(",");
-                    (conn.uid_search(&format!("UID {set} {search}")).await?, top)
-                }
+            // With CONDSTORE, older messages whose flags changed since the
+            // last pass are decided again (a rule on `flagged: true` acts
+            // when the user flags a message, not at the next sweep).
+            let old_mark = mark.and_then(|m| m.highest_modseq);
+            modseq = old_mark;
+            if let Some(since) = old_mark.filter(|_| conn.has("CONDSTORE")) {
+                let changed = conn.changed_since(since).await?;
+                modseq = changed.iter().map(|(_, m)| *m).max().max(Some(since));
+                fresh.extend(changed.into_iter().map(|(u, _)| u).filter(|u| u.0 <= last));
+                fresh.sort_unstable();
+                fresh.dedup();
+            }
+            let top = fresh.iter().map(|u| u.0).max().unwrap_or(0).max(last);
+            if fresh.is_empty() {
+                (Vec::new(), last)
+            } else {
+                let set = uid_sets(&fresh, MAX_SET_LEN).join(",");
+                (conn.uid_search(&format!("UID {set} {search}")).await?, top)
             }
         }
     };
@@ -180,6 +193,7 @@ pub async fn plan_mailbox(
     let mark = Mark {
         uid_validity: status.uid_validity,
         last_uid: highest,
+        highest_modseq: modseq,
     };
     Ok((plan, status, mark))
 }

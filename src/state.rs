@@ -33,6 +33,8 @@ pub struct Mark {
     pub uid_validity: UidValidity,
     /// Every message with a UID up to this one has been evaluated.
     pub last_uid: u32,
+    /// With CONDSTORE: changes up to this mod-sequence have been seen.
+    pub highest_modseq: Option<u64>,
 }
 
 /// An action about to be sent for one message.
@@ -102,6 +104,7 @@ CREATE TABLE IF NOT EXISTS marks (
     mailbox TEXT NOT NULL,
     uid_validity INTEGER NOT NULL,
     last_uid INTEGER NOT NULL,
+    highest_modseq INTEGER,
     PRIMARY KEY (account, mailbox)
 );
 CREATE TABLE IF NOT EXISTS journal (
@@ -146,6 +149,13 @@ impl State {
         // An intent must be on disk before its command is sent.
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         db.execute_batch(SCHEMA)?;
+        // Files from before mod-sequences were tracked gain the column.
+        let has_modseq = db
+            .prepare("SELECT 1 FROM pragma_table_info('marks') WHERE name = 'highest_modseq'")?
+            .exists([])?;
+        if !has_modseq {
+            db.execute_batch("ALTER TABLE marks ADD COLUMN highest_modseq INTEGER")?;
+        }
         Ok(State {
             db: std::sync::Mutex::new(db),
             _lock: Some(lock),
@@ -178,12 +188,13 @@ impl State {
         Ok(self
             .db()
             .query_row(
-                "SELECT uid_validity, last_uid FROM marks WHERE account = ?1 AND mailbox = ?2",
+                "SELECT uid_validity, last_uid, highest_modseq FROM marks WHERE account = ?1 AND mailbox = ?2",
                 params![account, mailbox],
                 |r| {
                     Ok(Mark {
                         uid_validity: UidValidity(r.get(0)?),
                         last_uid: r.get(1)?,
+                        highest_modseq: r.get::<_, Option<i64>>(2)?.map(|m| m as u64),
                     })
                 },
             )
@@ -192,9 +203,9 @@ impl State {
 
     pub fn set_mark(&self, account: &str, mailbox: &str, mark: Mark) -> Result<(), StateError> {
         self.db().execute(
-            "INSERT INTO marks (account, mailbox, uid_validity, last_uid) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4",
-            params![account, mailbox, mark.uid_validity.0, mark.last_uid],
+            "INSERT INTO marks (account, mailbox, uid_validity, last_uid, highest_modseq) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4, highest_modseq = ?5",
+            params![account, mailbox, mark.uid_validity.0, mark.last_uid, mark.highest_modseq.map(|m| m as i64)],
         )?;
         Ok(())
     }
@@ -337,7 +348,8 @@ mod tests {
             s.finish(&ids[1..2], Status::Failed, Some("NO")).unwrap();
         }
         let s = State::open(&path).unwrap();
-        assert_eq!(s.mark("a", "INBOX").unwrap().unwrap().last_uid, 43);
+        let m = s.mark("a", "INBOX").unwrap().unwrap();
+        assert_eq!((m.last_uid, m.highest_modseq), (43, Some(1 << 40)));
         let open: Vec<u32> = s.unfinished("a").unwrap().iter().map(|e| e.uid).collect();
         assert_eq!(open, [3]);
         assert!(s.unfinished("other").unwrap().is_empty());

@@ -350,6 +350,7 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
     let same = Mark {
         uid_validity: status.uid_validity,
         last_uid: 2,
+        highest_modseq: None,
     };
     let (plan, _, mark) = plan_mailbox(
         &mut conn,
@@ -372,6 +373,7 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
     let stale = Mark {
         uid_validity: UidValidity(status.uid_validity.0.wrapping_add(1)),
         last_uid: 1000,
+        highest_modseq: None,
     };
     let (plan, _, mark) = plan_mailbox(
         &mut conn,
@@ -389,7 +391,8 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
         mark,
         Mark {
             uid_validity: status.uid_validity,
-            last_uid: 3
+            last_uid: 3,
+            highest_modseq: status.highest_modseq,
         }
     );
     conn.logout().await;
@@ -557,4 +560,42 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
     daemon.expect_in_folder(&user, "Elsewhere", 1, 10).await;
     assert_eq!(daemon.stop(), Some(0));
     assert_eq!(total(&user.snapshot().await), 2);
+}
+
+#[tokio::test]
+async fn a_flag_set_by_another_client_is_acted_on_without_waiting_for_the_sweep() {
+    let user = server().user();
+    user.append(
+        "INBOX",
+        &mail("f1@x", "From: boss@corp.example\r\nSubject: later"),
+        &[],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "  - name: Flagged\n    match: { flagged: true }\n    actions: [move: Flagged]\n";
+    let cfg = user.config(dir.path(), FULL, "", rules);
+    let daemon = Daemon::start(&user, &cfg);
+    daemon.expect_log("connected", 10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(in_folder(&user, "Flagged").await, 0);
+    // Another client flags the old message; the sweep is an hour away.
+    let mut other = user.conn(FULL).await;
+    other
+        .open("INBOX", mailwarden::imap::Access::ReadWrite)
+        .await
+        .unwrap();
+    let uids = other.uid_search("ALL").await.unwrap();
+    other
+        .uid_store(
+            &uids,
+            true,
+            &[mailwarden::rules::Flag::parse("flagged").unwrap()],
+        )
+        .await
+        .unwrap();
+    other.logout().await;
+    daemon.expect_in_folder(&user, "Flagged", 1, 10).await;
+    assert_eq!(daemon.stop(), Some(0));
+    assert_eq!(total(&user.snapshot().await), 1);
 }

@@ -91,6 +91,8 @@ pub struct MailboxStatus {
     pub uid_validity: UidValidity,
     pub exists: u32,
     pub uid_next: Option<u32>,
+    /// With CONDSTORE (RFC 7162): the highest mod-sequence in the mailbox.
+    pub highest_modseq: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,16 +312,27 @@ impl Conn {
             Access::ReadOnly => "EXAMINE",
             Access::ReadWrite => "SELECT",
         };
-        let (mut uid_validity, mut exists, mut uid_next) = (None, 0, None);
-        self.command(&format!("{verb} {}", mailbox_arg(mailbox)?), |r| match r {
-            Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
-            Response::Data { outcome, .. } => match outcome.code {
-                Some(ResponseCode::UidValidity(v)) => uid_validity = Some(v),
-                Some(ResponseCode::UidNext(n)) => uid_next = Some(n),
+        let (mut uid_validity, mut exists, mut uid_next, mut highest_modseq) =
+            (None, 0, None, None);
+        // RFC 7162 3.1.8: the CONDSTORE parameter turns mod-sequences on.
+        let condstore = if self.has("CONDSTORE") {
+            " (CONDSTORE)"
+        } else {
+            ""
+        };
+        self.command(
+            &format!("{verb} {}{condstore}", mailbox_arg(mailbox)?),
+            |r| match r {
+                Response::MailboxData(MailboxDatum::Exists(n)) => exists = *n,
+                Response::Data { outcome, .. } => match outcome.code {
+                    Some(ResponseCode::UidValidity(v)) => uid_validity = Some(v),
+                    Some(ResponseCode::UidNext(n)) => uid_next = Some(n),
+                    Some(ResponseCode::HighestModSeq(m)) => highest_modseq = Some(m),
+                    _ => {}
+                },
                 _ => {}
             },
-            _ => {}
-        })
+        )
         .await?;
         let uid_validity = uid_validity
             .ok_or_else(|| ImapError::Protocol(format!("{verb} {mailbox} gave no UIDVALIDITY")))?;
@@ -327,6 +340,7 @@ impl Conn {
             uid_validity: UidValidity(uid_validity),
             exists,
             uid_next,
+            highest_modseq,
         };
         self.selected = (access == Access::ReadWrite).then(|| (mailbox.to_string(), status));
         Ok(status)
@@ -386,6 +400,32 @@ impl Conn {
             })
             .await?;
         }
+        Ok(out)
+    }
+
+    /// Messages whose mod-sequence is above `modseq` (RFC 7162 3.1.4.1,
+    /// CHANGEDSINCE), with their mod-sequences. CONDSTORE only.
+    pub async fn changed_since(&mut self, modseq: u64) -> Result<Vec<(Uid, u64)>, ImapError> {
+        let mut out = Vec::new();
+        self.command(
+            &format!("UID FETCH 1:* (UID) (CHANGEDSINCE {modseq})"),
+            |r| {
+                if let Response::Fetch(_, attrs) = r {
+                    let uid = attrs.iter().find_map(|a| match a {
+                        AttributeValue::Uid(u) => Some(Uid(*u)),
+                        _ => None,
+                    });
+                    let m = attrs.iter().find_map(|a| match a {
+                        AttributeValue::ModSeq(m) => Some(*m),
+                        _ => None,
+                    });
+                    if let (Some(uid), Some(m)) = (uid, m) {
+                        out.push((uid, m));
+                    }
+                }
+            },
+        )
+        .await?;
         Ok(out)
     }
 

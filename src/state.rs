@@ -339,6 +339,7 @@ mod tests {
             let m = Mark {
                 uid_validity: UidValidity(7),
                 last_uid: 42,
+                highest_modseq: Some(1 << 40),
             };
             s.set_mark("a", "INBOX", m).unwrap();
             s.set_mark("a", "INBOX", Mark { last_uid: 43, ..m })
@@ -362,6 +363,28 @@ mod tests {
         assert!(s.entries(None, Some("other rule")).unwrap().is_empty());
         let later = Utc::now() + chrono::Duration::hours(1);
         assert!(s.entries(Some(later), None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_state_file_from_before_modseq_tracking_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(
+                "CREATE TABLE marks (account TEXT NOT NULL, mailbox TEXT NOT NULL,
+                 uid_validity INTEGER NOT NULL, last_uid INTEGER NOT NULL, PRIMARY KEY (account, mailbox));
+                 INSERT INTO marks VALUES ('a', 'INBOX', 9, 77);",
+            )
+            .unwrap();
+        }
+        let s = State::open(&path).unwrap();
+        let want = Mark {
+            uid_validity: UidValidity(9),
+            last_uid: 77,
+            highest_modseq: None,
+        };
+        assert_eq!(s.mark("a", "INBOX").unwrap(), Some(want));
     }
 
     #[test]

@@ -74,6 +74,10 @@ fn each_class_of_mistake_has_its_position_and_message() {
             "rules.yaml:7:10: tls: none would send the password for \"personal\" unencrypted to imap.example.org (use tls: implicit or starttls, or set allow_plaintext: true if you really mean it)",
         ),
         (
+            format!("{ACCOUNT}    idle_renewal: 45m\nrules: []\n"),
+            "rules.yaml:7:19: idle_renewal must be under 29 minutes (servers may drop an IDLE after 30 minutes (RFC 2177))",
+        ),
+        (
             format!("{ACCOUNT}    tls: starttsl\nrules: []\n"),
             "rules.yaml:7:10: unknown value \"starttsl\" (did you mean \"starttls\"?)",
         ),

@@ -46,10 +46,6 @@ pub struct WatchArgs {
     pub state: Option<PathBuf>,
 }
 
-/// IDLE is renewed this often: well inside the 29 minutes servers allow
-/// (RFC 2177), and soon enough that a silently dropped connection is
-/// noticed (renewal plus the command timeout) within six minutes.
-const IDLE_RENEWAL: Duration = Duration::from_secs(300);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
@@ -225,7 +221,9 @@ async fn account_loop(
                 if idle_here {
                     // With several watched mailboxes, the others are looked
                     // at every poll_interval.
-                    let mut wait = IDLE_RENEWAL.min(until_sweep);
+                    // Renewal is also the liveness check: a DONE that is not
+                    // answered within `timeout` ends the connection.
+                    let mut wait = account.idle_renewal.min(until_sweep);
                     if watched.len() > 1 {
                         wait = wait.min(account.poll_interval);
                     }

@@ -70,6 +70,10 @@ pub struct Account {
     pub poll_interval: Duration,
     pub idle: bool,
     pub sweep: Duration,
+    /// How often IDLE is ended and begun again (RFC 2177: under 29 min).
+    pub idle_renewal: Duration,
+    /// How long any answer from the server may take.
+    pub timeout: Duration,
 }
 
 impl Config {

@@ -40,6 +40,8 @@ pub struct RawAccount {
     pub poll_interval: Option<Spanned<String>>,
     pub idle: Option<bool>,
     pub sweep: Option<Spanned<String>>,
+    pub idle_renewal: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -55,6 +55,10 @@ const ACTION_KEYS: &[&str] = &[
 
 const DEFAULT_POLL: Duration = Duration::from_secs(120);
 const DEFAULT_SWEEP: Duration = Duration::from_secs(3600);
+const DEFAULT_IDLE_RENEWAL: Duration = Duration::from_secs(300);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// RFC 2177: servers may end an IDLE after 30 minutes of inactivity.
+const MAX_IDLE_RENEWAL: Duration = Duration::from_secs(29 * 60);
 
 struct Ctx {
     diags: Vec<Diagnostic>,
@@ -199,6 +203,8 @@ fn placeholder_account(name: &str) -> Account {
         poll_interval: DEFAULT_POLL,
         idle: true,
         sweep: DEFAULT_SWEEP,
+        idle_renewal: DEFAULT_IDLE_RENEWAL,
+        timeout: DEFAULT_TIMEOUT,
     }
 }
 
@@ -354,6 +360,19 @@ fn account(
         poll_interval: duration_field(cx, &raw.poll_interval, DEFAULT_POLL),
         idle: raw.idle.unwrap_or(true),
         sweep: duration_field(cx, &raw.sweep, DEFAULT_SWEEP),
+        idle_renewal: {
+            let d = duration_field(cx, &raw.idle_renewal, DEFAULT_IDLE_RENEWAL);
+            if d > MAX_IDLE_RENEWAL {
+                let at = raw.idle_renewal.as_ref().map_or(pos, |r| r.pos);
+                cx.err_hint(
+                    at,
+                    "idle_renewal must be under 29 minutes",
+                    "servers may drop an IDLE after 30 minutes (RFC 2177)",
+                );
+            }
+            d
+        },
+        timeout: duration_field(cx, &raw.timeout, DEFAULT_TIMEOUT),
     })
 }
 

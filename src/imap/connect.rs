@@ -18,9 +18,6 @@ use super::conn::{Conn, ImapError, Stream};
 use crate::config::{Account, Tls};
 use crate::secret::{Credential, Secret};
 
-/// How long to wait for the server at any step.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
-
 fn tls_error(host: &str, detail: impl ToString) -> ImapError {
     ImapError::Tls {
         host: host.to_string(),
@@ -62,7 +59,7 @@ async fn handshake(account: &Account, stream: Stream) -> Result<Stream, ImapErro
     )
     .map_err(|e| tls_error(host, e))?;
     let tls = tokio::time::timeout(
-        TIMEOUT,
+        account.timeout,
         TlsConnector::from(Arc::new(config)).connect(name, stream),
     )
     .await
@@ -73,10 +70,14 @@ async fn handshake(account: &Account, stream: Stream) -> Result<Stream, ImapErro
 
 /// Reads the greeting. PREAUTH is refused: on a STARTTLS connection it is
 /// the known way to skip the upgrade, and no account here expects it.
-async fn greeting(client: &mut async_imap::Client<Stream>, host: &str) -> Result<(), ImapError> {
-    let resp = tokio::time::timeout(TIMEOUT, client.read_response())
+async fn greeting(
+    client: &mut async_imap::Client<Stream>,
+    host: &str,
+    timeout: Duration,
+) -> Result<(), ImapError> {
+    let resp = tokio::time::timeout(timeout, client.read_response())
         .await
-        .map_err(|_| ImapError::Timeout(TIMEOUT))?
+        .map_err(|_| ImapError::Timeout(timeout))?
         .map_err(|e| ImapError::Protocol(format!("reading the greeting of {host}: {e}")))?
         .ok_or(ImapError::ConnectionLost)?;
     match resp.parsed() {
@@ -146,7 +147,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         detail,
     };
     let tcp = tokio::time::timeout(
-        TIMEOUT,
+        account.timeout,
         TcpStream::connect((
             host.trim_start_matches('[').trim_end_matches(']'),
             account.port,
@@ -172,12 +173,12 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
     let client = match account.tls {
         Tls::Implicit => {
             let mut c = async_imap::Client::new(handshake(account, tcp).await?);
-            greeting(&mut c, host).await?;
+            greeting(&mut c, host, account.timeout).await?;
             c
         }
         Tls::StartTls => {
             let mut c = async_imap::Client::new(tcp);
-            greeting(&mut c, host).await?;
+            greeting(&mut c, host, account.timeout).await?;
             // STARTTLS is mandatory once configured: a refusal ends here,
             // before any credential is sent.
             c.run_command_and_check_ok("STARTTLS", None)
@@ -189,7 +190,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         }
         Tls::None => {
             let mut c = async_imap::Client::new(tcp);
-            greeting(&mut c, host).await?;
+            greeting(&mut c, host, account.timeout).await?;
             c
         }
     };
@@ -200,7 +201,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
     // plaintext byte is carried across the handshake.
     let mut client =
         async_imap::Client::new(Box::new(tokio::io::BufStream::new(client.into_inner())) as Stream);
-    let caps = pre_login_capabilities(&mut client, host).await?;
+    let caps = pre_login_capabilities(&mut client, host, account.timeout).await?;
     let user = account.username.as_str();
     let auth_err = |detail: String| ImapError::Auth {
         host: host.to_string(),
@@ -266,7 +267,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
     let mut conn = Conn {
         session,
         caps: BTreeSet::new(),
-        timeout: TIMEOUT,
+        timeout: account.timeout,
         selected: None,
         new_mail: false,
     };
@@ -280,14 +281,15 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
 async fn pre_login_capabilities(
     client: &mut async_imap::Client<Stream>,
     host: &str,
+    timeout: Duration,
 ) -> Result<BTreeSet<String>, ImapError> {
     let (tx, rx) = async_channel::unbounded();
     tokio::time::timeout(
-        TIMEOUT,
+        timeout,
         client.run_command_and_check_ok("CAPABILITY", Some(tx)),
     )
     .await
-    .map_err(|_| ImapError::Timeout(TIMEOUT))?
+    .map_err(|_| ImapError::Timeout(timeout))?
     .map_err(|e| ImapError::Protocol(format!("{host}: CAPABILITY failed: {e}")))?;
     let mut caps = BTreeSet::new();
     while let Ok(msg) = rx.try_recv() {

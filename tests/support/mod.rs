@@ -341,6 +341,8 @@ impl User {
             poll_interval: Duration::from_secs(60),
             idle: true,
             sweep: Duration::from_secs(3600),
+            idle_renewal: Duration::from_secs(300),
+            timeout: Duration::from_secs(60),
         }
     }
 
@@ -469,6 +471,10 @@ pub enum Cut {
     /// After the server carried out this command, instead of passing on its
     /// tagged answer: the server did it, the client cannot know.
     AfterReplyTo(&'static str),
+    /// After this command and the server's first answer to it, nothing more
+    /// passes either way, but the connection stays open: a NAT that forgot
+    /// it.
+    Blackhole(&'static str),
 }
 
 /// A loopback proxy to Dovecot on `ip` that cuts the first connection as
@@ -502,6 +508,8 @@ impl Proxy {
                     // The tag of the command whose answer is to be dropped.
                     let tag: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
                     let (tag_up, tag_down) = (tag.clone(), tag);
+                    let holed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let (holed_up, holed_down) = (holed.clone(), holed);
                     let (done_up, done_down) = (done.clone(), done);
                     let up = async move {
                         let mut buf = vec![0u8; 65536];
@@ -529,12 +537,19 @@ impl Proxy {
                                         Cut::AfterReplyTo(cmd) if rest.starts_with(cmd) => {
                                             *tag_up.lock().unwrap() = Some(t.to_string());
                                         }
+                                        Cut::Blackhole(cmd) if rest.starts_with(cmd) => {
+                                            holed_up.store(true, Ordering::SeqCst);
+                                        }
                                         _ => {}
                                     }
                                 }
                             }
                             if sw.write_all(&buf[..n]).await.is_err() {
                                 return;
+                            }
+                            if holed_up.load(Ordering::SeqCst) {
+                                // Hold the sockets open; pass nothing more.
+                                std::future::pending::<()>().await;
                             }
                         }
                     };
@@ -547,6 +562,13 @@ impl Proxy {
                                 Ok(n) => n,
                             };
                             pending.extend_from_slice(&buf[..n]);
+                            if holed_down.load(Ordering::SeqCst) {
+                                // The answer to the command goes through
+                                // ("+ idling"); then silence.
+                                let _ = cw.write_all(&pending).await;
+                                done_down.store(true, Ordering::SeqCst);
+                                std::future::pending::<()>().await;
+                            }
                             let tag = tag_down.lock().unwrap().clone();
                             if let Some(t) = tag {
                                 let text = String::from_utf8_lossy(&pending);

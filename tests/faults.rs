@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{Cut, FULL, NO_MOVE, Proxy, User, server, text, total};
+use support::{Cut, Daemon, FULL, NO_MOVE, Proxy, User, eventually, server, text, total};
 
 fn mail(id: &str, from: &str) -> Vec<u8> {
     format!("Message-ID: <{id}>\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\nFrom: {from}\r\nSubject: s\r\n\r\nbody\r\n").into_bytes()
@@ -195,7 +195,6 @@ async fn killed_after_each_journal_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_goes_silent_while_idling_is_replaced() {
-    use std::io::{BufRead, BufReader};
     let user = server().user();
     let proxy = Proxy::start(FULL, Cut::Blackhole("IDLE")).await;
     let dir = tempfile::tempdir().unwrap();
@@ -208,35 +207,13 @@ async fn a_connection_that_goes_silent_while_idling_is_replaced() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
-        .args(["watch", "-c"])
-        .arg(&cfg)
-        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
-        .env("XDG_STATE_HOME", user.state_home())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = log.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push_str(&(line + "\n"));
-        }
-    });
-    // Wait until the daemon idles into the black hole, then send mail.
-    for _ in 0..200 {
-        if proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst),
-        "{}",
-        log.lock().unwrap()
-    );
+    let daemon = Daemon::start(&user, &cfg);
+    // Once the daemon idles into the black hole, mail arrives.
+    let holed = eventually(std::time::Duration::from_secs(10), || async {
+        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    assert!(holed, "{}", daemon.log());
     user.append(
         "INBOX",
         &mail("silent@x", "notifications@github.com"),
@@ -244,33 +221,7 @@ async fn a_connection_that_goes_silent_while_idling_is_replaced() {
         None,
     )
     .await;
-    let mut moved = false;
-    for _ in 0..150 {
-        if user
-            .snapshot()
-            .await
-            .get("Notifications")
-            .is_some_and(|v| v.len() == 1)
-        {
-            moved = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let text = log.lock().unwrap().clone();
-    assert!(moved, "the dead connection was not replaced:\n{text}");
-    assert!(text.contains("reconnecting"), "{text}");
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let mut code = None;
-    for _ in 0..100 {
-        if let Some(s) = child.try_wait().unwrap() {
-            code = s.code();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(code, Some(0));
+    daemon.expect_in_folder(&user, "Notifications", 1, 15).await;
+    assert!(daemon.log_has("reconnecting"), "{}", daemon.log());
+    assert_eq!(daemon.stop(), Some(0));
 }

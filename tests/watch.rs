@@ -5,14 +5,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mailwarden::imap::types::{Uid, UidValidity};
 use mailwarden::state::{Intent, State};
-use support::{FULL, User, server, text, total};
+use support::{Daemon, FULL, eventually, in_folder, server, text, total};
 
 fn mail(id: &str, headers: &str) -> Vec<u8> {
     format!(
@@ -22,106 +20,6 @@ fn mail(id: &str, headers: &str) -> Vec<u8> {
 }
 
 const RULES: &str = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
-
-/// A running `mailwarden watch` whose standard error is collected.
-struct Daemon {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(user: &User, config: &std::path::Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
-            .args(["watch", "-c"])
-            .arg(config)
-            .env("MAILWARDEN_TEST_PASSWORD", &user.password)
-            .env("XDG_STATE_HOME", user.state_home())
-            .env("MAILWARDEN_LOG", "mailwarden=debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Daemon { child, log }
-    }
-
-    fn log_has(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// Waits up to `secs` for a log line containing `needle`.
-    async fn expect_log(&self, needle: &str, secs: u64) {
-        let seen = eventually(Duration::from_secs(secs), || async { self.log_has(needle) }).await;
-        assert!(seen, "no log line with {needle:?}:\n{}", self.log());
-    }
-
-    /// Waits up to `secs` until `folder` holds `count` messages.
-    async fn expect_in_folder(&self, user: &User, folder: &str, count: usize, secs: u64) {
-        let done = eventually(Duration::from_secs(secs), || async {
-            in_folder(user, folder).await == count
-        })
-        .await;
-        assert!(
-            done,
-            "{folder} never held {count} messages:\n{}",
-            self.log()
-        );
-    }
-
-    /// SIGTERM, then the exit code (bounded wait).
-    fn stop(mut self) -> Option<i32> {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        for _ in 0..100 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        None
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-/// Waits (at most `max`) until `done` holds.
-async fn eventually<F, Fut>(max: Duration, mut done: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < max {
-        if done().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    false
-}
-
-async fn in_folder(user: &User, folder: &str) -> usize {
-    user.snapshot().await.get(folder).map_or(0, Vec::len)
-}
 
 async fn follows_new_mail(idle: bool) {
     let user = server().user();

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use mailwarden::config::{Account, SecretSource, Tls};
@@ -593,4 +595,104 @@ impl Proxy {
         });
         Proxy { port, cut_done }
     }
+}
+
+/// A running `mailwarden watch` whose standard error is collected.
+pub struct Daemon {
+    pub child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    pub fn start(user: &User, config: &std::path::Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .args(["watch", "-c"])
+            .arg(config)
+            .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+            .env("XDG_STATE_HOME", user.state_home())
+            .env("MAILWARDEN_LOG", "mailwarden=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon { child, log }
+    }
+
+    pub fn log_has(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits up to `secs` for a log line containing `needle`.
+    pub async fn expect_log(&self, needle: &str, secs: u64) {
+        let seen = eventually(Duration::from_secs(secs), || async { self.log_has(needle) }).await;
+        assert!(seen, "no log line with {needle:?}:\n{}", self.log());
+    }
+
+    /// Waits up to `secs` until `folder` holds `count` messages.
+    pub async fn expect_in_folder(&self, user: &User, folder: &str, count: usize, secs: u64) {
+        let done = eventually(Duration::from_secs(secs), || async {
+            in_folder(user, folder).await == count
+        })
+        .await;
+        assert!(
+            done,
+            "{folder} never held {count} messages:\n{}",
+            self.log()
+        );
+    }
+
+    /// SIGTERM, then the exit code (bounded wait).
+    pub fn stop(mut self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Waits (at most `max`) until `done` holds.
+pub async fn eventually<F, Fut>(max: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < max {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+pub async fn in_folder(user: &User, folder: &str) -> usize {
+    user.snapshot().await.get(folder).map_or(0, Vec::len)
 }

@@ -497,3 +497,51 @@ async fn a_flag_set_by_another_client_is_acted_on_without_waiting_for_the_sweep(
     assert_eq!(daemon.stop(), Some(0));
     assert_eq!(total(&user.snapshot().await), 1);
 }
+
+#[tokio::test]
+async fn several_watched_mailboxes_share_one_session() {
+    let user = server().user();
+    user.append(
+        "Team",
+        &mail("seed@x", "From: friend@example.net\r\nSubject: s"),
+        &[],
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "  - name: GitHub\n    mailbox: [INBOX, Team]\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "    watch: [INBOX, Team]\n    poll_interval: 1s\n",
+        rules,
+    );
+    let daemon = Daemon::start(&user, &cfg);
+    daemon.expect_log("connected", 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New mail in the mailbox IDLE is not on is found within poll_interval;
+    // new mail in the other one wakes IDLE.
+    user.append(
+        "Team",
+        &mail("t1@x", "From: notifications@github.com\r\nSubject: s"),
+        &[],
+        None,
+    )
+    .await;
+    daemon.expect_in_folder(&user, "Notifications", 1, 10).await;
+    user.append(
+        "INBOX",
+        &mail("i1@x", "From: notifications@github.com\r\nSubject: s"),
+        &[],
+        None,
+    )
+    .await;
+    daemon.expect_in_folder(&user, "Notifications", 2, 10).await;
+    let log = daemon.log();
+    assert_eq!(daemon.stop(), Some(0));
+    let after = user.snapshot().await;
+    assert_eq!(after["Team"].len(), 1);
+    assert_eq!(total(&after), 3);
+    // One connection did all of it.
+    assert_eq!(log.matches("connected account=test").count(), 1, "{log}");
+}

@@ -595,3 +595,94 @@ async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
         );
     }
 }
+
+/// A scripted server offering only `mechanism`: it answers CAPABILITY,
+/// takes one AUTHENTICATE exchange and records the decoded client
+/// response, then refuses everything else. Bounded to 20 lines.
+async fn oauth_server(mechanism: &'static str) -> (u16, tokio::task::JoinHandle<Option<String>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        let caps = format!("IMAP4rev1 AUTH={mechanism}");
+        w.write_all(format!("* OK [CAPABILITY {caps}] ready\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut lines = BufReader::new(r).lines();
+        let mut auth_tag = None;
+        let mut payload = None;
+        for _ in 0..20 {
+            let Ok(Ok(Some(line))) =
+                tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line()).await
+            else {
+                break;
+            };
+            let mut words = line.splitn(2, ' ');
+            let (tag, rest) = (
+                words.next().unwrap_or("").to_string(),
+                words.next().unwrap_or(""),
+            );
+            let reply = if let Some(t) = auth_tag.take() {
+                payload = Some(base64_decode(&line));
+                format!("{t} OK authenticated\r\n")
+            } else if rest.eq_ignore_ascii_case("CAPABILITY") {
+                format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n")
+            } else if rest.eq_ignore_ascii_case(&format!("AUTHENTICATE {mechanism}")) {
+                auth_tag = Some(tag);
+                "+ \r\n".to_string()
+            } else {
+                format!("{tag} NO not in this script\r\n")
+            };
+            if w.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        payload
+    });
+    (port, task)
+}
+
+fn base64_decode(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.trim().bytes().filter(|&c| c != b'=') {
+        bits = bits << 6 | A.iter().position(|&x| x == c).unwrap() as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn oauth2_tokens_are_sent_with_xoauth2_or_oauthbearer() {
+    for (mechanism, want) in [
+        ("XOAUTH2", "user=someone@example.org\x01auth=Bearer tok-123\x01\x01".to_string()),
+        ("OAUTHBEARER", "n,a=someone@example.org,\x01host=127.0.0.1\x01port=PORT\x01auth=Bearer tok-123\x01\x01".to_string()),
+    ] {
+        let (port, task) = oauth_server(mechanism).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.yaml");
+        std::fs::write(
+            &cfg,
+            format!("version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {port}\n    tls: none\n    username: someone@example.org\n    oauth2: {{ token_command: \"echo tok-123\" }}\nrules:\n  - {{name: r, actions: [flag: seen]}}\n"),
+        )
+        .unwrap();
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .args(["run", "--dry-run", "-c"])
+            .arg(&cfg)
+            .output()
+            .await
+            .unwrap();
+        let sent = task.await.unwrap();
+        assert_eq!(sent, Some(want.replace("PORT", &port.to_string())), "{mechanism}: {:?}", text(&o));
+        // Logged in; the script then refuses the rest, which is reported.
+        assert!(!text(&o).1.contains("login to"), "{mechanism}: {:?}", text(&o));
+    }
+}

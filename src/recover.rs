@@ -3,11 +3,11 @@
 //! settled against the server before anything else is sent. A COPY is never
 //! repeated blindly: what the server shows decides.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::execute::{ExecError, Report, present_in, remove};
 use crate::imap::conn::{Access, Conn};
-use crate::imap::types::{Uid, UidValidity};
+use crate::imap::types::{MAX_SET_LEN, Uid, UidValidity, uid_sets};
 use crate::state::{Entry, State, Status};
 
 /// What happened to the unfinished intents of an account.
@@ -21,17 +21,17 @@ pub struct Recovered {
     pub abandoned: usize,
 }
 
-/// Settles every unfinished intent of `account`. Leaves no mailbox selected
-/// that the caller relies on.
+/// Settles every unfinished intent of `account`. Mailbox switches are per
+/// mailbox and per target folder, not per message, so recovering from a
+/// crash in the middle of a large move stays quick.
 pub async fn reconcile(
     conn: &mut Conn,
     state: &State,
     account: &str,
 ) -> Result<Recovered, ExecError> {
     let mut out = Recovered::default();
-    let open = state.unfinished(account)?;
     let mut by_mailbox: BTreeMap<(String, u32), Vec<Entry>> = BTreeMap::new();
-    for e in open {
+    for e in state.unfinished(account)? {
         by_mailbox
             .entry((e.mailbox.clone(), e.uid_validity))
             .or_default()
@@ -59,63 +59,89 @@ pub async fn reconcile(
         }
         // Which of these UIDs are still in the source?
         let set: Vec<Uid> = entries.iter().map(|e| Uid(e.uid)).collect();
-        let still = conn
-            .uid_search(&format!(
-                "UID {}",
-                crate::imap::types::uid_sets(&set, 7000).join(",")
-            ))
-            .await?;
-        for e in entries {
+        let still: BTreeSet<Uid> = conn
+            .uid_search(&format!("UID {}", uid_sets(&set, MAX_SET_LEN).join(",")))
+            .await?
+            .into_iter()
+            .collect();
+        // Which Message-IDs are in their target, one visit per target.
+        let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for e in &entries {
+            if let (Some(t), Some(id)) = (&e.target, &e.message_id)
+                && (e.action == "move" || e.action == "copy")
+            {
+                wanted.entry(t.as_str()).or_default().push(id.as_str());
+            }
+        }
+        let mut found: BTreeSet<(String, String)> = BTreeSet::new();
+        for (target, ids) in &wanted {
+            // A target that cannot be read holds none of them.
+            if let Ok(present) = present_in(conn, target, ids).await {
+                found.extend(present.into_iter().map(|id| (target.to_string(), id)));
+            }
+        }
+        if !wanted.is_empty() {
+            conn.open(&mailbox, Access::ReadWrite).await?;
+        }
+        // Decide each intent; originals to remove are removed together.
+        let mut removals: Vec<(i64, Uid)> = Vec::new();
+        for e in &entries {
             let here = still.contains(&Uid(e.uid));
             let in_target = match (&e.target, &e.message_id) {
                 (Some(t), Some(id)) if e.action == "move" || e.action == "copy" => {
-                    let found = present_in(conn, t, &[id.as_str()]).await;
-                    conn.open(&mailbox, Access::ReadWrite).await?;
-                    match found {
-                        Ok(f) => Some(!f.is_empty()),
-                        Err(_) => Some(false),
-                    }
+                    Some(found.contains(&(t.clone(), id.clone())))
                 }
                 _ => None,
             };
-            let (status, detail) = match (e.action.as_str(), here, in_target) {
+            let outcome = match (e.action.as_str(), here, in_target) {
                 ("move", false, Some(true)) | ("copy", _, Some(true)) | ("expunge", false, _) => {
                     out.done += 1;
-                    (Status::Done, "found complete after a restart")
+                    Some((Status::Done, "found complete after a restart"))
                 }
+                // The copy exists (or the removal was intended); only the
+                // original is left to remove.
                 ("move", true, Some(true)) | ("expunge", true, _) => {
-                    // The copy exists; only the original is left to remove.
-                    let mut report = Report::default();
-                    if remove(conn, &[Uid(e.uid)], &mut report).await? {
-                        out.completed += 1;
-                        (
-                            Status::Done,
-                            "finished after a restart: the original removed",
-                        )
-                    } else {
-                        out.abandoned += 1;
-                        (
-                            Status::Abandoned,
-                            "after a restart the original could not be removed",
-                        )
-                    }
+                    removals.push((e.id, Uid(e.uid)));
+                    None
                 }
                 ("move", false, _) => {
                     out.abandoned += 1;
-                    (
+                    Some((
                         Status::Abandoned,
                         "the message left the mailbox by other means",
-                    )
+                    ))
                 }
                 _ => {
                     out.abandoned += 1;
-                    (
+                    Some((
                         Status::Abandoned,
                         "not done before the restart; decided again by the next pass",
-                    )
+                    ))
                 }
             };
-            state.finish(&[e.id], status, Some(detail))?;
+            if let Some((status, detail)) = outcome {
+                state.finish(&[e.id], status, Some(detail))?;
+            }
+        }
+        if !removals.is_empty() {
+            let uids: Vec<Uid> = removals.iter().map(|(_, u)| *u).collect();
+            let ids: Vec<i64> = removals.iter().map(|(id, _)| *id).collect();
+            let mut report = Report::default();
+            if remove(conn, &uids, &mut report).await? {
+                out.completed += ids.len();
+                state.finish(
+                    &ids,
+                    Status::Done,
+                    Some("finished after a restart: the original removed"),
+                )?;
+            } else {
+                out.abandoned += ids.len();
+                state.finish(
+                    &ids,
+                    Status::Abandoned,
+                    Some("after a restart the original could not be removed"),
+                )?;
+            }
         }
     }
     Ok(out)

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::imap::conn::{Access, Conn, ImapError, ListEntry};
 use crate::imap::types::{Hierarchy, Uid, quoted};
 use crate::plan::{MailboxPlan, Operation};
-use crate::rules::{Flag, Target};
+use crate::rules::{Flag, Target, same_mailbox};
 use crate::state::{Intent, State, StateError, Status};
 
 /// Why a mailbox's plan could not be carried out to the end.
@@ -63,12 +63,7 @@ impl Folders {
     }
 
     pub fn exists(&self, name: &str) -> bool {
-        self.existing.contains(name)
-            || (name.eq_ignore_ascii_case("INBOX")
-                && self
-                    .existing
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case("INBOX")))
+        self.existing.iter().any(|n| same_mailbox(name, n))
     }
 
     /// The server's name for a target.

@@ -58,19 +58,25 @@ pub fn header_fields<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Vec<Strin
     out.into_iter().collect()
 }
 
-/// What to FETCH: the header fields the rules read, or whole messages when
-/// a body or attachment condition needs them.
-fn fetch_items(rules: &[&Rule]) -> (String, usize) {
+/// What to FETCH, in batches of how many, and whether that is whole
+/// messages: the header fields the rules read, or the whole message when a
+/// body or attachment condition needs it.
+fn fetch_items(rules: &[&Rule]) -> (String, usize, bool) {
     if rules
         .iter()
         .any(|r| r.conditions.iter().any(Condition::needs_body))
     {
-        ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]".into(), 50)
+        (
+            "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]".into(),
+            50,
+            true,
+        )
     } else {
         let fields = header_fields(rules.iter().copied()).join(" ");
         (
             format!("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]"),
             1000,
+            false,
         )
     }
 }
@@ -161,8 +167,7 @@ pub async fn plan_mailbox(
             }
         }
     };
-    let (items, batch) = fetch_items(rules);
-    let whole = items.ends_with("BODY.PEEK[]");
+    let (items, batch, whole) = fetch_items(rules);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
     // Each batch is decided as it arrives, so only the small plan entries
     // stay in memory, not the messages.
@@ -244,15 +249,21 @@ pub async fn apply(
     for problem in &report.problems {
         eprintln!("mailwarden: {}/{}: {problem}", account.name, plan.mailbox);
     }
+    Ok(report.failed.len() + report_undecided(plan))
+}
+
+/// Reports the messages that could not be read or decided (they stay where
+/// they are) and returns how many there were.
+pub fn report_undecided(plan: &MailboxPlan) -> usize {
     for e in &plan.entries {
         if let Err(err) = &e.outcome {
             eprintln!(
                 "mailwarden: {}/{} UID {}: {err}; left where it is",
-                account.name, plan.mailbox, e.uid
+                plan.account, plan.mailbox, e.uid
             );
         }
     }
-    Ok(report.failed.len() + plan.counts().1)
+    plan.counts().1
 }
 
 #[derive(Serialize)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::imap::types::{Uid, UidValidity};
 use crate::message::Message;
-use crate::rules::evaluate::{Decision, Disposition};
+use crate::rules::evaluate::Decision;
 use crate::rules::{Flag, Rule, Target, evaluate, same_mailbox};
 
 /// One message of the mailbox and what the rules decided for it.
@@ -98,26 +98,6 @@ pub fn decide(mailbox: &str, rules: &[&Rule], fetched: Fetched, now: DateTime<Ut
         outcome,
         add,
         remove,
-    }
-}
-
-/// Decides every message of a mailbox.
-pub fn plan(
-    account: &str,
-    mailbox: &str,
-    uid_validity: UidValidity,
-    rules: &[&Rule],
-    messages: Vec<Fetched>,
-    now: DateTime<Utc>,
-) -> MailboxPlan {
-    MailboxPlan {
-        account: account.to_string(),
-        mailbox: mailbox.to_string(),
-        uid_validity,
-        entries: messages
-            .into_iter()
-            .map(|f| decide(mailbox, rules, f, now))
-            .collect(),
     }
 }
 
@@ -230,16 +210,6 @@ impl std::fmt::Display for Operation {
     }
 }
 
-impl Disposition {
-    pub fn verb(self) -> &'static str {
-        match self {
-            Disposition::Move => "move",
-            Disposition::Archive => "archive",
-            Disposition::Delete => "delete",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -317,7 +287,15 @@ mod tests {
             },
         ];
         let now = DateTime::UNIX_EPOCH;
-        let p = plan("a", "INBOX", UidValidity(9), &rules, fetched, now);
+        let p = MailboxPlan {
+            account: "a".into(),
+            mailbox: "INBOX".into(),
+            uid_validity: UidValidity(9),
+            entries: fetched
+                .into_iter()
+                .map(|f| decide("INBOX", &rules, f, now))
+                .collect(),
+        };
         let kw = Flag::Keyword("$GH".into());
         let flagged = Flag::System(SystemFlag::Flagged);
         assert_eq!(

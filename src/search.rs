@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 
-use crate::config::units::DateBound;
 use crate::imap::types::quoted;
 use crate::rules::text::TextTest;
 use crate::rules::{AddressField, AddressTest, Condition, Rule, SystemFlag};
@@ -204,11 +203,11 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
             key(format!("SINCE {}", imap_date(ago(now, *d) - MARGIN)), false)
         }
         Condition::SentBefore(b) => key(
-            format!("SENTBEFORE {}", imap_date(bound(b, now) + MARGIN)),
+            format!("SENTBEFORE {}", imap_date(b.resolve(now) + MARGIN)),
             false,
         ),
         Condition::SentAfter(b) => key(
-            format!("SENTSINCE {}", imap_date(bound(b, now) - MARGIN)),
+            format!("SENTSINCE {}", imap_date(b.resolve(now) - MARGIN)),
             false,
         ),
         Condition::Flag(flag, set) => {
@@ -244,10 +243,6 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
             _ => None,
         },
     }
-}
-
-fn bound(b: &DateBound, now: DateTime<Utc>) -> DateTime<Utc> {
-    b.resolve(now)
 }
 
 /// The search criteria for one mailbox: messages any of `rules` could match,

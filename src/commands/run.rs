@@ -11,7 +11,7 @@ use super::load_config;
 use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::{Account, Config};
 use crate::imap::conn::{Access, ImapError};
-use crate::pass::{apply, mailboxes_of, plan_mailbox, print_plan};
+use crate::pass::{apply, mailboxes_of, plan_mailbox, print_plan, report_undecided};
 use crate::recover::reconcile;
 use crate::rules::Rule;
 use crate::secret;
@@ -120,15 +120,7 @@ pub async fn run_account(
                 }
             };
         let Some(state) = state else {
-            result.failed_messages += plan.counts().1;
-            for e in &plan.entries {
-                if let Err(err) = &e.outcome {
-                    eprintln!(
-                        "mailwarden: {}/{mailbox} UID {}: {err}; left where it is",
-                        account.name, e.uid
-                    );
-                }
-            }
+            result.failed_messages += report_undecided(&plan);
             let _ = print_plan(out, &plan, status.exists, args.format);
             continue;
         };

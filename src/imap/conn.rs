@@ -64,14 +64,15 @@ impl ImapError {
     }
 }
 
-/// The next response within the command timeout. (A macro because the
+/// The next response within the command timeout; `what` names it in an
+/// error. (A macro because the
 /// response type of async-imap cannot be named here.)
 macro_rules! next_response {
-    ($conn:expr) => {
+    ($conn:expr, $what:expr) => {
         tokio::time::timeout($conn.timeout, $conn.session.read_response())
             .await
             .map_err(|_| ImapError::Timeout($conn.timeout))?
-            .map_err(|e| ImapError::Protocol(e.to_string()))?
+            .map_err(|e| ImapError::Protocol(format!("{}: {e}", $what)))?
             .ok_or(ImapError::ConnectionLost)?
     };
 }
@@ -175,10 +176,6 @@ impl Conn {
         self.caps.contains(&capability.to_ascii_uppercase())
     }
 
-    pub fn capabilities(&self) -> impl Iterator<Item = &str> {
-        self.caps.iter().map(String::as_str)
-    }
-
     /// Sends `cmd` and reads until its tagged response; `on_data` sees every
     /// untagged response on the way. NO and BAD are errors.
     pub async fn command(
@@ -195,11 +192,7 @@ impl Conn {
             .await
             .map_err(|e| ImapError::Protocol(format!("sending {name}: {e}")))?;
         loop {
-            let resp = tokio::time::timeout(self.timeout, self.session.read_response())
-                .await
-                .map_err(|_| ImapError::Timeout(self.timeout))?
-                .map_err(|e| ImapError::Protocol(format!("reading the answer to {name}: {e}")))?
-                .ok_or(ImapError::ConnectionLost)?;
+            let resp = next_response!(self, format!("reading the answer to {name}"));
             match resp.parsed() {
                 Response::Done {
                     tag,
@@ -429,6 +422,19 @@ impl Conn {
         Ok(out)
     }
 
+    /// Sends `command(set)` for each UID set of `uids`, range-compressed and
+    /// split so that no command line is too long.
+    async fn per_uid_set(
+        &mut self,
+        uids: &[Uid],
+        command: impl Fn(&str) -> String,
+    ) -> Result<(), ImapError> {
+        for set in uid_sets(uids, MAX_SET_LEN) {
+            self.command(&command(&set), |_| {}).await?;
+        }
+        Ok(())
+    }
+
     /// `UID STORE set +FLAGS.SILENT (...)` (or `-FLAGS.SILENT`).
     pub async fn uid_store(
         &mut self,
@@ -442,39 +448,28 @@ impl Conn {
         } else {
             "-FLAGS.SILENT"
         };
-        for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID STORE {set} {op} ({list})"), |_| {})
-                .await?;
-        }
-        Ok(())
+        self.per_uid_set(uids, |set| format!("UID STORE {set} {op} ({list})"))
+            .await
     }
 
     pub async fn uid_copy(&mut self, uids: &[Uid], mailbox: &str) -> Result<(), ImapError> {
         let target = mailbox_arg(mailbox)?;
-        for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID COPY {set} {target}"), |_| {})
-                .await?;
-        }
-        Ok(())
+        self.per_uid_set(uids, |set| format!("UID COPY {set} {target}"))
+            .await
     }
 
     /// RFC 6851 UID MOVE; only when the server offers MOVE.
     pub async fn uid_move(&mut self, uids: &[Uid], mailbox: &str) -> Result<(), ImapError> {
         let target = mailbox_arg(mailbox)?;
-        for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID MOVE {set} {target}"), |_| {})
-                .await?;
-        }
-        Ok(())
+        self.per_uid_set(uids, |set| format!("UID MOVE {set} {target}"))
+            .await
     }
 
     /// RFC 4315 UID EXPUNGE: removes exactly these UIDs, never other
     /// messages marked \Deleted by someone else. Only with UIDPLUS.
     pub async fn uid_expunge(&mut self, uids: &[Uid]) -> Result<(), ImapError> {
-        for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID EXPUNGE {set}"), |_| {}).await?;
-        }
-        Ok(())
+        self.per_uid_set(uids, |set| format!("UID EXPUNGE {set}"))
+            .await
     }
 
     /// CREATE; "already exists" counts as success (another client may have
@@ -543,7 +538,7 @@ impl Conn {
             .await
             .map_err(|e| ImapError::Protocol(format!("sending IDLE: {e}")))?;
         loop {
-            let resp = next_response!(self);
+            let resp = next_response!(self, "IDLE");
             match resp.parsed() {
                 Response::Continue { .. } => break,
                 Response::Done {
@@ -584,7 +579,7 @@ impl Conn {
             .await
             .map_err(|e| ImapError::Protocol(format!("sending DONE: {e}")))?;
         loop {
-            let resp = next_response!(self);
+            let resp = next_response!(self, "IDLE");
             if let Response::Done { tag, status, .. } = resp.parsed()
                 && *tag == id
             {

@@ -35,7 +35,7 @@ async fn seed(user: &User) {
         ("g3@x", "x@github.com"),
         ("p2@x", "aunt@example.net"),
     ] {
-        user.append("INBOX", &mail(id, from), &[], None).await;
+        user.deliver("INBOX", &mail(id, from)).await;
     }
 }
 
@@ -214,13 +214,8 @@ async fn a_connection_that_goes_silent_while_idling_is_replaced() {
     })
     .await;
     assert!(holed, "{}", daemon.log());
-    user.append(
-        "INBOX",
-        &mail("silent@x", "notifications@github.com"),
-        &[],
-        None,
-    )
-    .await;
+    user.deliver("INBOX", &mail("silent@x", "notifications@github.com"))
+        .await;
     daemon.expect_in_folder(&user, "Notifications", 1, 15).await;
     assert!(daemon.log_has("reconnecting"), "{}", daemon.log());
     assert_eq!(daemon.stop(), Some(0));

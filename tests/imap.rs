@@ -264,22 +264,15 @@ async fn a_folder_that_may_not_be_created_keeps_its_messages() {
 #[tokio::test]
 async fn non_ascii_folders_use_modified_utf7_and_injection_is_refused() {
     let user = server().user();
-    user.append(
-        "INBOX",
-        &mail("u1@x", "From: a@b\r\nSubject: [Öl] price"),
-        &[],
-        None,
-    )
-    .await;
+    user.deliver("INBOX", &mail("u1@x", "From: a@b\r\nSubject: [Öl] price"))
+        .await;
     // A capture that would carry CR LF into a command line.
-    user.append(
+    user.deliver(
         "INBOX",
         &mail(
             "u2@x",
             "From: a@b\r\nSubject: =?UTF-8?Q?[x=0D=0AA1_DELETE_INBOX]_y?=",
         ),
-        &[],
-        None,
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -389,13 +382,8 @@ fn tls_config(
 #[tokio::test]
 async fn implicit_tls_and_starttls_verify_the_server_with_the_accounts_ca() {
     let user = server().user();
-    user.append(
-        "INBOX",
-        &mail("t1@x", "From: a@b\r\nSubject: hello"),
-        &[],
-        None,
-    )
-    .await;
+    user.deliver("INBOX", &mail("t1@x", "From: a@b\r\nSubject: hello"))
+        .await;
     let dir = tempfile::tempdir().unwrap();
     for (tls, port) in [
         ("implicit", server().tls_port),
@@ -458,13 +446,8 @@ async fn a_wrong_password_is_exit_3_with_a_clear_message() {
 #[tokio::test]
 async fn the_password_never_appears_in_logs_at_the_most_verbose_level() {
     let user = server().user();
-    user.append(
-        "INBOX",
-        &mail("p1@x", "From: a@b\r\nSubject: hello"),
-        &[],
-        None,
-    )
-    .await;
+    user.deliver("INBOX", &mail("p1@x", "From: a@b\r\nSubject: hello"))
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(
         dir.path(),
@@ -517,11 +500,12 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 /// A scripted server for what Dovecot cannot be made to do: it greets with
-/// `greeting`, answers every tagged command with `answer`, and records what
-/// it was sent. Bounded: it serves one connection and at most 20 lines.
-async fn fake_server(
-    greeting: &'static str,
-    answer: &'static str,
+/// `greeting`, answers each line it receives with `reply(line)`, and
+/// returns every line it was sent. Bounded: one connection, at most 20
+/// lines, 5 s per line.
+async fn scripted_server(
+    greeting: String,
+    mut reply: impl FnMut(&str) -> String + Send + 'static,
 ) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -538,18 +522,19 @@ async fn fake_server(
             else {
                 break;
             };
-            let tag = line.split(' ').next().unwrap_or("*").to_string();
+            let answer = reply(&line);
             seen.push(line);
-            if w.write_all(format!("{tag} {answer}\r\n").as_bytes())
-                .await
-                .is_err()
-            {
+            if w.write_all(answer.as_bytes()).await.is_err() {
                 break;
             }
         }
         seen
     });
     (port, task)
+}
+
+fn tag_of(line: &str) -> String {
+    line.split(' ').next().unwrap_or("*").to_string()
 }
 
 #[tokio::test]
@@ -567,7 +552,10 @@ async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
         ),
     ];
     for (greeting, answer, want) in cases {
-        let (port, task) = fake_server(greeting, answer).await;
+        let (port, task) = scripted_server(greeting.to_string(), move |line| {
+            format!("{} {answer}\r\n", tag_of(line))
+        })
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("c.yaml");
         std::fs::write(
@@ -596,52 +584,27 @@ async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
     }
 }
 
-/// A scripted server offering only `mechanism`: it answers CAPABILITY,
-/// takes one AUTHENTICATE exchange and records the decoded client
-/// response, then refuses everything else. Bounded to 20 lines.
-async fn oauth_server(mechanism: &'static str) -> (u16, tokio::task::JoinHandle<Option<String>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let (sock, _) = listener.accept().await.unwrap();
-        let (r, mut w) = sock.into_split();
-        let caps = format!("IMAP4rev1 AUTH={mechanism}");
-        w.write_all(format!("* OK [CAPABILITY {caps}] ready\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut lines = BufReader::new(r).lines();
-        let mut auth_tag = None;
-        let mut payload = None;
-        for _ in 0..20 {
-            let Ok(Ok(Some(line))) =
-                tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line()).await
-            else {
-                break;
-            };
-            let mut words = line.splitn(2, ' ');
-            let (tag, rest) = (
-                words.next().unwrap_or("").to_string(),
-                words.next().unwrap_or(""),
-            );
-            let reply = if let Some(t) = auth_tag.take() {
-                payload = Some(base64_decode(&line));
-                format!("{t} OK authenticated\r\n")
-            } else if rest.eq_ignore_ascii_case("CAPABILITY") {
-                format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n")
-            } else if rest.eq_ignore_ascii_case(&format!("AUTHENTICATE {mechanism}")) {
-                auth_tag = Some(tag);
-                "+ \r\n".to_string()
-            } else {
-                format!("{tag} NO not in this script\r\n")
-            };
-            if w.write_all(reply.as_bytes()).await.is_err() {
-                break;
-            }
+/// A scripted server offering only `mechanism`: it answers CAPABILITY and
+/// one AUTHENTICATE exchange, and refuses everything else.
+async fn oauth_server(mechanism: &'static str) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+    let caps = format!("IMAP4rev1 AUTH={mechanism}");
+    let greeting = format!("* OK [CAPABILITY {caps}] ready\r\n");
+    let mut auth_tag: Option<String> = None;
+    scripted_server(greeting, move |line| {
+        let tag = tag_of(line);
+        let rest = line.split_once(' ').map_or("", |(_, r)| r);
+        if let Some(t) = auth_tag.take() {
+            format!("{t} OK authenticated\r\n")
+        } else if rest.eq_ignore_ascii_case("CAPABILITY") {
+            format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n")
+        } else if rest.eq_ignore_ascii_case(&format!("AUTHENTICATE {mechanism}")) {
+            auth_tag = Some(tag);
+            "+ \r\n".to_string()
+        } else {
+            format!("{tag} NO not in this script\r\n")
         }
-        payload
-    });
-    (port, task)
+    })
+    .await
 }
 
 fn base64_decode(s: &str) -> String {
@@ -680,7 +643,13 @@ async fn oauth2_tokens_are_sent_with_xoauth2_or_oauthbearer() {
             .output()
             .await
             .unwrap();
-        let sent = task.await.unwrap();
+        // The client's response is the line after AUTHENTICATE.
+        let lines = task.await.unwrap();
+        let sent = lines
+            .iter()
+            .position(|l| l.to_uppercase().contains("AUTHENTICATE"))
+            .and_then(|i| lines.get(i + 1))
+            .map(|l| base64_decode(l));
         assert_eq!(sent, Some(want.replace("PORT", &port.to_string())), "{mechanism}: {:?}", text(&o));
         // Logged in; the script then refuses the rest, which is reported.
         assert!(!text(&o).1.contains("login to"), "{mechanism}: {:?}", text(&o));

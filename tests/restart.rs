@@ -24,8 +24,7 @@ async fn watch_survives_a_server_restart_while_idling() {
 
     let _restarted = server().restart();
     // Mail that arrives while the daemon is away (backoff starts at 1 s).
-    user.append("INBOX", &mail("after-restart@x"), &[], None)
-        .await;
+    user.deliver("INBOX", &mail("after-restart@x")).await;
     daemon.expect_in_folder(&user, "Notifications", 1, 20).await;
     assert!(daemon.log_has("reconnecting"), "{}", daemon.log());
     assert_eq!(daemon.stop(), Some(0));

@@ -23,11 +23,9 @@ const RULES: &str = "  - name: GitHub\n    match: { from: { domain: github.com }
 
 async fn follows_new_mail(idle: bool) {
     let user = server().user();
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("old@x", "From: notifications@github.com\r\nSubject: old"),
-        &[],
-        None,
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -43,24 +41,20 @@ async fn follows_new_mail(idle: bool) {
     let mut latencies = Vec::new();
     for i in 0..3 {
         let t0 = Instant::now();
-        user.append(
+        user.deliver(
             "INBOX",
             &mail(
                 &format!("new{i}@x"),
                 "From: GitHub <notifications@github.com>\r\nSubject: new",
             ),
-            &[],
-            None,
         )
         .await;
-        user.append(
+        user.deliver(
             "INBOX",
             &mail(
                 &format!("keep{i}@x"),
                 "From: friend@example.net\r\nSubject: hi",
             ),
-            &[],
-            None,
         )
         .await;
         let moved = eventually(Duration::from_secs(10), || async {
@@ -114,25 +108,19 @@ async fn actions_left_unfinished_by_a_crash_are_settled_without_duplicates() {
     let user = server().user();
     // a@x: the crash came after the COPY and before the removal of the
     // original; b@x: after the intent was recorded, before anything was sent.
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("a@x", "From: notifications@github.com\r\nSubject: a"),
-        &[],
-        None,
     )
     .await;
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("b@x", "From: notifications@github.com\r\nSubject: b"),
-        &[],
-        None,
     )
     .await;
-    user.append(
+    user.deliver(
         "Notifications",
         &mail("a@x", "From: notifications@github.com\r\nSubject: a"),
-        &[],
-        None,
     )
     .await;
     let mut c = user.conn(FULL).await;
@@ -194,11 +182,9 @@ async fn actions_left_unfinished_by_a_crash_are_settled_without_duplicates() {
 #[tokio::test]
 async fn log_shows_what_moved_where_and_why() {
     let user = server().user();
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("l@x", "From: notifications@github.com\r\nSubject: l"),
-        &[],
-        None,
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -225,14 +211,12 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
     use mailwarden::state::Mark;
     let user = server().user();
     for i in 0..3 {
-        user.append(
+        user.deliver(
             "INBOX",
             &mail(
                 &format!("v{i}@x"),
                 "From: notifications@github.com\r\nSubject: v",
             ),
-            &[],
-            None,
         )
         .await;
     }
@@ -313,14 +297,12 @@ async fn after_the_server_drops_the_connection_watch_reconnects_and_catches_up()
         .output()
         .unwrap();
     assert!(kick.status.success(), "{:?}", kick);
-    user.append(
+    user.deliver(
         "INBOX",
         &mail(
             "during@x",
             "From: notifications@github.com\r\nSubject: while away",
         ),
-        &[],
-        None,
     )
     .await;
     let caught_up = eventually(Duration::from_secs(20), || async {
@@ -398,11 +380,9 @@ async fn one_account_that_cannot_connect_does_not_stall_another() {
     .unwrap();
     let daemon = Daemon::start(&user, &path);
     daemon.expect_log("connected account=test", 10).await;
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("live@x", "From: notifications@github.com\r\nSubject: s"),
-        &[],
-        None,
     )
     .await;
     daemon.expect_in_folder(&user, "Notifications", 1, 10).await;
@@ -435,11 +415,9 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
     daemon
         .expect_log("the new configuration is invalid", 5)
         .await;
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("h1@x", "From: notifications@github.com\r\nSubject: s"),
-        &[],
-        None,
     )
     .await;
     daemon.expect_in_folder(&user, "Notifications", 1, 10).await;
@@ -448,11 +426,9 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
     std::fs::write(&cfg, good.replace("move: Notifications", "move: Elsewhere")).unwrap();
     hup();
     daemon.expect_log("configuration reloaded", 5).await;
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("h2@x", "From: notifications@github.com\r\nSubject: s"),
-        &[],
-        None,
     )
     .await;
     daemon.expect_in_folder(&user, "Elsewhere", 1, 10).await;
@@ -463,11 +439,9 @@ async fn sighup_reloads_the_configuration_and_keeps_the_old_one_if_the_new_is_in
 #[tokio::test]
 async fn a_flag_set_by_another_client_is_acted_on_without_waiting_for_the_sweep() {
     let user = server().user();
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("f1@x", "From: boss@corp.example\r\nSubject: later"),
-        &[],
-        None,
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -501,11 +475,9 @@ async fn a_flag_set_by_another_client_is_acted_on_without_waiting_for_the_sweep(
 #[tokio::test]
 async fn several_watched_mailboxes_share_one_session() {
     let user = server().user();
-    user.append(
+    user.deliver(
         "Team",
         &mail("seed@x", "From: friend@example.net\r\nSubject: s"),
-        &[],
-        None,
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -521,19 +493,15 @@ async fn several_watched_mailboxes_share_one_session() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New mail in the mailbox IDLE is not on is found within poll_interval;
     // new mail in the other one wakes IDLE.
-    user.append(
+    user.deliver(
         "Team",
         &mail("t1@x", "From: notifications@github.com\r\nSubject: s"),
-        &[],
-        None,
     )
     .await;
     daemon.expect_in_folder(&user, "Notifications", 1, 10).await;
-    user.append(
+    user.deliver(
         "INBOX",
         &mail("i1@x", "From: notifications@github.com\r\nSubject: s"),
-        &[],
-        None,
     )
     .await;
     daemon.expect_in_folder(&user, "Notifications", 2, 10).await;

@@ -374,6 +374,11 @@ impl User {
         c.logout().await;
     }
 
+    /// Appends `raw` with no flags, arriving now.
+    pub async fn deliver(&self, mailbox: &str, raw: &[u8]) {
+        self.append(mailbox, raw, &[], None).await;
+    }
+
     /// Every mailbox with its messages as (Message-ID, sorted flags), sorted.
     pub async fn snapshot(&self) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
         let mut c = self.conn(FULL).await;

@@ -14,7 +14,6 @@ use crate::cli::Format;
 use crate::config::{Account, Config};
 use crate::execute::{ExecError, Folders, execute};
 use crate::imap::conn::{Access, Conn, FetchedMessage, ImapError, MailboxStatus};
-use crate::imap::types::{MAX_SET_LEN, uid_sets};
 use crate::message::{Arrival, Message, Meta};
 use crate::plan::{Fetched, MailboxPlan, decide};
 use crate::report::{DecisionJson, actions_text, decision_json};
@@ -162,8 +161,7 @@ pub async fn plan_mailbox(
             if fresh.is_empty() {
                 (Vec::new(), last)
             } else {
-                let set = uid_sets(&fresh, MAX_SET_LEN).join(",");
-                (conn.uid_search(&format!("UID {set} {search}")).await?, top)
+                (conn.uid_search_among(&fresh, &search).await?, top)
             }
         }
     };

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::execute::{ExecError, Report, present_in, remove};
 use crate::imap::conn::{Access, Conn};
-use crate::imap::types::{MAX_SET_LEN, Uid, UidValidity, uid_sets};
+use crate::imap::types::{Uid, UidValidity};
 use crate::state::{Entry, State, Status};
 
 /// What happened to the unfinished intents of an account.
@@ -60,7 +60,7 @@ pub async fn reconcile(
         // Which of these UIDs are still in the source?
         let set: Vec<Uid> = entries.iter().map(|e| Uid(e.uid)).collect();
         let still: BTreeSet<Uid> = conn
-            .uid_search(&format!("UID {}", uid_sets(&set, MAX_SET_LEN).join(",")))
+            .uid_search_among(&set, "ALL")
             .await?
             .into_iter()
             .collect();

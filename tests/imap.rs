@@ -7,6 +7,8 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use mailwarden::imap::Access;
+use mailwarden::imap::types::Uid;
 use support::{FULL, NO_MOVE, NO_MOVE_NO_UIDPLUS, User, server, text, total};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -191,6 +193,85 @@ async fn every_action_kind_with_counts_before_and_after() {
     let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(user.snapshot().await, after, "second run changed something");
+}
+
+/// 4,000 messages, every other one to move: its 2,000 scattered UIDs do not
+/// fit one 8 KB command line (RFC 7162 4), so every UID command is split,
+/// and still each message ends up in exactly one place.
+#[tokio::test]
+async fn scattered_uid_sets_are_split_under_the_line_limit_and_lose_nothing() {
+    let user = server().user();
+    let msgs: Vec<Vec<u8>> = (0..4_000)
+        .map(|i| {
+            let parity = if i % 2 == 0 { "even" } else { "odd" };
+            mail(
+                &format!("s{i}@x"),
+                &format!("From: a@b\r\nSubject: {parity} {i}"),
+            )
+        })
+        .collect();
+    user.deliver_many("INBOX", &msgs);
+    let odd: Vec<Uid> = (1..=4_000u32).filter(|u| u % 2 == 0).map(Uid).collect();
+
+    // A search among scattered UIDs is split too, and finds each of them.
+    let mut c = user.conn(FULL).await;
+    c.open("INBOX", Access::ReadOnly).await.unwrap();
+    assert_eq!(c.uid_search_among(&odd, "SUBJECT odd").await.unwrap(), odd);
+    assert!(
+        c.uid_search_among(&odd, "SUBJECT even")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    c.logout().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "",
+        "  - {name: odd, match: {subject: odd}, actions: [flag: seen, move: Odd]}\n",
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("XDG_STATE_HOME", user.state_home())
+        .env("MAILWARDEN_LOG", "mailwarden=trace")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let sent: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split_once("command=").map(|(_, c)| c))
+        .filter(|c| c.starts_with("UID "))
+        .collect();
+    // On the wire: tag (at most ten octets with its space), text, CRLF.
+    let longest = sent.iter().map(|c| c.len()).max().unwrap();
+    assert!(longest + 10 + 2 <= 8192, "a line of {longest} octets");
+    for verb in ["UID STORE", "UID MOVE"] {
+        let n = sent.iter().filter(|c| c.starts_with(verb)).count();
+        assert!(n >= 2, "{verb} sent {n} times: not split");
+    }
+
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 4_000, "messages lost or duplicated");
+    assert_eq!(after["Odd"].len(), 2_000);
+    assert_eq!(after["INBOX"].len(), 2_000);
+    assert!(
+        after["Odd"]
+            .iter()
+            .all(|(_, flags)| flags.iter().any(|f| f == "\\Seen"))
+    );
+    assert!(after["INBOX"].iter().all(|(id, _)| {
+        let n: u32 = id
+            .trim_matches(['<', '>', 's'])
+            .trim_end_matches("@x")
+            .parse()
+            .unwrap();
+        n.is_multiple_of(2)
+    }));
 }
 
 #[tokio::test]

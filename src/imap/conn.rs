@@ -10,9 +10,7 @@ use std::time::Duration;
 use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
 use chrono::{DateTime, Utc};
 
-use super::types::{
-    EncodeError, MAX_SET_LEN, Uid, UidValidity, decode_mailbox, mailbox_arg, uid_sets,
-};
+use super::types::{EncodeError, Uid, UidValidity, decode_mailbox, mailbox_arg, uid_commands};
 use crate::rules::Flag;
 
 /// The byte stream under a session: TCP, or TLS over TCP.
@@ -341,13 +339,30 @@ impl Conn {
 
     /// UID SEARCH with ASCII criteria (so no CHARSET is needed); sorted.
     pub async fn uid_search(&mut self, criteria: &str) -> Result<Vec<Uid>, ImapError> {
+        self.searches(vec![format!("UID SEARCH {criteria}")]).await
+    }
+
+    /// UID SEARCH among `uids` only, one command per UID set.
+    pub async fn uid_search_among(
+        &mut self,
+        uids: &[Uid],
+        criteria: &str,
+    ) -> Result<Vec<Uid>, ImapError> {
+        let commands = uid_commands(uids, |set| format!("UID SEARCH UID {set} {criteria}"));
+        self.searches(commands).await
+    }
+
+    /// The union of the UIDs that `commands` find, sorted.
+    async fn searches(&mut self, commands: Vec<String>) -> Result<Vec<Uid>, ImapError> {
         let mut uids = Vec::new();
-        self.command(&format!("UID SEARCH {criteria}"), |r| {
-            if let Response::MailboxData(MailboxDatum::Search(found)) = r {
-                uids.extend(found.iter().map(|u| Uid(*u)));
-            }
-        })
-        .await?;
+        for command in commands {
+            self.command(&command, |r| {
+                if let Response::MailboxData(MailboxDatum::Search(found)) = r {
+                    uids.extend(found.iter().map(|u| Uid(*u)));
+                }
+            })
+            .await?;
+        }
         uids.sort_unstable();
         uids.dedup();
         Ok(uids)
@@ -361,8 +376,8 @@ impl Conn {
         items: &str,
     ) -> Result<Vec<FetchedMessage>, ImapError> {
         let mut out = Vec::with_capacity(uids.len());
-        for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&format!("UID FETCH {set} ({items})"), |r| {
+        for command in uid_commands(uids, |set| format!("UID FETCH {set} ({items})")) {
+            self.command(&command, |r| {
                 if let Response::Fetch(_, attrs) = r {
                     let mut m = FetchedMessage {
                         uid: Uid(0),
@@ -429,8 +444,8 @@ impl Conn {
         uids: &[Uid],
         command: impl Fn(&str) -> String,
     ) -> Result<(), ImapError> {
-        for set in uid_sets(uids, MAX_SET_LEN) {
-            self.command(&command(&set), |_| {}).await?;
+        for command in uid_commands(uids, command) {
+            self.command(&command, |_| {}).await?;
         }
         Ok(())
     }

@@ -20,9 +20,28 @@ impl fmt::Display for Uid {
     }
 }
 
-/// The longest UID set put in one command. RFC 7162 3.2.1.5 asks clients to
-/// keep command lines under 8192 octets; the rest of a line is short.
-pub const MAX_SET_LEN: usize = 7000;
+/// RFC 7162 4 asks clients to keep a command line (literals aside) to about
+/// 8192 octets, tag and CRLF included.
+pub const MAX_LINE: usize = 8192;
+
+/// Room kept for the tag, the space after it and the closing CRLF.
+const TAG_ROOM: usize = 16;
+
+/// One command per slice of `uids`: `command(set)` with a range-compressed
+/// UID set, each line within [`MAX_LINE`]. The sets are as long as the rest
+/// of the line allows, because on some servers every expunging command has
+/// a fixed cost (docs/performance.md).
+pub fn uid_commands(uids: &[Uid], command: impl Fn(&str) -> String) -> Vec<String> {
+    // A line whose other text alone fills the budget still gets some room,
+    // so that every UID is sent; servers accept far longer lines.
+    let room = MAX_LINE
+        .saturating_sub(command("").len() + TAG_ROOM)
+        .max(256);
+    uid_sets(uids, room)
+        .iter()
+        .map(|set| command(set))
+        .collect()
+}
 
 /// UID sets for `uids`, sorted, ranges compressed (`1:5,9,12:14`), split so
 /// that no set is longer than `max_len`.
@@ -212,10 +231,25 @@ mod tests {
     #[test]
     fn a_hundred_thousand_scattered_uids_stay_under_the_line_limit() {
         let scattered: Vec<Uid> = (0..100_000u32).map(|i| Uid(i * 3 + 1)).collect();
-        let sets = uid_sets(&scattered, MAX_SET_LEN);
-        assert!(sets.iter().all(|s| s.len() <= MAX_SET_LEN));
-        let total: usize = sets.iter().map(|s| s.split(',').count()).sum();
-        assert_eq!(total, 100_000, "every UID is in exactly one set");
+        let long_name = format!(" \"{}\"", "x".repeat(300));
+        let shapes = [
+            ("UID MOVE ", long_name.as_str()),
+            ("UID STORE ", " +FLAGS.SILENT (\\Seen)"),
+            ("UID SEARCH UID ", " UNDELETED OR FROM \"a\" SEEN"),
+        ];
+        for (prefix, suffix) in shapes {
+            let commands = uid_commands(&scattered, |set| format!("{prefix}{set}{suffix}"));
+            let longest = commands.iter().map(|c| c.len()).max().unwrap();
+            assert!(longest + TAG_ROOM <= MAX_LINE, "{prefix}: {longest}");
+            // Full: no line could have taken the next set's first UID.
+            assert!(longest + TAG_ROOM + 8 > MAX_LINE, "{prefix}: {longest}");
+            let mut sent = Vec::new();
+            for c in &commands {
+                let set = &c[prefix.len()..c.len() - suffix.len()];
+                sent.extend(set.split(',').map(|u| Uid(u.parse().unwrap())));
+            }
+            assert_eq!(sent, scattered, "{prefix}: every UID once, in order");
+        }
     }
 
     #[test]

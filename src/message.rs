@@ -92,6 +92,8 @@ pub enum MessageError {
     NoHeader,
     #[error("the message could not be parsed")]
     Unparsable,
+    #[error("the server sent no BODYSTRUCTURE, so attachments cannot be decided")]
+    NoStructure,
 }
 
 /// The header block: everything up to the first empty line.
@@ -163,6 +165,25 @@ fn angle_id(text: &str) -> String {
         (Some(a), Some(b)) if a < b => text[a + 1..b].trim().to_string(),
         _ => text.trim().to_string(),
     }
+}
+
+/// The attachments of a parsed message, as mail-parser tells them from
+/// the bodies: the same rules for a whole message and for a skeleton.
+fn attachments_of(parsed: &mail_parser::Message<'_>) -> Vec<Attachment> {
+    parsed
+        .attachments()
+        .map(|p| Attachment {
+            name: p.attachment_name().map(str::to_string),
+            mime_type: p
+                .content_type()
+                .map(|ct| match &ct.c_subtype {
+                    Some(sub) => format!("{}/{}", ct.c_type, sub),
+                    None => ct.c_type.to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".into())
+                .to_ascii_lowercase(),
+        })
+        .collect()
 }
 
 impl Message {
@@ -247,21 +268,7 @@ impl Message {
                     push_text(&mut text, true, t);
                 }
             }
-            let attachments = parsed
-                .attachments()
-                .map(|p| Attachment {
-                    name: p.attachment_name().map(str::to_string),
-                    mime_type: p
-                        .content_type()
-                        .map(|ct| match &ct.c_subtype {
-                            Some(sub) => format!("{}/{}", ct.c_type, sub),
-                            None => ct.c_type.to_string(),
-                        })
-                        .unwrap_or_else(|| "application/octet-stream".into())
-                        .to_ascii_lowercase(),
-                })
-                .collect();
-            (Some(text), Some(attachments))
+            (Some(text), Some(attachments_of(&parsed)))
         };
 
         Ok(Message {
@@ -283,6 +290,15 @@ impl Message {
             headers,
             warnings,
         })
+    }
+
+    /// Adds the attachments found in `skeleton`, the MIME tree of this
+    /// message without content (`imap::structure`), to a message read
+    /// header-only, so attachment conditions can be decided on it.
+    pub fn with_structure(mut self, skeleton: &[u8]) -> Message {
+        let parsed = MessageParser::default().parse(skeleton);
+        self.attachments = Some(parsed.as_ref().map(attachments_of).unwrap_or_default());
+        self
     }
 
     /// Decoded values of every occurrence of a header (name case-insensitive).

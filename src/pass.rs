@@ -57,39 +57,68 @@ pub fn header_fields<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Vec<Strin
     out.into_iter().collect()
 }
 
-/// What to FETCH, in batches of how many, and whether that is whole
-/// messages: the header fields the rules read, or the whole message when a
-/// body or attachment condition needs it.
-fn fetch_items(rules: &[&Rule]) -> (String, usize, bool) {
-    if rules
-        .iter()
-        .any(|r| r.conditions.iter().any(Condition::needs_body))
-    {
-        (
-            "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]".into(),
-            50,
-            true,
-        )
-    } else {
-        let fields = header_fields(rules.iter().copied()).join(" ");
-        (
-            format!("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})]"),
-            1000,
-            false,
-        )
+/// How much of each message a pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The header fields the rules read.
+    Header,
+    /// Those and BODYSTRUCTURE, for attachment conditions: no part is
+    /// downloaded.
+    Structure,
+    /// The whole message, for body conditions.
+    Whole,
+}
+
+impl Reading {
+    fn for_rules(rules: &[&Rule]) -> Reading {
+        let any = |f: fn(&Condition) -> bool| rules.iter().any(|r| r.conditions.iter().any(f));
+        if any(Condition::needs_text) {
+            Reading::Whole
+        } else if any(Condition::needs_structure) {
+            Reading::Structure
+        } else {
+            Reading::Header
+        }
+    }
+
+    /// The FETCH items, and how many messages to fetch per batch.
+    fn items(self, rules: &[&Rule]) -> (String, usize) {
+        let fields = || header_fields(rules.iter().copied()).join(" ");
+        match self {
+            Reading::Header => (
+                format!(
+                    "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({})]",
+                    fields()
+                ),
+                1000,
+            ),
+            Reading::Structure => (
+                format!(
+                    "UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({})]",
+                    fields()
+                ),
+                1000,
+            ),
+            Reading::Whole => ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]".into(), 50),
+        }
     }
 }
 
-fn to_fetched(m: FetchedMessage, whole: bool, now: DateTime<Utc>) -> Fetched {
+fn to_fetched(m: FetchedMessage, reading: Reading, now: DateTime<Utc>) -> Fetched {
     let meta = Meta {
         arrival: Arrival::At(m.internal_date.unwrap_or(now)),
         flags: m.flags,
         size: m.size.map(u64::from),
     };
-    let parsed = if whole {
-        Message::parse(&m.data, meta)
-    } else {
-        Message::parse_headers(&m.data, meta)
+    let parsed = match reading {
+        Reading::Whole => Message::parse(&m.data, meta),
+        Reading::Header => Message::parse_headers(&m.data, meta),
+        Reading::Structure => Message::parse_headers(&m.data, meta).and_then(|msg| {
+            let skeleton = m
+                .structure
+                .ok_or(crate::message::MessageError::NoStructure)?;
+            Ok(msg.with_structure(&skeleton))
+        }),
     };
     Fetched {
         uid: m.uid,
@@ -165,14 +194,15 @@ pub async fn plan_mailbox(
             }
         }
     };
-    let (items, batch, whole) = fetch_items(rules);
+    let reading = Reading::for_rules(rules);
+    let (items, batch) = reading.items(rules);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
     // Each batch is decided as it arrives, so only the small plan entries
     // stay in memory, not the messages.
     let mut entries = Vec::with_capacity(uids.len());
     for chunk in uids.chunks(batch) {
         for m in conn.uid_fetch(chunk, &items).await? {
-            entries.push(decide(mailbox, rules, to_fetched(m, whole, now), now));
+            entries.push(decide(mailbox, rules, to_fetched(m, reading, now), now));
         }
         if progress {
             eprint!(

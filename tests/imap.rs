@@ -244,6 +244,7 @@ async fn scattered_uid_sets_are_split_under_the_line_limit_and_lose_nothing() {
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     let sent: Vec<&str> = err
         .lines()
+        .filter(|l| l.contains(" send "))
         .filter_map(|l| l.split_once("command=").map(|(_, c)| c))
         .filter(|c| c.starts_with("UID "))
         .collect();
@@ -437,6 +438,166 @@ async fn run_decides_exactly_as_test_does_on_the_same_messages() {
     let (from_run, from_test) = (parse(&run), parse(&test));
     assert_eq!(from_run.len(), files.len(), "every message is in the plan");
     assert_eq!(from_run, from_test);
+}
+
+/// The MIME fixtures (RFC 2231 and 2047 names, inline images, forwarded
+/// messages, single-part attachments...), appended to a fresh user.
+async fn mime_fixtures(user: &User) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let raw = std::fs::read(&f).unwrap();
+        user.deliver("INBOX", &raw).await;
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        out.push((format!("{name}@mime.test"), raw));
+    }
+    out
+}
+
+/// Attachments found in BODYSTRUCTURE, as Dovecot sends it, are exactly
+/// those found in the whole message.
+#[tokio::test]
+async fn attachments_from_bodystructure_equal_those_of_the_whole_message() {
+    use mailwarden::message::{Arrival, Message, Meta};
+    let user = server().user();
+    let fixtures = mime_fixtures(&user).await;
+    let meta = || Meta {
+        arrival: Arrival::At(DateTime::UNIX_EPOCH),
+        flags: Default::default(),
+        size: None,
+    };
+    let mut c = user.conn(FULL).await;
+    c.open("INBOX", Access::ReadOnly).await.unwrap();
+    let uids = c.uid_search("ALL").await.unwrap();
+    let fetched = c
+        .uid_fetch(&uids, "UID BODYSTRUCTURE BODY.PEEK[HEADER]")
+        .await
+        .unwrap();
+    c.logout().await;
+    assert_eq!(fetched.len(), fixtures.len());
+    let mut with_attachments = 0;
+    for m in fetched {
+        let skeleton = m.structure.expect("BODYSTRUCTURE was fetched");
+        let from_structure = Message::parse_headers(&m.data, meta())
+            .unwrap()
+            .with_structure(&skeleton);
+        let id = from_structure.message_id.clone().unwrap();
+        let raw = &fixtures.iter().find(|(i, _)| *i == id).unwrap().1;
+        let whole = Message::parse(raw, meta()).unwrap();
+        assert_eq!(
+            from_structure.attachments,
+            whole.attachments,
+            "{id}: skeleton\n{}",
+            String::from_utf8_lossy(&skeleton)
+        );
+        with_attachments += usize::from(!whole.attachments.unwrap().is_empty());
+    }
+    assert!(with_attachments >= 10, "the fixtures exercise attachments");
+}
+
+/// With attachment conditions and no body condition, `run` reads
+/// BODYSTRUCTURE and never a whole message, and decides as `test` does.
+#[tokio::test]
+async fn attachment_rules_read_the_structure_only_and_decide_as_test_does() {
+    let user = server().user();
+    let fixtures = mime_fixtures(&user).await;
+    let rules = r#"  - name: euro invoice
+    match: { attachment: { name: { regex: '^€' } } }
+    actions: [move: Euro]
+  - name: umlaut
+    match: { attachment: { name: über } }
+    actions: [move: Umlaut]
+  - name: pdf
+    match: { attachment: { name: { glob: '*.pdf' }, type: application/pdf } }
+    actions: [move: PDF]
+  - name: images
+    match: { attachment: { type: image/ } }
+    actions: [move: Images]
+  - name: any other
+    match: { attachment: true }
+    actions: [flag: flagged]
+  - name: none
+    match: { attachment: false }
+    actions: [flag: seen]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", rules);
+    let before = user.snapshot().await;
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(["run", "--dry-run", "--format", "json", "-c"])
+        .arg(&cfg)
+        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("XDG_STATE_HOME", user.state_home())
+        .env("MAILWARDEN_LOG", "mailwarden=trace")
+        .output()
+        .unwrap();
+    let (out, err) = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    let fetches: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(" send "))
+        .filter_map(|l| l.split_once("command=").map(|(_, c)| c))
+        .filter(|c| c.starts_with("UID FETCH"))
+        .collect();
+    assert!(!fetches.is_empty(), "{err}");
+    assert!(
+        fetches
+            .iter()
+            .all(|c| c.contains("BODYSTRUCTURE") && !c.contains("BODY.PEEK[]")),
+        "{fetches:?}"
+    );
+    assert_eq!(
+        user.snapshot().await,
+        before,
+        "a dry run changed the mailbox"
+    );
+
+    let mime_dir = dir.path().join("mime");
+    std::fs::create_dir(&mime_dir).unwrap();
+    for (id, raw) in &fixtures {
+        std::fs::write(mime_dir.join(id.trim_end_matches("@mime.test")), raw).unwrap();
+    }
+    let test = user.mailwarden(
+        &["test", "--format", "json", mime_dir.to_str().unwrap()],
+        &cfg,
+    );
+    let decisions = |text: &str| -> BTreeMap<String, (String, Vec<String>, String)> {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| {
+                let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+                let flags = v["flags_added"]
+                    .as_array()
+                    .map(|a| a.iter().map(|f| f.as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default();
+                (s("message_id"), (s("rule"), flags, s("destination")))
+            })
+            .collect()
+    };
+    let from_run = decisions(&out);
+    let from_test = decisions(&text(&test).0);
+    assert_eq!(from_run.len(), fixtures.len(), "{out}");
+    assert_eq!(from_run, from_test);
+    let rules_hit: std::collections::BTreeSet<&str> =
+        from_run.values().map(|(r, _, _)| r.as_str()).collect();
+    for rule in [
+        "euro invoice",
+        "umlaut",
+        "pdf",
+        "images",
+        "any other",
+        "none",
+    ] {
+        assert!(
+            rules_hit.contains(rule),
+            "no fixture decided by {rule}: {from_run:?}"
+        );
+    }
 }
 
 /// A configuration with a TLS account for `user`.

@@ -110,6 +110,8 @@ pub struct FetchedMessage {
     pub internal_date: Option<DateTime<Utc>>,
     pub size: Option<u32>,
     pub data: Vec<u8>,
+    /// BODYSTRUCTURE, when fetched, as a skeleton MIME message.
+    pub structure: Option<Vec<u8>>,
 }
 
 /// A mailbox as LIST returned it.
@@ -385,6 +387,7 @@ impl Conn {
                         internal_date: None,
                         size: None,
                         data: Vec::new(),
+                        structure: None,
                     };
                     for a in attrs {
                         match a {
@@ -397,6 +400,9 @@ impl Conn {
                             AttributeValue::BodySection { data: Some(d), .. }
                             | AttributeValue::Rfc822(Some(d))
                             | AttributeValue::Rfc822Header(Some(d)) => m.data = d.to_vec(),
+                            AttributeValue::BodyStructure(b) => {
+                                m.structure = Some(super::structure::skeleton(b))
+                            }
                             _ => {}
                         }
                     }

@@ -124,15 +124,26 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// Does deciding this condition need the message body (text or MIME
-    /// structure)? The IMAP layer uses it to fetch no more than needed.
-    pub fn needs_body(&self) -> bool {
-        match self {
-            Condition::Body(_) | Condition::Attachment(_) => true,
-            Condition::All(cs) | Condition::Any(cs) => cs.iter().any(Condition::needs_body),
-            Condition::Not(c) => c.needs_body(),
-            _ => false,
-        }
+    /// Does deciding this condition need the message's text? The IMAP
+    /// layer uses it, and [`Condition::needs_structure`], to fetch no more
+    /// than needed.
+    pub fn needs_text(&self) -> bool {
+        self.any(&|c| matches!(c, Condition::Body(_)))
+    }
+
+    /// Does deciding this condition need the MIME structure (attachments)?
+    pub fn needs_structure(&self) -> bool {
+        self.any(&|c| matches!(c, Condition::Attachment(_)))
+    }
+
+    /// Does `test` hold for this condition or any inside it?
+    fn any(&self, test: &dyn Fn(&Condition) -> bool) -> bool {
+        test(self)
+            || match self {
+                Condition::All(cs) | Condition::Any(cs) => cs.iter().any(|c| c.any(test)),
+                Condition::Not(c) => c.any(test),
+                _ => false,
+            }
     }
 }
 

@@ -92,8 +92,8 @@ pub enum MessageError {
     NoHeader,
     #[error("the message could not be parsed")]
     Unparsable,
-    #[error("the server sent no BODYSTRUCTURE, so attachments cannot be decided")]
-    NoStructure,
+    #[error("the server sent no {0} for it")]
+    Missing(&'static str),
 }
 
 /// The header block: everything up to the first empty line.

@@ -14,7 +14,7 @@ use crate::cli::Format;
 use crate::config::{Account, Config};
 use crate::execute::{ExecError, Folders, execute};
 use crate::imap::conn::{Access, Conn, FetchedMessage, ImapError, MailboxStatus};
-use crate::message::{Arrival, Message, Meta};
+use crate::message::{Arrival, Message, MessageError, Meta};
 use crate::plan::{Fetched, MailboxPlan, decide};
 use crate::report::{DecisionJson, actions_text, decision_json};
 use crate::rules::{Condition, Rule, same_mailbox};
@@ -65,7 +65,9 @@ enum Reading {
     /// Those and BODYSTRUCTURE, for attachment conditions: no part is
     /// downloaded.
     Structure,
-    /// The whole message, for body conditions.
+    /// Those, Content-Transfer-Encoding and the text (BODY[TEXT]), for
+    /// body conditions: the message without the header fields no rule
+    /// reads (Received, DKIM-Signature...).
     Whole,
 }
 
@@ -99,7 +101,13 @@ impl Reading {
                 ),
                 1000,
             ),
-            Reading::Whole => ("UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[]".into(), 50),
+            Reading::Whole => (
+                format!(
+                    "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({} CONTENT-TRANSFER-ENCODING)] BODY.PEEK[TEXT]",
+                    fields()
+                ),
+                50,
+            ),
         }
     }
 }
@@ -111,12 +119,19 @@ fn to_fetched(m: FetchedMessage, reading: Reading, now: DateTime<Utc>) -> Fetche
         size: m.size.map(u64::from),
     };
     let parsed = match reading {
-        Reading::Whole => Message::parse(&m.data, meta),
+        // The fields read and the text make the message that `test`
+        // would see, less the header fields no rule reads.
+        Reading::Whole => m
+            .text
+            .ok_or(MessageError::Missing("BODY[TEXT]"))
+            .and_then(|text| {
+                let mut raw = m.data;
+                raw.extend_from_slice(&text);
+                Message::parse(&raw, meta)
+            }),
         Reading::Header => Message::parse_headers(&m.data, meta),
         Reading::Structure => Message::parse_headers(&m.data, meta).and_then(|msg| {
-            let skeleton = m
-                .structure
-                .ok_or(crate::message::MessageError::NoStructure)?;
+            let skeleton = m.structure.ok_or(MessageError::Missing("BODYSTRUCTURE"))?;
             Ok(msg.with_structure(&skeleton))
         }),
     };

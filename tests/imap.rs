@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::process::Output;
 
 use chrono::{DateTime, Utc};
 use mailwarden::imap::Access;
@@ -195,6 +196,26 @@ async fn every_action_kind_with_counts_before_and_after() {
     assert_eq!(user.snapshot().await, after, "second run changed something");
 }
 
+/// Runs mailwarden with `args` and this user's configuration, logging at
+/// trace level; returns the output and every command line it sent.
+fn run_traced(user: &User, cfg: &std::path::Path, args: &[&str]) -> (Output, Vec<String>) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(args)
+        .arg("-c")
+        .arg(cfg)
+        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("XDG_STATE_HOME", user.state_home())
+        .env("MAILWARDEN_LOG", "mailwarden=trace")
+        .output()
+        .unwrap();
+    let sent = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.contains(" send "))
+        .filter_map(|l| l.split_once("command=").map(|(_, c)| c.to_string()))
+        .collect();
+    (o, sent)
+}
+
 /// 4,000 messages, every other one to move: its 2,000 scattered UIDs do not
 /// fit one 8 KB command line (RFC 7162 4), so every UID command is split,
 /// and still each message ends up in exactly one place.
@@ -232,22 +253,10 @@ async fn scattered_uid_sets_are_split_under_the_line_limit_and_lose_nothing() {
         "",
         "  - {name: odd, match: {subject: odd}, actions: [flag: seen, move: Odd]}\n",
     );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
-        .args(["run", "-c"])
-        .arg(&cfg)
-        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
-        .env("XDG_STATE_HOME", user.state_home())
-        .env("MAILWARDEN_LOG", "mailwarden=trace")
-        .output()
-        .unwrap();
+    let (o, sent) = run_traced(&user, &cfg, &["run"]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    let sent: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains(" send "))
-        .filter_map(|l| l.split_once("command=").map(|(_, c)| c))
-        .filter(|c| c.starts_with("UID "))
-        .collect();
+    let sent: Vec<&String> = sent.iter().filter(|c| c.starts_with("UID ")).collect();
     // On the wire: tag (at most ten octets with its space), text, CRLF.
     let longest = sent.iter().map(|c| c.len()).max().unwrap();
     assert!(longest + 10 + 2 <= 8192, "a line of {longest} octets");
@@ -500,13 +509,7 @@ async fn attachments_from_bodystructure_equal_those_of_the_whole_message() {
     assert!(with_attachments >= 10, "the fixtures exercise attachments");
 }
 
-/// With attachment conditions and no body condition, `run` reads
-/// BODYSTRUCTURE and never a whole message, and decides as `test` does.
-#[tokio::test]
-async fn attachment_rules_read_the_structure_only_and_decide_as_test_does() {
-    let user = server().user();
-    let fixtures = mime_fixtures(&user).await;
-    let rules = r#"  - name: euro invoice
+const ATTACHMENT_RULES: &str = r#"  - name: euro invoice
     match: { attachment: { name: { regex: '^€' } } }
     actions: [move: Euro]
   - name: umlaut
@@ -525,32 +528,26 @@ async fn attachment_rules_read_the_structure_only_and_decide_as_test_does() {
     match: { attachment: false }
     actions: [flag: seen]
 "#;
+
+/// A dry run over the MIME fixtures with `rules`: its UID FETCHes each pass
+/// `fetch_ok`, it changes nothing, it decides every message as `test` does
+/// on the files, and every rule named in `decisive` decides some message.
+async fn decides_as_test_on_mime_fixtures(
+    rules: &str,
+    fetch_ok: impl Fn(&str) -> bool,
+    decisive: &[&str],
+) {
+    let user = server().user();
+    let fixtures = mime_fixtures(&user).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", rules);
     let before = user.snapshot().await;
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
-        .args(["run", "--dry-run", "--format", "json", "-c"])
-        .arg(&cfg)
-        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
-        .env("XDG_STATE_HOME", user.state_home())
-        .env("MAILWARDEN_LOG", "mailwarden=trace")
-        .output()
-        .unwrap();
+    let (run, sent) = run_traced(&user, &cfg, &["run", "--dry-run", "--format", "json"]);
     let (out, err) = text(&run);
     assert_eq!(run.status.code(), Some(0), "{err}");
-    let fetches: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains(" send "))
-        .filter_map(|l| l.split_once("command=").map(|(_, c)| c))
-        .filter(|c| c.starts_with("UID FETCH"))
-        .collect();
+    let fetches: Vec<&String> = sent.iter().filter(|c| c.starts_with("UID FETCH")).collect();
     assert!(!fetches.is_empty(), "{err}");
-    assert!(
-        fetches
-            .iter()
-            .all(|c| c.contains("BODYSTRUCTURE") && !c.contains("BODY.PEEK[]")),
-        "{fetches:?}"
-    );
+    assert!(fetches.iter().all(|c| fetch_ok(c)), "{fetches:?}");
     assert_eq!(
         user.snapshot().await,
         before,
@@ -585,19 +582,51 @@ async fn attachment_rules_read_the_structure_only_and_decide_as_test_does() {
     assert_eq!(from_run, from_test);
     let rules_hit: std::collections::BTreeSet<&str> =
         from_run.values().map(|(r, _, _)| r.as_str()).collect();
-    for rule in [
-        "euro invoice",
-        "umlaut",
-        "pdf",
-        "images",
-        "any other",
-        "none",
-    ] {
+    for rule in decisive {
         assert!(
             rules_hit.contains(rule),
             "no fixture decided by {rule}: {from_run:?}"
         );
     }
+}
+
+/// With attachment conditions and no body condition, `run` reads
+/// BODYSTRUCTURE and never a message's content.
+#[tokio::test]
+async fn attachment_rules_read_the_structure_only_and_decide_as_test_does() {
+    decides_as_test_on_mime_fixtures(
+        ATTACHMENT_RULES,
+        |c| c.contains("BODYSTRUCTURE") && !c.contains("BODY.PEEK[]") && !c.contains("[TEXT]"),
+        &[
+            "euro invoice",
+            "umlaut",
+            "pdf",
+            "images",
+            "any other",
+            "none",
+        ],
+    )
+    .await;
+}
+
+/// With a body condition, `run` reads the header fields the rules use,
+/// Content-Transfer-Encoding and BODY[TEXT], never the whole message, and
+/// still decodes the text (a base64 body) as `test` does.
+#[tokio::test]
+async fn body_rules_read_the_text_not_the_whole_message_and_decide_as_test_does() {
+    let rules = format!(
+        "  - {{name: secret, match: {{body: Geheimnis}}, actions: [move: Secrets]}}\n{ATTACHMENT_RULES}"
+    );
+    decides_as_test_on_mime_fixtures(
+        &rules,
+        |c| {
+            c.contains("BODY.PEEK[TEXT]")
+                && c.contains("CONTENT-TRANSFER-ENCODING")
+                && !c.contains("BODY.PEEK[]")
+        },
+        &["secret", "euro invoice", "pdf", "any other", "none"],
+    )
+    .await;
 }
 
 /// A configuration with a TLS account for `user`.

@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode, Status};
+use async_imap::imap_proto::{
+    AttributeValue, MailboxDatum, MessageSection, Response, ResponseCode, SectionPath, Status,
+};
 use chrono::{DateTime, Utc};
 
 use super::types::{EncodeError, Uid, UidValidity, decode_mailbox, mailbox_arg, uid_commands};
@@ -110,6 +112,8 @@ pub struct FetchedMessage {
     pub internal_date: Option<DateTime<Utc>>,
     pub size: Option<u32>,
     pub data: Vec<u8>,
+    /// BODY[TEXT], when fetched: the body after the header.
+    pub text: Option<Vec<u8>>,
     /// BODYSTRUCTURE, when fetched, as a skeleton MIME message.
     pub structure: Option<Vec<u8>>,
 }
@@ -387,6 +391,7 @@ impl Conn {
                         internal_date: None,
                         size: None,
                         data: Vec::new(),
+                        text: None,
                         structure: None,
                     };
                     for a in attrs {
@@ -397,6 +402,11 @@ impl Conn {
                                 m.internal_date = parse_internal_date(d)
                             }
                             AttributeValue::Rfc822Size(s) => m.size = Some(*s),
+                            AttributeValue::BodySection {
+                                section: Some(SectionPath::Full(MessageSection::Text)),
+                                data: Some(d),
+                                ..
+                            } => m.text = Some(d.to_vec()),
                             AttributeValue::BodySection { data: Some(d), .. }
                             | AttributeValue::Rfc822(Some(d))
                             | AttributeValue::Rfc822Header(Some(d)) => m.data = d.to_vec(),

@@ -449,10 +449,13 @@ async fn run_decides_exactly_as_test_does_on_the_same_messages() {
     assert_eq!(from_run, from_test);
 }
 
-/// The MIME fixtures (RFC 2231 and 2047 names, inline images, forwarded
-/// messages, single-part attachments...), appended to a fresh user.
-async fn mime_fixtures(user: &User) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
+/// The MIME fixtures in `tests/fixtures/<set>` (`mime`: RFC 2231 and 2047
+/// names, inline images, forwarded messages, single-part attachments, odd
+/// parameters...), appended to `user`.
+async fn mime_fixtures(user: &User, set: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(set);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -474,7 +477,7 @@ async fn mime_fixtures(user: &User) -> Vec<(String, Vec<u8>)> {
 async fn attachments_from_bodystructure_equal_those_of_the_whole_message() {
     use mailwarden::message::{Arrival, Message, Meta};
     let user = server().user();
-    let fixtures = mime_fixtures(&user).await;
+    let fixtures = mime_fixtures(&user, "mime").await;
     let meta = || Meta {
         arrival: Arrival::At(DateTime::UNIX_EPOCH),
         flags: Default::default(),
@@ -509,6 +512,41 @@ async fn attachments_from_bodystructure_equal_those_of_the_whole_message() {
     assert!(with_attachments >= 10, "the fixtures exercise attachments");
 }
 
+/// Where a message's MIME structure is broken (a multipart without a
+/// boundary, a boundary never closed), the server's reading of it decides,
+/// and it can differ from the parser `test` uses (docs/rules.md). Each
+/// such message is still decided; nothing fails.
+#[tokio::test]
+async fn broken_mime_structure_is_read_as_the_server_reads_it() {
+    let user = server().user();
+    mime_fixtures(&user, "mime-broken").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "", ATTACHMENT_RULES);
+    let (run, _) = run_traced(&user, &cfg, &["run", "--dry-run", "--format", "json"]);
+    let (out, err) = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{err}");
+    let rules: BTreeMap<String, String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+            (s("message_id"), s("rule"))
+        })
+        .collect();
+    // Dovecot reads the first as one text part, and finds the image the
+    // second ends with.
+    assert_eq!(
+        rules,
+        BTreeMap::from([
+            (
+                "01-multipart-without-boundary.eml@mime.test".into(),
+                "none".into()
+            ),
+            ("02-unclosed-nested.eml@mime.test".into(), "images".into()),
+        ])
+    );
+}
+
 const ATTACHMENT_RULES: &str = r#"  - name: euro invoice
     match: { attachment: { name: { regex: '^€' } } }
     actions: [move: Euro]
@@ -538,7 +576,7 @@ async fn decides_as_test_on_mime_fixtures(
     decisive: &[&str],
 ) {
     let user = server().user();
-    let fixtures = mime_fixtures(&user).await;
+    let fixtures = mime_fixtures(&user, "mime").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", rules);
     let before = user.snapshot().await;

@@ -474,7 +474,7 @@ async fn main() {
     let n = setting("MAILWARDEN_BENCH_MESSAGES", 20_000);
     // Run-to-run noise on a shared machine is about 20 %; medians of
     // interleaved rounds compare the clients under the same conditions.
-    let rounds = setting("MAILWARDEN_BENCH_ROUNDS", 3).max(1);
+    let rounds = setting("MAILWARDEN_BENCH_ROUNDS", 5).max(1);
     let msgs = generate(n);
     let template = server().user();
     deliver_all(&template, &msgs);

@@ -72,12 +72,18 @@ enum Reading {
 }
 
 impl Reading {
-    fn for_rules(rules: &[&Rule]) -> Reading {
+    /// What `rules` need; texts instead of structures where the server's
+    /// BODYSTRUCTURE cannot be read.
+    fn for_rules(rules: &[&Rule], structure_readable: bool) -> Reading {
         let any = |f: fn(&Condition) -> bool| rules.iter().any(|r| r.conditions.iter().any(f));
         if any(Condition::needs_text) {
             Reading::Whole
         } else if any(Condition::needs_structure) {
-            Reading::Structure
+            if structure_readable {
+                Reading::Structure
+            } else {
+                Reading::Whole
+            }
         } else {
             Reading::Header
         }
@@ -209,14 +215,24 @@ pub async fn plan_mailbox(
             }
         }
     };
-    let reading = Reading::for_rules(rules);
+    let reading = Reading::for_rules(rules, conn.bodystructure_readable());
     let (items, batch) = reading.items(rules);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
     // Each batch is decided as it arrives, so only the small plan entries
     // stay in memory, not the messages.
     let mut entries = Vec::with_capacity(uids.len());
     for chunk in uids.chunks(batch) {
-        for m in conn.uid_fetch(chunk, &items).await? {
+        let fetched = match conn.uid_fetch(chunk, &items).await {
+            Ok(f) => f,
+            Err(e) => {
+                if reading == Reading::Structure && matches!(e, ImapError::Unreadable(_)) {
+                    // The session is lost; a new one reads texts instead.
+                    conn.distrust_bodystructure();
+                }
+                return Err(e);
+            }
+        };
+        for m in fetched {
             entries.push(decide(mailbox, rules, to_fetched(m, reading, now), now));
         }
         if progress {

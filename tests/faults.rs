@@ -14,11 +14,15 @@ fn mail(id: &str, from: &str) -> Vec<u8> {
 const RULES: &str = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [flag: seen, move: Notifications]\n";
 
 fn config(user: &User, dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    config_with(user, dir, port, RULES)
+}
+
+fn config_with(user: &User, dir: &std::path::Path, port: u16, rules: &str) -> std::path::PathBuf {
     let path = dir.join("c.yaml");
     std::fs::write(
         &path,
         format!(
-            "version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {port}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\nrules:\n{RULES}",
+            "version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {port}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\nrules:\n{rules}",
             user.name
         ),
     )
@@ -219,4 +223,89 @@ async fn a_connection_that_goes_silent_while_idling_is_replaced() {
     daemon.expect_in_folder(&user, "Notifications", 1, 15).await;
     assert!(daemon.log_has("reconnecting"), "{}", daemon.log());
     assert_eq!(daemon.stop(), Some(0));
+}
+
+/// A message with a PDF attachment (`pdf`) or without.
+fn mime_mail(id: &str, pdf: bool) -> Vec<u8> {
+    let attachment = if pdf {
+        "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"bill.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "Message-ID: <{id}>\r\nFrom: a@b\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHello.\r\n{attachment}--b--\r\n"
+    )
+    .into_bytes()
+}
+
+const PDF_RULES: &str =
+    "  - {name: pdf, match: {attachment: {name: {glob: '*.pdf'}}}, actions: [move: PDF]}\n";
+
+/// A configuration with PDF_RULES for `user`, through a proxy that makes
+/// every BODYSTRUCTURE of the server unparsable.
+async fn behind_unreadable_bodystructures(
+    user: &User,
+    dir: &std::path::Path,
+) -> (Proxy, std::path::PathBuf) {
+    let garble = Cut::Garble("BODYSTRUCTURE (", "BODYSTRUCTURE (BOGUS ");
+    let proxy = Proxy::start(FULL, garble).await;
+    let cfg = config_with(user, dir, proxy.port, PDF_RULES);
+    (proxy, cfg)
+}
+
+/// A server whose BODYSTRUCTURE cannot be parsed (servers build it from
+/// the message, and junk mail makes some send malformed ones): the
+/// session is lost, and `run` reads the mailbox again in a new session
+/// through message texts, and moves exactly the messages with a PDF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_bodystructure_falls_back_to_message_texts() {
+    let user = server().user();
+    for (id, pdf) in [
+        ("a1@x", true),
+        ("a2@x", false),
+        ("a3@x", true),
+        ("a4@x", false),
+    ] {
+        user.deliver("INBOX", &mime_mail(id, pdf)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_proxy, cfg) = behind_unreadable_bodystructures(&user, dir.path()).await;
+    let o = user.mailwarden_logged(&["run"], &cfg, "mailwarden=debug");
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        err.contains("BODYSTRUCTURE that cannot be read"),
+        "the fallback is logged: {err}"
+    );
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 4, "{after:?}");
+    let ids = |mb: &str| -> Vec<&str> { after[mb].iter().map(|(id, _)| id.as_str()).collect() };
+    assert_eq!(ids("PDF"), ["<a1@x>", "<a3@x>"]);
+    assert_eq!(ids("INBOX"), ["<a2@x>", "<a4@x>"]);
+}
+
+/// The same server under `watch`: the fallback outlives the session, so
+/// new mail is sorted rather than ending every session the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_keeps_reading_texts_after_an_unreadable_bodystructure() {
+    let user = server().user();
+    user.deliver("INBOX", &mime_mail("w1@x", true)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_proxy, cfg) = behind_unreadable_bodystructures(&user, dir.path()).await;
+    let daemon = Daemon::start(&user, &cfg);
+    daemon.expect_in_folder(&user, "PDF", 1, 30).await;
+    user.deliver("INBOX", &mime_mail("w2@x", true)).await;
+    user.deliver("INBOX", &mime_mail("w3@x", false)).await;
+    daemon.expect_in_folder(&user, "PDF", 2, 30).await;
+    assert!(
+        daemon.log_has("BODYSTRUCTURE that cannot be read"),
+        "{}",
+        daemon.log()
+    );
+    let reconnects = daemon.log().matches("reconnecting").count();
+    assert_eq!(daemon.stop(), Some(0));
+    assert_eq!(reconnects, 1, "one lost session, not one per pass");
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 3);
+    assert_eq!(after["INBOX"].len(), 1);
 }

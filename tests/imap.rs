@@ -199,15 +199,7 @@ async fn every_action_kind_with_counts_before_and_after() {
 /// Runs mailwarden with `args` and this user's configuration, logging at
 /// trace level; returns the output and every command line it sent.
 fn run_traced(user: &User, cfg: &std::path::Path, args: &[&str]) -> (Output, Vec<String>) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
-        .args(args)
-        .arg("-c")
-        .arg(cfg)
-        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
-        .env("XDG_STATE_HOME", user.state_home())
-        .env("MAILWARDEN_LOG", "mailwarden=trace")
-        .output()
-        .unwrap();
+    let o = user.mailwarden_logged(args, cfg, "mailwarden=trace");
     let sent = String::from_utf8_lossy(&o.stderr)
         .lines()
         .filter(|l| l.contains(" send "))

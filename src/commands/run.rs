@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::load_config;
 use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::{Account, Config};
-use crate::imap::conn::{Access, ImapError};
+use crate::imap::conn::{Access, Conn, ImapError};
 use crate::pass::{apply, mailboxes_of, plan_mailbox, print_plan, report_undecided};
 use crate::recover::reconcile;
 use crate::rules::Rule;
@@ -62,24 +62,15 @@ pub async fn run_account(
     if mailboxes.is_empty() {
         return result;
     }
-    let credential = match secret::resolve(&account.secret).await {
+    let mut conn = match open_session(account).await {
         Ok(c) => c,
         Err(e) => {
+            // Everything `open_session` does is connecting: exit code 3.
             eprintln!("mailwarden: account {}: {e}", account.name);
             result.connect_failed = true;
             return result;
         }
     };
-    let mut conn = match crate::imap::connect(account, &credential).await {
-        Ok(c) => c,
-        Err(e) => {
-            // Everything `connect` does is connecting: exit code 3.
-            eprintln!("mailwarden: account {}: {e}", account.name);
-            result.connect_failed = true;
-            return result;
-        }
-    };
-    drop(credential);
     if let Some(state) = state {
         match reconcile(&mut conn, state, &account.name).await {
             Ok(r) if r != Default::default() => tracing::warn!(
@@ -105,20 +96,41 @@ pub async fn run_account(
         Access::ReadOnly
     };
     let mut folders = None;
-    for mailbox in &mailboxes {
+    'mailboxes: for mailbox in &mailboxes {
         let rules: Vec<&Rule> = config.rules_for(&account.name, mailbox).collect();
-        let (plan, status, mark) =
+        let mut retried = false;
+        let (plan, status, mark) = loop {
             match plan_mailbox(&mut conn, account, mailbox, &rules, access, None, now).await {
-                Ok(x) => x,
+                Ok(x) => break x,
+                Err(e) if !retried && !conn.bodystructure_readable() => {
+                    tracing::warn!(
+                        account = %account.name, %mailbox, error = %e,
+                        "the server sent a BODYSTRUCTURE that cannot be read; reading message texts instead"
+                    );
+                    retried = true;
+                    match open_session(account).await {
+                        Ok(mut fresh) => {
+                            fresh.distrust_bodystructure();
+                            conn = fresh;
+                            folders = None;
+                        }
+                        Err(e) => {
+                            eprintln!("mailwarden: account {}: {e}", account.name);
+                            result.failed_messages += 1;
+                            return result;
+                        }
+                    }
+                }
                 Err(e) => {
                     eprintln!("mailwarden: {}/{mailbox}: {e}", account.name);
                     result.failed_messages += 1;
                     if matches!(e, ImapError::Refused { .. }) {
-                        continue;
+                        continue 'mailboxes;
                     }
-                    break;
+                    break 'mailboxes;
                 }
-            };
+            }
+        };
         let Some(state) = state else {
             result.failed_messages += report_undecided(&plan);
             let _ = print_plan(out, &plan, status.exists, args.format);
@@ -151,6 +163,17 @@ pub async fn run_account(
     }
     conn.logout().await;
     result
+}
+
+/// A session for `account`, its secret read afresh (and dropped once
+/// logged in).
+async fn open_session(account: &Account) -> Result<Conn, String> {
+    let credential = secret::resolve(&account.secret)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::imap::connect(account, &credential)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 pub fn execute_command(args: &RunArgs) -> Outcome {

@@ -160,6 +160,10 @@ async fn account_loop(
     }
     let mut backoff = Backoff(BACKOFF_MIN);
     let mut next_sweep = Instant::now();
+    // Carried over to every new session once the server sent a
+    // BODYSTRUCTURE that could not be read, so the same message does not
+    // end every session the same way.
+    let mut bodystructure_readable = true;
     'connect: loop {
         if *stop.borrow() {
             return;
@@ -186,6 +190,9 @@ async fn account_loop(
             }
         };
         tracing::info!(account = %account.name, "connected");
+        if !bodystructure_readable {
+            conn.distrust_bodystructure();
+        }
         let mut folders = None;
         let cx = AccountCtx {
             config: &config,
@@ -248,6 +255,10 @@ async fn account_loop(
                 return;
             }
             Err(e) => {
+                if bodystructure_readable && !conn.bodystructure_readable() {
+                    bodystructure_readable = false;
+                    tracing::warn!(account = %account.name, "the server sent a BODYSTRUCTURE that cannot be read; reading message texts instead");
+                }
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "connection lost or refused; reconnecting");
                 if sleep_or_stop(wait, &mut stop).await {

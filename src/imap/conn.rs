@@ -49,6 +49,10 @@ pub enum ImapError {
     Timeout(Duration),
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A response the parser could not read. The session cannot go on: the
+    /// parser would stop at the same bytes again.
+    #[error("unreadable response: {0}")]
+    Unreadable(String),
     #[error(transparent)]
     Encode(#[from] EncodeError),
 }
@@ -72,9 +76,20 @@ macro_rules! next_response {
         tokio::time::timeout($conn.timeout, $conn.session.read_response())
             .await
             .map_err(|_| ImapError::Timeout($conn.timeout))?
-            .map_err(|e| ImapError::Protocol(format!("{}: {e}", $what)))?
+            .map_err(|e| read_error($what, e))?
             .ok_or(ImapError::ConnectionLost)?
     };
+}
+
+/// A failed read: unreadable data, or a broken stream. async-imap tells a
+/// parse failure only by its message.
+fn read_error(what: impl std::fmt::Display, e: std::io::Error) -> ImapError {
+    let text = format!("{what}: {e}");
+    if e.kind() == std::io::ErrorKind::Other && text.contains("during parsing of") {
+        ImapError::Unreadable(text)
+    } else {
+        ImapError::Protocol(text)
+    }
 }
 
 /// Why IDLE ended.
@@ -136,6 +151,9 @@ pub struct Conn {
     /// An EXISTS arrived with the answer to some command: new mail that
     /// IDLE will not announce again (RFC 3501 7.3.1).
     pub(super) new_mail: bool,
+    /// This server sent a BODYSTRUCTURE the parser could not read: ask it
+    /// for message texts instead.
+    pub(super) bodystructure_unreadable: bool,
 }
 
 fn status_word(s: &Status) -> &'static str {
@@ -178,6 +196,19 @@ impl Conn {
 
     pub fn has(&self, capability: &str) -> bool {
         self.caps.contains(&capability.to_ascii_uppercase())
+    }
+
+    /// Can attachments be found from BODYSTRUCTURE on this server? Not once
+    /// it sent one that could not be read: servers build BODYSTRUCTURE
+    /// from messages, and junk mail makes some of them send malformed ones.
+    pub fn bodystructure_readable(&self) -> bool {
+        !self.bodystructure_unreadable
+    }
+
+    /// Remembers that this server's BODYSTRUCTURE cannot be relied on (also
+    /// for a new session to it: the caller carries this over).
+    pub fn distrust_bodystructure(&mut self) {
+        self.bodystructure_unreadable = true;
     }
 
     /// Sends `cmd` and reads until its tagged response; `on_data` sees every
@@ -590,7 +621,7 @@ impl Conn {
             tokio::select! {
                 r = self.session.read_response() => {
                     let resp = r
-                        .map_err(|e| ImapError::Protocol(format!("while idling: {e}")))?
+                        .map_err(|e| read_error("while idling", e))?
                         .ok_or(ImapError::ConnectionLost)?;
                     match resp.parsed() {
                         Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_))

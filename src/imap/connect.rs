@@ -270,6 +270,7 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
         timeout: account.timeout,
         selected: None,
         new_mail: false,
+        bodystructure_unreadable: false,
     };
     conn.refresh_capabilities().await?;
     tracing::debug!(account = %account.name, capabilities = ?conn.caps, "logged in");

@@ -440,14 +440,26 @@ impl User {
 
     /// Runs the binary with this user's password in the environment.
     pub fn mailwarden(&self, args: &[&str], config: &Path) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_mailwarden"))
-            .args(args)
+        self.command(args, config).output().unwrap()
+    }
+
+    /// Like [`User::mailwarden`], logging at `level` (MAILWARDEN_LOG) to
+    /// standard error.
+    pub fn mailwarden_logged(&self, args: &[&str], config: &Path, level: &str) -> Output {
+        self.command(args, config)
+            .env("MAILWARDEN_LOG", level)
+            .output()
+            .unwrap()
+    }
+
+    fn command(&self, args: &[&str], config: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mailwarden"));
+        c.args(args)
             .arg("-c")
             .arg(config)
             .env("MAILWARDEN_TEST_PASSWORD", &self.password)
-            .env("XDG_STATE_HOME", self.state_home())
-            .output()
-            .unwrap()
+            .env("XDG_STATE_HOME", self.state_home());
+        c
     }
 
     /// Runs the binary with this user's state, without a configuration.
@@ -493,6 +505,25 @@ pub enum Cut {
     /// passes either way, but the connection stays open: a NAT that forgot
     /// it.
     Blackhole(&'static str),
+    /// Not a cut: on every connection, the server's `.0` becomes `.1`, so
+    /// the server seems to send what Dovecot never would.
+    Garble(&'static str, &'static str),
+}
+
+/// `data` with every `needle` replaced by `with`.
+fn replace_bytes(data: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A bare IMAP client on the plain loopback port: fills mailboxes fast
@@ -643,6 +674,20 @@ impl Proxy {
                                 Ok(n) => n,
                             };
                             pending.extend_from_slice(&buf[..n]);
+                            if let Cut::Garble(needle, with) = cut {
+                                // Whole lines only: a needle is never split
+                                // between two reads.
+                                let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
+                                    continue;
+                                };
+                                let lines: Vec<u8> = pending.drain(..=end).collect();
+                                let text =
+                                    replace_bytes(&lines, needle.as_bytes(), with.as_bytes());
+                                if cw.write_all(&text).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
                             if holed_down.load(Ordering::SeqCst) {
                                 // The answer to the command goes through
                                 // ("+ idling"); then silence.

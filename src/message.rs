@@ -198,8 +198,67 @@ impl Message {
         Self::build(raw, meta, true)
     }
 
+    /// What a server sent of a message it holds: some of its header fields
+    /// (`BODY.PEEK[HEADER.FIELDS (...)]`, possibly none of them) and, when
+    /// fetched, its text. The checks that tell a loose file from a message
+    /// do not apply: the server already holds it as one.
+    pub fn from_server(
+        fields: &[u8],
+        text: Option<&[u8]>,
+        meta: Meta,
+    ) -> Result<Message, MessageError> {
+        if fields.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::without_fields(text, meta));
+        }
+        match text {
+            Some(text) => Self::parse_unchecked(&[fields, text].concat(), meta, false),
+            None => Self::parse_unchecked(fields, meta, true),
+        }
+    }
+
+    /// A message with none of the header fields asked for (the parser
+    /// wants at least one). Without Content-Type and
+    /// Content-Transfer-Encoding its text is plain text as it stands
+    /// (RFC 2045 5.2, 6.1).
+    fn without_fields(text: Option<&[u8]>, meta: Meta) -> Message {
+        let arrival = match meta.arrival {
+            Arrival::At(t) | Arrival::DateHeaderOr(t) => t,
+        };
+        let size = meta
+            .size
+            .unwrap_or_else(|| text.map_or(0, |t| t.len() as u64));
+        let text = text.map(|t| {
+            let mut out = String::new();
+            push_text(&mut out, false, &String::from_utf8_lossy(t));
+            out
+        });
+        Message {
+            message_id: None,
+            headers: Vec::new(),
+            from: Vec::new(),
+            to: Vec::new(),
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            sender: Vec::new(),
+            reply_to: Vec::new(),
+            subject: None,
+            list_id: None,
+            date: None,
+            arrival,
+            size,
+            flags: meta.flags,
+            attachments: text.as_ref().map(|_| Vec::new()),
+            text,
+            warnings: Vec::new(),
+        }
+    }
+
     fn build(raw: &[u8], meta: Meta, header_only: bool) -> Result<Message, MessageError> {
         sanity_check(raw)?;
+        Self::parse_unchecked(raw, meta, header_only)
+    }
+
+    fn parse_unchecked(raw: &[u8], meta: Meta, header_only: bool) -> Result<Message, MessageError> {
         let parser = MessageParser::default();
         let parsed = if header_only {
             parser.parse_headers(raw)

@@ -130,13 +130,9 @@ fn to_fetched(m: FetchedMessage, reading: Reading, now: DateTime<Utc>) -> Fetche
         Reading::Whole => m
             .text
             .ok_or(MessageError::Missing("BODY[TEXT]"))
-            .and_then(|text| {
-                let mut raw = m.data;
-                raw.extend_from_slice(&text);
-                Message::parse(&raw, meta)
-            }),
-        Reading::Header => Message::parse_headers(&m.data, meta),
-        Reading::Structure => Message::parse_headers(&m.data, meta).and_then(|msg| {
+            .and_then(|text| Message::from_server(&m.data, Some(&text), meta)),
+        Reading::Header => Message::from_server(&m.data, None, meta),
+        Reading::Structure => Message::from_server(&m.data, None, meta).and_then(|msg| {
             let skeleton = m.structure.ok_or(MessageError::Missing("BODYSTRUCTURE"))?;
             Ok(msg.with_structure(&skeleton))
         }),

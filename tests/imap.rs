@@ -659,6 +659,48 @@ async fn body_rules_read_the_text_not_the_whole_message_and_decide_as_test_does(
     .await;
 }
 
+/// A message that has none of the header fields mailwarden reads is still
+/// a message: `run` decides it as `test` does, in every reading mode,
+/// instead of calling it empty.
+#[tokio::test]
+async fn a_message_without_the_fields_read_is_decided_not_refused() {
+    let user = server().user();
+    let raw = b"X-Only: this\r\n\r\nNothing else is here.\r\n";
+    user.deliver("INBOX", raw).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bare.eml"), raw).unwrap();
+    for (rule, flag) in [
+        ("{not: {subject: x}}", "\\Flagged"),
+        ("{attachment: false}", "\\Seen"),
+        ("{body: Nothing}", "\\Answered"),
+    ] {
+        let cfg = user.config(
+            dir.path(),
+            FULL,
+            "",
+            &format!("  - {{name: r, match: {rule}, actions: [flag: '{flag}']}}\n"),
+        );
+        let run = user.mailwarden(&["run", "--dry-run", "--format", "json"], &cfg);
+        let (out, err) = text(&run);
+        assert_eq!(run.status.code(), Some(0), "{rule}: {out}\n{err}");
+        let test = user.mailwarden(
+            &[
+                "test",
+                "--format",
+                "json",
+                dir.path().join("bare.eml").to_str().unwrap(),
+            ],
+            &cfg,
+        );
+        let rule_of = |text: &str| -> String {
+            let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+            v["rule"].as_str().unwrap_or("").to_string()
+        };
+        assert_eq!(rule_of(&out), "r", "{rule}: {out}");
+        assert_eq!(rule_of(&text(&test).0), "r", "{rule}");
+    }
+}
+
 /// A configuration with a TLS account for `user`.
 fn tls_config(
     dir: &std::path::Path,

@@ -248,6 +248,34 @@ impl Journal<'_> {
         fault_point("kill-after-outcome", action);
         Ok(())
     }
+
+    /// Sends one command for `uids` between its intent and its outcome.
+    /// `words` says what happened: what was done, or from the refusal's
+    /// reason why the messages stay. A refusal is reported against `uids`
+    /// and the pass goes on; a broken connection ends it.
+    async fn send(
+        &mut self,
+        report: &mut Report,
+        (action, target): (&str, Option<String>),
+        uids: &[Uid],
+        command: impl Future<Output = Result<(), ImapError>>,
+        words: impl FnOnce(Result<(), &str>) -> String,
+    ) -> Result<(), ExecError> {
+        let ids = self.intend(action, target, uids)?;
+        let result = match command.await {
+            Ok(()) => {
+                report.done.push(words(Ok(())));
+                Ok(())
+            }
+            Err(e) => {
+                let why = fatal(e)?;
+                report.fail(uids, words(Err(&why)));
+                Err(why)
+            }
+        };
+        self.finish(&ids, action, &result)?;
+        Ok(())
+    }
 }
 
 /// Sends the plan's operations, journaling each before it is sent and
@@ -288,19 +316,18 @@ pub async fn execute(
                 let add = matches!(op, Operation::AddFlags { .. });
                 let list = flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
                 let action = if add { "flag" } else { "unflag" };
-                let ids = journal.intend(action, Some(list), uids)?;
-                let result = match conn.uid_store(uids, add, flags).await {
-                    Ok(()) => {
-                        report.done.push(op.to_string());
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let why = fatal(e)?;
-                        report.fail(uids, format!("{op}: {why}"));
-                        Err(why)
-                    }
-                };
-                journal.finish(&ids, action, &result)?;
+                journal
+                    .send(
+                        &mut report,
+                        (action, Some(list)),
+                        uids,
+                        conn.uid_store(uids, add, flags),
+                        |r| match r {
+                            Ok(()) => op.to_string(),
+                            Err(why) => format!("{op}: {why}"),
+                        },
+                    )
+                    .await?;
             }
             Operation::Copy { folder, uids } => {
                 let name = match folders.resolve(&Target::Folder(folder.clone())) {
@@ -341,19 +368,18 @@ pub async fn execute(
                 if todo.is_empty() {
                     continue;
                 }
-                let ids = journal.intend("copy", Some(name.clone()), &todo)?;
-                let result = match conn.uid_copy(&todo, &name).await {
-                    Ok(()) => {
-                        report.done.push(format!("copied {} to {folder}", n(&todo)));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let why = fatal(e)?;
-                        report.fail(&todo, format!("copy to {folder}: {why}"));
-                        Err(why)
-                    }
-                };
-                journal.finish(&ids, "copy", &result)?;
+                journal
+                    .send(
+                        &mut report,
+                        ("copy", Some(name.clone())),
+                        &todo,
+                        conn.uid_copy(&todo, &name),
+                        |r| match r {
+                            Ok(()) => format!("copied {} to {folder}", n(&todo)),
+                            Err(why) => format!("copy to {folder}: {why}"),
+                        },
+                    )
+                    .await?;
             }
             Operation::Move { target, uids } => {
                 let name = match folders.resolve(target) {
@@ -367,22 +393,22 @@ pub async fn execute(
                     report.fail(uids, format!("{op}: {why}; the messages stay"));
                     continue;
                 }
-                let ids = journal.intend("move", Some(name.clone()), uids)?;
                 if conn.has("MOVE") {
-                    let result = match conn.uid_move(uids, &name).await {
-                        Ok(()) => {
-                            report.done.push(format!("moved {} to {name}", n(uids)));
-                            Ok(())
-                        }
-                        Err(e) => {
-                            let why = fatal(e)?;
-                            report.fail(uids, format!("move to {name}: {why}; the messages stay"));
-                            Err(why)
-                        }
-                    };
-                    journal.finish(&ids, "move", &result)?;
+                    journal
+                        .send(
+                            &mut report,
+                            ("move", Some(name.clone())),
+                            uids,
+                            conn.uid_move(uids, &name),
+                            |r| match r {
+                                Ok(()) => format!("moved {} to {name}", n(uids)),
+                                Err(why) => format!("move to {name}: {why}; the messages stay"),
+                            },
+                        )
+                        .await?;
                     continue;
                 }
+                let ids = journal.intend("move", Some(name.clone()), uids)?;
                 // No MOVE: copy now, remove later. Only a confirmed copy is
                 // removed, and all removals share one UID EXPUNGE, because
                 // each expunging command can cost the server a pass over

@@ -9,8 +9,36 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 
 use crate::cli::Outcome;
-use crate::config::{self, Config, LoadError};
+use crate::config::{self, Account, Config, LoadError};
+use crate::imap::{Conn, ImapError};
+use crate::secret::{self, SecretError};
 use crate::state::{self, State};
+
+/// Why a session for an account could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Connect(#[from] ImapError),
+}
+
+impl OpenError {
+    /// What failed, in a few words.
+    pub fn what(&self) -> &'static str {
+        match self {
+            OpenError::Secret(_) => "cannot read the secret",
+            OpenError::Connect(_) => "cannot connect",
+        }
+    }
+}
+
+/// A session for `account`, its secret read afresh (and dropped once
+/// logged in).
+pub async fn open_session(account: &Account) -> Result<Conn, OpenError> {
+    let credential = secret::resolve(&account.secret).await?;
+    Ok(crate::imap::connect(account, &credential).await?)
+}
 
 /// Opens the state file (`--state`, else the default) and takes its lock.
 pub fn open_state(path: Option<&PathBuf>) -> Result<State, Outcome> {

@@ -7,14 +7,13 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 
-use super::load_config;
+use super::{load_config, open_session};
 use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::{Account, Config};
-use crate::imap::conn::{Access, Conn, ImapError};
+use crate::imap::conn::{Access, ImapError};
 use crate::pass::{apply, mailboxes_of, plan_mailbox, print_plan, report_undecided};
 use crate::recover::reconcile;
 use crate::rules::Rule;
-use crate::secret;
 use crate::state::State;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -163,17 +162,6 @@ pub async fn run_account(
     }
     conn.logout().await;
     result
-}
-
-/// A session for `account`, its secret read afresh (and dropped once
-/// logged in).
-async fn open_session(account: &Account) -> Result<Conn, String> {
-    let credential = secret::resolve(&account.secret)
-        .await
-        .map_err(|e| e.to_string())?;
-    crate::imap::connect(account, &credential)
-        .await
-        .map_err(|e| e.to_string())
 }
 
 pub fn execute_command(args: &RunArgs) -> Outcome {

@@ -34,7 +34,6 @@ use crate::imap::conn::{Access, Conn, Woke};
 use crate::pass::{apply, mailboxes_of, plan_mailbox};
 use crate::recover::reconcile;
 use crate::rules::{Rule, same_mailbox};
-use crate::secret;
 use crate::state::State;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -168,21 +167,11 @@ async fn account_loop(
         if *stop.borrow() {
             return;
         }
-        let mut conn = match secret::resolve(&account.secret).await {
-            Ok(credential) => match crate::imap::connect(&account, &credential).await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    let wait = backoff.next();
-                    tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "cannot connect");
-                    if sleep_or_stop(wait, &mut stop).await {
-                        return;
-                    }
-                    continue 'connect;
-                }
-            },
+        let mut conn = match super::open_session(&account).await {
+            Ok(conn) => conn,
             Err(e) => {
                 let wait = backoff.next();
-                tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "cannot read the secret");
+                tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "{}", e.what());
                 if sleep_or_stop(wait, &mut stop).await {
                     return;
                 }

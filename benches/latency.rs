@@ -82,18 +82,11 @@ async fn main() {
         env("MAILWARDEN_BENCH_ARRIVALS", 50),
     );
     let user = server().user();
+    let old: Vec<Vec<u8>> = (0..backlog)
+        .map(|i| mail(&format!("old{i}@x"), "friend@example.net"))
+        .collect();
+    user.deliver_many("INBOX", &old);
     let mut writer = user.conn(FULL).await;
-    for i in 0..backlog {
-        writer
-            .append(
-                "INBOX",
-                &[],
-                None,
-                &mail(&format!("old{i}@x"), "friend@example.net"),
-            )
-            .await
-            .unwrap();
-    }
     writer.create("Notifications").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", RULES);

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 
 use mailwarden::imap::types::{Uid, uid_sets};
-use support::{FULL, Raw, User, server};
+use support::{Appendix, FULL, Raw, User, server};
 
 /// A small deterministic generator, so every run sorts the same mailbox.
 struct Lcg(u64);
@@ -200,28 +200,16 @@ inbox:contain_from('friend7@example.net'):add_flags({{ '\\Flagged' }})
 /// Dovecot mailbox looks like, and cost Dovecot a rescan of the whole
 /// directory on every expunging command (see docs/performance.md).
 fn deliver_all(user: &User, msgs: &[Generated]) {
-    let mut raw = Raw::login(user);
     let now = chrono::Utc::now();
-    for batch in msgs.chunks(1_000) {
-        let prefixes: Vec<String> = batch
-            .iter()
-            .map(|m| {
-                let arrival = now - chrono::Duration::seconds((m.age_days * DAY + 3600) as i64);
-                format!(
-                    " ({}) \"{}\" ",
-                    if m.seen { "\\Seen" } else { "" },
-                    arrival.format("%d-%b-%Y %H:%M:%S +0000")
-                )
-            })
-            .collect();
-        let literals: Vec<(&[u8], &str)> = batch
-            .iter()
-            .zip(&prefixes)
-            .map(|(m, p)| (m.raw.as_slice(), p.as_str()))
-            .collect();
-        raw.command("APPEND INBOX", &literals);
-    }
-    raw.command("LOGOUT", &[]);
+    let appended: Vec<Appendix> = msgs
+        .iter()
+        .map(|m| {
+            let flags: &[&str] = if m.seen { &["\\Seen"] } else { &[] };
+            let arrival = now - chrono::Duration::seconds((m.age_days * DAY + 3600) as i64);
+            (m.raw.as_slice(), flags, Some(arrival))
+        })
+        .collect();
+    user.append_many("INBOX", &appended);
 }
 
 /// The least a client can ask of the server for this sort: select, read

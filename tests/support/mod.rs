@@ -382,9 +382,29 @@ impl User {
     /// Appends many messages to `mailbox` quickly: MULTIAPPEND (RFC 3502),
     /// a thousand per command, no flags, arriving now.
     pub fn deliver_many(&self, mailbox: &str, msgs: &[Vec<u8>]) {
+        let msgs: Vec<Appendix> = msgs.iter().map(|m| (m.as_slice(), &[][..], None)).collect();
+        self.append_many(mailbox, &msgs);
+    }
+
+    /// Like [`User::deliver_many`], each message with its flags and
+    /// arrival time (now if none).
+    pub fn append_many(&self, mailbox: &str, msgs: &[Appendix]) {
         let mut raw = Raw::login(self);
         for batch in msgs.chunks(1_000) {
-            let literals: Vec<(&[u8], &str)> = batch.iter().map(|m| (m.as_slice(), " ")).collect();
+            let prefixes: Vec<String> = batch
+                .iter()
+                .map(|(_, flags, arrival)| {
+                    let date = arrival
+                        .map(|t| format!("\"{}\" ", t.format("%d-%b-%Y %H:%M:%S +0000")))
+                        .unwrap_or_default();
+                    format!(" ({}) {date}", flags.join(" "))
+                })
+                .collect();
+            let literals: Vec<(&[u8], &str)> = batch
+                .iter()
+                .zip(&prefixes)
+                .map(|((m, _, _), p)| (*m, p.as_str()))
+                .collect();
             raw.command(&format!("APPEND \"{mailbox}\""), &literals);
         }
         raw.command("LOGOUT", &[]);
@@ -525,6 +545,9 @@ fn replace_bytes(data: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A message to append: its bytes, flags (`\\Seen`) and arrival time.
+pub type Appendix<'a> = (&'a [u8], &'a [&'a str], Option<DateTime<Utc>>);
 
 /// A bare IMAP client on the plain loopback port: fills mailboxes fast
 /// (MULTIAPPEND with LITERAL+) and sends hand-written commands.

@@ -91,30 +91,24 @@ impl Reading {
 
     /// The FETCH items, and how many messages to fetch per batch.
     fn items(self, rules: &[&Rule]) -> (String, usize) {
-        let fields = || header_fields(rules.iter().copied()).join(" ");
-        match self {
-            Reading::Header => (
-                format!(
-                    "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({})]",
-                    fields()
-                ),
-                1000,
-            ),
+        let fields = header_fields(rules.iter().copied()).join(" ");
+        let (content, batch) = match self {
+            Reading::Header => (format!("BODY.PEEK[HEADER.FIELDS ({fields})]"), 1000),
             Reading::Structure => (
-                format!(
-                    "UID FLAGS INTERNALDATE RFC822.SIZE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({})]",
-                    fields()
-                ),
+                format!("BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({fields})]"),
                 1000,
             ),
             Reading::Whole => (
                 format!(
-                    "UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({} CONTENT-TRANSFER-ENCODING)] BODY.PEEK[TEXT]",
-                    fields()
+                    "BODY.PEEK[HEADER.FIELDS ({fields} CONTENT-TRANSFER-ENCODING)] BODY.PEEK[TEXT]"
                 ),
                 50,
             ),
-        }
+        };
+        (
+            format!("UID FLAGS INTERNALDATE RFC822.SIZE {content}"),
+            batch,
+        )
     }
 }
 

@@ -187,15 +187,10 @@ fn attachments_of(parsed: &mail_parser::Message<'_>) -> Vec<Attachment> {
 }
 
 impl Message {
-    /// A whole message (headers and body).
+    /// A whole message (headers and body), as a loose file holds it.
     pub fn parse(raw: &[u8], meta: Meta) -> Result<Message, MessageError> {
-        Self::build(raw, meta, false)
-    }
-
-    /// Only a header block, as `BODY.PEEK[HEADER]` returns it: body
-    /// conditions cannot be decided on it.
-    pub fn parse_headers(raw: &[u8], meta: Meta) -> Result<Message, MessageError> {
-        Self::build(raw, meta, true)
+        sanity_check(raw)?;
+        Self::parse_unchecked(raw, meta, false)
     }
 
     /// What a server sent of a message it holds: some of its header fields
@@ -251,11 +246,6 @@ impl Message {
             text,
             warnings: Vec::new(),
         }
-    }
-
-    fn build(raw: &[u8], meta: Meta, header_only: bool) -> Result<Message, MessageError> {
-        sanity_check(raw)?;
-        Self::parse_unchecked(raw, meta, header_only)
     }
 
     fn parse_unchecked(raw: &[u8], meta: Meta, header_only: bool) -> Result<Message, MessageError> {
@@ -460,8 +450,9 @@ JVBERi0=\r\n\
     #[test]
     fn a_header_block_alone_has_no_body() {
         let end = MSG.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-        let m = Message::parse_headers(
+        let m = Message::from_server(
             &MSG[..end],
+            None,
             Meta {
                 size: Some(9999),
                 ..meta()

@@ -487,7 +487,7 @@ async fn attachments_from_bodystructure_equal_those_of_the_whole_message() {
     let mut with_attachments = 0;
     for m in fetched {
         let skeleton = m.structure.expect("BODYSTRUCTURE was fetched");
-        let from_structure = Message::parse_headers(&m.data, meta())
+        let from_structure = Message::from_server(&m.data, None, meta())
             .unwrap()
             .with_structure(&skeleton);
         let id = from_structure.message_id.clone().unwrap();

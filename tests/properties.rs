@@ -29,9 +29,9 @@ fn meta() -> Meta {
     }
 }
 
-/// Parses `raw` every way (as a file, as a header block, and as a server's
-/// fields plus text, split a tenth in) and runs every rule of every
-/// config over it.
+/// Parses `raw` every way (as a file, as a server's header fields, and as
+/// a server's fields plus text, split a tenth in) and runs every rule of
+/// every config over it.
 fn evaluate_everything(configs: &[Config], raw: &[u8]) {
     let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
         .unwrap()
@@ -40,7 +40,6 @@ fn evaluate_everything(configs: &[Config], raw: &[u8]) {
     let (fields, text) = raw.split_at(split);
     for msg in [
         Message::parse(raw, meta()),
-        Message::parse_headers(raw, meta()),
         Message::from_server(raw, None, meta()),
         Message::from_server(fields, Some(text), meta()),
     ]

@@ -844,8 +844,9 @@ mod tests {
     #[test]
     fn body_conditions_on_a_header_only_message_are_an_error_not_a_guess() {
         let cfg = config("  - name: r\n    match: {body: x}\n    actions: [move: X]\n");
-        let msg = Message::parse_headers(
+        let msg = Message::from_server(
             b"From: a@b\n\n",
+            None,
             Meta {
                 arrival: Arrival::At(t(NOW)),
                 flags: BTreeSet::new(),

@@ -212,10 +212,9 @@ impl std::fmt::Display for Operation {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
-    use crate::config::parse_str;
+    use crate::config::with_rules;
     use crate::message::{Arrival, Meta};
     use crate::rules::SystemFlag;
 
@@ -233,17 +232,14 @@ mod tests {
 
     #[test]
     fn operations_are_grouped_and_skip_what_is_already_true() {
-        let cfg = parse_str(
-            "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:
-  - {name: spam, match: {subject: spam}, actions: [flag: seen, move: Junk]}
+        let cfg = with_rules(
+            "  - {name: spam, match: {subject: spam}, actions: [flag: seen, move: Junk]}
   - {name: gh, match: {from: github}, actions: [flag: [seen, $GH], move: GitHub]}
   - {name: keep, match: {from: boss}, actions: [copy: Boss, flag: flagged]}
   - {name: self, match: {subject: {regex: '^(?P<box>INBOX)'}}, actions: [flag: seen, move: '{box}']}
   - {name: gone, match: {subject: bounce}, actions: [flag: seen, delete: {expunge: true}]}
 ",
-            Path::new("."),
-        )
-        .unwrap();
+        );
         let rules: Vec<&Rule> = cfg.rules_for("a", "INBOX").collect();
         let seen = Flag::System(SystemFlag::Seen);
         let fetched = vec![

@@ -269,16 +269,12 @@ pub fn criteria<'r>(rules: impl IntoIterator<Item = &'r Rule>, now: DateTime<Utc
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
-    use crate::config::parse_str;
+    use crate::config::with_rules;
 
     fn search(rules: &str) -> String {
-        let text = format!(
-            "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n{rules}"
-        );
-        let cfg = parse_str(&text, Path::new(".")).unwrap_or_else(|d| panic!("{d:?}"));
+        let cfg = with_rules(rules);
         let now = DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
             .unwrap()
             .to_utc();

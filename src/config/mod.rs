@@ -129,6 +129,19 @@ pub fn parse_str(text: &str, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     validate::validate(&root, base)
 }
 
+/// For table tests: a configuration with one account `a` and `rules`;
+/// panics with every diagnostic when it is invalid.
+#[cfg(test)]
+pub(crate) fn with_rules(rules: &str) -> Config {
+    let text = format!(
+        "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n{rules}"
+    );
+    parse_str(&text, Path::new(".")).unwrap_or_else(|d| {
+        let all: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        panic!("{text}\n{}", all.join("\n"))
+    })
+}
+
 /// Reads, parses and validates the configuration file at `path`.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
     let shown = path.display().to_string();

@@ -489,29 +489,13 @@ fn address_matches(test: &AddressTest, a: &Address, caps: &mut Captures) -> bool
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::path::Path;
 
     use chrono::{DateTime, Utc};
 
     use super::*;
-    use crate::config::{Config, parse_str};
     use crate::message::{Arrival, Meta};
 
-    fn config(rules: &str) -> Config {
-        let text = format!(
-            "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n{rules}"
-        );
-        parse_str(&text, Path::new(".")).unwrap_or_else(|d| {
-            panic!(
-                "{}\n{}",
-                text,
-                d.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
-    }
+    use crate::config::with_rules as config;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()

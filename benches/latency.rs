@@ -41,7 +41,13 @@ async fn server_notification(arrivals: usize) -> Vec<Duration> {
     let user = server().user();
     let mut writer = user.conn(FULL).await;
     let mut idler = user.conn(FULL).await;
-    idler.open("INBOX", Access::ReadWrite).await.unwrap();
+    idler
+        .open(
+            &mailwarden::imap::types::Mailbox::inbox(),
+            Access::ReadWrite,
+        )
+        .await
+        .unwrap();
     let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
     let mut times = Vec::new();
     for i in 0..arrivals {
@@ -57,13 +63,18 @@ async fn server_notification(arrivals: usize) -> Vec<Duration> {
         let append = async {
             tokio::time::sleep(Duration::from_millis(100)).await;
             writer
-                .append("INBOX", &[], None, &mail(&format!("b{i}@x"), "a@b"))
+                .append(
+                    &mailwarden::imap::types::Mailbox::inbox(),
+                    &[],
+                    None,
+                    &mail(&format!("b{i}@x"), "a@b"),
+                )
                 .await
                 .unwrap();
             Instant::now()
         };
         let (woke, appended) = tokio::join!(wait, append);
-        assert_eq!(woke, mailwarden::imap::conn::Woke::Changed);
+        assert_eq!(woke, mailwarden::imap::Woke::Changed);
         times.push(rx.await.unwrap().saturating_duration_since(appended));
     }
     times
@@ -87,7 +98,10 @@ async fn main() {
         .collect();
     user.deliver_many("INBOX", &old);
     let mut writer = user.conn(FULL).await;
-    writer.create("Notifications").await.unwrap();
+    writer
+        .create(&mailwarden::imap::types::Mailbox::verbatim("Notifications"))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", RULES);
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
@@ -107,7 +121,7 @@ async fn main() {
     for i in 0..arrivals {
         writer
             .append(
-                "INBOX",
+                &mailwarden::imap::types::Mailbox::inbox(),
                 &[],
                 None,
                 &mail(&format!("new{i}@x"), "notifications@github.com"),
@@ -118,7 +132,10 @@ async fn main() {
         let mut arrived = false;
         while t0.elapsed() < Duration::from_secs(10) {
             if watcher
-                .open("Notifications", Access::ReadOnly)
+                .open(
+                    &mailwarden::imap::types::Mailbox::verbatim("Notifications"),
+                    Access::ReadOnly,
+                )
                 .await
                 .unwrap()
                 .exists as usize

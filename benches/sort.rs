@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use mailwarden::imap::types::{Uid, uid_sets};
+use mailwarden::imap::command::SearchKey;
+use mailwarden::imap::types::{Mailbox, Uid, UidSet};
 use support::{Appendix, FULL, Raw, User, server};
 
 /// A small deterministic generator, so every run sorts the same mailbox.
@@ -227,13 +228,13 @@ fn floor_client(user: &User, msgs: &[Generated]) -> f64 {
     );
     // Messages were appended in order to an empty mailbox: UID = index + 1.
     let uids = |keep: &dyn Fn(usize, &Generated) -> bool| -> String {
-        let set: Vec<Uid> = msgs
+        let set: UidSet = msgs
             .iter()
             .enumerate()
             .filter(|(i, m)| keep(*i, m))
-            .map(|(i, _)| Uid(i as u32 + 1))
+            .filter_map(|(i, _)| Uid::new(i as u32 + 1))
             .collect();
-        uid_sets(&set, usize::MAX).concat()
+        set.to_string()
     };
     raw.command(
         &format!(
@@ -318,10 +319,10 @@ async fn placement(user: &User) -> BTreeMap<String, String> {
 async fn warm_up(user: &User) {
     // Both users start from an indexed mailbox, so neither pays for it.
     let mut c = user.conn(FULL).await;
-    c.open("INBOX", mailwarden::imap::Access::ReadOnly)
+    c.open(&Mailbox::inbox(), mailwarden::imap::Access::ReadOnly)
         .await
         .unwrap();
-    c.uid_search("ALL").await.unwrap();
+    c.search(&SearchKey::All).await.unwrap();
     c.logout().await;
 }
 

@@ -1,19 +1,24 @@
-//! Carries out a [`MailboxPlan`] on the session that read it: resolves rule
-//! paths and SPECIAL-USE targets to server names, creates missing folders,
-//! then sends the plan's grouped operations. Safe moves: UID MOVE (RFC 6851)
-//! where offered, else UID COPY, \Deleted and UID EXPUNGE of exactly those
-//! UIDs (RFC 4315); never a plain EXPUNGE or CLOSE, so messages someone else
-//! marked \Deleted are not touched.
+//! Carries out a mailbox's steps (`plan::Step`) on the session that read
+//! it: creates missing folders, sends each step's commands, and journals
+//! every action before it is sent and, message by message, as the server
+//! confirmed it. Safe moves: UID MOVE (RFC 6851) where offered, else UID
+//! COPY, \Deleted and UID EXPUNGE of exactly those UIDs (RFC 4315); never a
+//! plain EXPUNGE or CLOSE, so messages someone else marked \Deleted are not
+//! touched. A message counts as moved when the server says so for it
+//! (COPYUID), or when it is gone from the source and found in the target.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::imap::conn::{Access, Conn, ImapError, ListEntry};
-use crate::imap::types::{Hierarchy, Uid, quoted};
-use crate::plan::{MailboxPlan, Operation};
-use crate::rules::{Flag, Target, same_mailbox};
-use crate::state::{Intent, State, StateError, Status};
+use crate::imap::command::{SearchKey, StoreMode, is_quotable};
+use crate::imap::folders::Folders;
+use crate::imap::session::Copied;
+use crate::imap::types::{Capability, Mailbox, Uid, UidSet};
+use crate::imap::{Access, ImapError, Session};
+use crate::plan::{MailboxPlan, Operation, Step, messages};
+use crate::rules::Flag;
+use crate::state::{Action, Intent, Outcome, State, StateError, Status};
 
-/// Why a mailbox's plan could not be carried out to the end.
+/// Why a mailbox's steps could not be carried out to the end.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error(transparent)]
@@ -23,164 +28,158 @@ pub enum ExecError {
     State(#[from] StateError),
 }
 
-/// The account's folders as the server has them.
-pub struct Folders {
-    hierarchy: Hierarchy,
-    existing: BTreeSet<String>,
-    /// SPECIAL-USE attribute (`\Archive`) -> mailbox name.
-    special: HashMap<String, String>,
-}
-
-impl Folders {
-    pub async fn load(conn: &mut Conn) -> Result<Folders, ImapError> {
-        let separator = conn.separator().await?;
-        let entries: Vec<ListEntry> = conn.list_all().await?;
-        // A \Noselect or \NonExistent name (RFC 5258) is only a level of
-        // the hierarchy; nothing can be moved into it.
-        let selectable = |e: &&ListEntry| {
-            !e.attributes.iter().any(|a| {
-                a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
-            })
-        };
-        let names: Vec<String> = entries
-            .iter()
-            .filter(selectable)
-            .map(|e| e.name.clone())
-            .collect();
-        let mut special = HashMap::new();
-        for e in &entries {
-            for a in &e.attributes {
-                special
-                    .entry(a.to_ascii_lowercase())
-                    .or_insert_with(|| e.name.clone());
-            }
-        }
-        Ok(Folders {
-            hierarchy: Hierarchy::infer(separator, &names),
-            existing: names.into_iter().collect(),
-            special,
-        })
-    }
-
-    pub fn exists(&self, name: &str) -> bool {
-        self.existing.iter().any(|n| same_mailbox(name, n))
-    }
-
-    /// The server's name for a target.
-    pub fn resolve(&self, target: &Target) -> Result<String, String> {
-        match target {
-            Target::Folder(path) => self.hierarchy.server_name(path),
-            Target::SpecialUse {
-                attribute,
-                fallback,
-            } => match self.special.get(&attribute.to_ascii_lowercase()) {
-                Some(name) => Ok(name.clone()),
-                None => self.hierarchy.server_name(fallback),
-            },
-            Target::Expunge => Err("expunged messages have no folder".into()),
-        }
-    }
-
-    /// Makes sure `name` exists: CREATE and SUBSCRIBE it when missing
-    /// (RFC 3501 6.3.3 creates missing parents too).
-    async fn ensure(&mut self, conn: &mut Conn, name: &str, create: bool) -> Result<(), String> {
-        if self.exists(name) {
-            return Ok(());
-        }
-        if !create {
-            return Err(format!(
-                "folder {name} does not exist and create_folders is false"
-            ));
-        }
-        conn.create(name)
-            .await
-            .map_err(|e| format!("cannot create folder {name}: {e}"))?;
-        if let Err(e) = conn.subscribe(name).await {
-            tracing::warn!(folder = name, error = %e, "created but could not subscribe");
-        }
-        self.existing.insert(name.to_string());
-        Ok(())
-    }
-}
-
 /// What happened, for the user.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// One line per operation done.
+    /// One line per operation done, with what the server confirmed.
     pub done: Vec<String>,
     /// Messages left in place because an operation on them failed.
     pub failed: BTreeSet<Uid>,
     pub problems: Vec<String>,
+    /// Messages another client removed before the action reached them.
+    pub gone: usize,
 }
 
 impl Report {
-    fn fail(&mut self, uids: &[Uid], why: String) {
-        self.failed.extend(uids.iter().copied());
+    fn fail(&mut self, uids: &UidSet, why: String) {
+        self.failed.extend(uids.iter());
         self.problems.push(why);
     }
 }
 
-/// An error of the connection (not of one command) ends the mailbox.
-fn fatal(e: ImapError) -> Result<String, ImapError> {
-    match e {
-        ImapError::Refused { .. } | ImapError::Encode(_) => Ok(e.to_string()),
-        e => Err(e),
+/// The refusal of one command as a reason; an error that ends the session
+/// is passed on.
+fn refusal(e: ImapError) -> Result<String, ImapError> {
+    if e.ends_session() {
+        Err(e)
+    } else {
+        Ok(e.to_string())
     }
 }
 
-fn n(uids: &[Uid]) -> String {
-    format!(
-        "{} message{}",
-        uids.len(),
-        if uids.len() == 1 { "" } else { "s" }
-    )
-}
-
-/// Marks `uids` \Deleted and removes exactly them, where UIDPLUS allows;
-/// without it they stay marked and the report says so.
-pub async fn remove(conn: &mut Conn, uids: &[Uid], report: &mut Report) -> Result<bool, ImapError> {
-    if let Err(e) = conn.uid_store(uids, true, &[Flag::Deleted]).await {
-        let why = fatal(e)?;
-        report.fail(uids, format!("marking {} \\Deleted: {why}", n(uids)));
-        return Ok(false);
-    }
-    if !conn.has("UIDPLUS") {
-        report.problems.push(format!(
-            "the server lacks UIDPLUS: {} marked \\Deleted but not expunged (a plain EXPUNGE would also remove messages others marked)",
-            n(uids)
-        ));
-        return Ok(true);
-    }
-    if let Err(e) = conn.uid_expunge(uids).await {
-        let why = fatal(e)?;
-        report.fail(uids, format!("UID EXPUNGE of {}: {why}", n(uids)));
-        return Ok(false);
-    }
-    Ok(true)
-}
-
-/// Message-IDs already in `folder`, among `wanted`: a copy is not made
-/// twice when the pass runs again.
+/// Which Message-IDs among `wanted` are in `folder`: a copy is not made
+/// twice, and recovery finds what a crash left done. Opens `folder`
+/// read-only; the caller opens its own mailbox again.
 pub async fn present_in(
-    conn: &mut Conn,
-    folder: &str,
+    session: &mut Session,
+    folder: &Mailbox,
     wanted: &[&str],
 ) -> Result<BTreeSet<String>, ImapError> {
-    conn.open(folder, Access::ReadOnly).await?;
+    let keys: Vec<SearchKey> = wanted
+        .iter()
+        .map(|id| format!("<{id}>"))
+        .filter(|id| is_quotable(id))
+        .map(|id| SearchKey::Header("Message-ID".into(), id))
+        .collect();
     let mut found = BTreeSet::new();
-    for id in wanted {
-        let Ok(q) = quoted("Message-ID", &format!("<{id}>")) else {
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    session.open(folder, Access::ReadOnly).await?;
+    // Alternatives ORed into searches of a few KB each; the matches'
+    // Message-IDs then say which were found.
+    let mut uids = Vec::new();
+    for group in or_groups(keys, 4000) {
+        uids.extend(session.search(&group).await?.iter());
+    }
+    let items = crate::imap::command::FetchItems {
+        header_fields: vec!["MESSAGE-ID".into()],
+        ..Default::default()
+    };
+    let wanted: BTreeSet<&str> = wanted.iter().copied().collect();
+    session
+        .fetch(&UidSet::new(uids), &items, |d| {
+            let header =
+                String::from_utf8_lossy(d.header.as_deref().unwrap_or_default()).into_owned();
+            let id = header
+                .split_once(':')
+                .map(|(_, v)| v.trim().trim_start_matches('<').trim_end_matches('>'))
+                .unwrap_or_default();
+            if wanted.contains(id) {
+                found.insert(id.to_string());
+            }
+        })
+        .await?;
+    Ok(found)
+}
+
+/// `OR a OR b c`, in groups whose written key is at most `max` long.
+fn or_groups(keys: Vec<SearchKey>, max: usize) -> Vec<SearchKey> {
+    let mut groups: Vec<Vec<SearchKey>> = Vec::new();
+    let mut len = 0;
+    for k in keys {
+        let l = k.render().map_or(max, |t| t.len() + 4);
+        if groups.is_empty() || len + l > max {
+            groups.push(Vec::new());
+            len = 0;
+        }
+        len += l;
+        groups.last_mut().expect("pushed").push(k);
+    }
+    groups
+        .into_iter()
+        .filter_map(|g| {
+            g.into_iter()
+                .rev()
+                .reduce(|acc, k| SearchKey::Or(Box::new(k), Box::new(acc)))
+        })
+        .collect()
+}
+
+/// Leaves out of every copy step the messages whose destination already
+/// holds one with the same Message-ID: the dry run shows, and `run` does,
+/// the same. Reads only (EXAMINE and SEARCH); the source mailbox is opened
+/// again with `access` afterwards.
+pub async fn skip_present_copies(
+    session: &mut Session,
+    plan: &MailboxPlan,
+    steps: &mut [Step],
+    access: Access,
+) -> Result<(), ImapError> {
+    let ids: HashMap<Uid, &str> = plan
+        .entries
+        .iter()
+        .filter_map(|e| Some((e.uid, e.message_id.as_deref()?)))
+        .collect();
+    let mut looked = false;
+    for step in steps.iter_mut() {
+        let (Operation::Copy { uids, .. }, Ok(Some(dest))) = (&step.op, &step.to) else {
             continue;
         };
-        if !conn
-            .uid_search(&format!("HEADER Message-ID {q}"))
-            .await?
-            .is_empty()
-        {
-            found.insert(id.to_string());
+        if dest.create {
+            continue;
         }
+        let wanted: Vec<&str> = uids.iter().filter_map(|u| ids.get(&u).copied()).collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let present = present_in(session, &dest.mailbox, &wanted).await?;
+        looked = true;
+        let skip: UidSet = uids
+            .iter()
+            .filter(|u| ids.get(u).is_some_and(|id| present.contains(*id)))
+            .collect();
+        step.skip(&skip);
     }
-    Ok(found)
+    if looked {
+        let status = session.open(&plan.mailbox, access).await?;
+        check_validity(plan, status.uid_validity)?;
+    }
+    Ok(())
+}
+
+fn check_validity(
+    plan: &MailboxPlan,
+    now: crate::imap::types::UidValidity,
+) -> Result<(), ImapError> {
+    if now == plan.uid_validity {
+        Ok(())
+    } else {
+        Err(ImapError::Protocol(format!(
+            "the UIDVALIDITY of {} changed during the pass; nothing more is done there",
+            plan.mailbox
+        )))
+    }
 }
 
 /// Fault injection for the crash tests: with `MAILWARDEN_FAULT` set to
@@ -188,10 +187,10 @@ pub async fn present_in(
 /// `move`, `copy`, `flag`, `unflag` or `expunge`), the process kills itself
 /// with SIGKILL right after that journal write, as a crash there would.
 /// Unset, it does nothing.
-fn fault_point(moment: &str, action: &str) {
+fn fault_point(moment: &str, action: Action) {
     static FAULT: std::sync::LazyLock<Option<String>> =
         std::sync::LazyLock::new(|| std::env::var("MAILWARDEN_FAULT").ok());
-    if FAULT.as_deref() == Some(&format!("{moment}:{action}")) {
+    if FAULT.as_deref() == Some(&format!("{moment}:{}", action.as_str())) {
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &std::process::id().to_string()])
             .status();
@@ -199,7 +198,8 @@ fn fault_point(moment: &str, action: &str) {
     }
 }
 
-/// Records one intent per message of an operation, before it is sent.
+/// Records one intent per message of an operation before it is sent, and
+/// each message's outcome after.
 struct Journal<'a> {
     state: &'a State,
     plan: &'a MailboxPlan,
@@ -207,88 +207,94 @@ struct Journal<'a> {
     about: HashMap<Uid, (Option<String>, Option<String>)>,
 }
 
+/// The journal rows of one operation, by UID.
+type Ids = BTreeMap<Uid, i64>;
+
 impl Journal<'_> {
     fn intend(
-        &mut self,
-        action: &str,
+        &self,
+        action: Action,
         target: Option<String>,
-        uids: &[Uid],
-    ) -> Result<Vec<i64>, StateError> {
+        uids: &UidSet,
+    ) -> Result<Ids, StateError> {
         let intents: Vec<Intent> = uids
             .iter()
             .map(|uid| {
-                let (message_id, rule) = self.about.get(uid).cloned().unwrap_or_default();
+                let (message_id, rule) = self.about.get(&uid).cloned().unwrap_or_default();
                 Intent {
                     account: self.plan.account.clone(),
                     mailbox: self.plan.mailbox.clone(),
                     uid_validity: self.plan.uid_validity,
-                    uid: *uid,
+                    uid,
                     message_id,
                     rule,
-                    action: action.to_string(),
+                    action,
                     target: target.clone(),
                 }
             })
             .collect();
         let ids = self.state.intend(&intents)?;
         fault_point("kill-after-intent", action);
-        Ok(ids)
+        Ok(uids.iter().zip(ids).collect())
     }
 
-    fn finish(
-        &mut self,
-        ids: &[i64],
-        action: &str,
-        result: &Result<(), String>,
-    ) -> Result<(), StateError> {
-        match result {
-            Ok(()) => self.state.finish(ids, Status::Done, None)?,
-            Err(why) => self.state.finish(ids, Status::Failed, Some(why))?,
-        }
+    fn record(&self, action: Action, outcomes: &[Outcome]) -> Result<(), StateError> {
+        self.state.record(outcomes)?;
         fault_point("kill-after-outcome", action);
         Ok(())
     }
 
-    /// Sends one command for `uids` between its intent and its outcome.
-    /// `words` says what happened: what was done, or from the refusal's
-    /// reason why the messages stay. A refusal is reported against `uids`
-    /// and the pass goes on; a broken connection ends it.
-    async fn send(
-        &mut self,
-        report: &mut Report,
-        (action, target): (&str, Option<String>),
-        uids: &[Uid],
-        command: impl Future<Output = Result<(), ImapError>>,
-        words: impl FnOnce(Result<(), &str>) -> String,
-    ) -> Result<(), ExecError> {
-        let ids = self.intend(action, target, uids)?;
-        let result = match command.await {
-            Ok(()) => {
-                report.done.push(words(Ok(())));
-                Ok(())
-            }
-            Err(e) => {
-                let why = fatal(e)?;
-                report.fail(uids, words(Err(&why)));
-                Err(why)
-            }
-        };
-        self.finish(&ids, action, &result)?;
-        Ok(())
+    fn fail(&self, action: Action, ids: &Ids, why: &str) -> Result<(), StateError> {
+        let outcomes: Vec<Outcome> = ids
+            .values()
+            .map(|&id| Outcome {
+                id,
+                status: Status::Failed,
+                detail: Some(why.to_string()),
+                new_uid: None,
+            })
+            .collect();
+        self.record(action, &outcomes)
     }
 }
 
-/// Sends the plan's operations, journaling each before it is sent and
-/// after the server answers. The mailbox must be open read-write.
+fn outcome(id: i64, status: Status, detail: Option<&str>, new_uid: Option<Uid>) -> Outcome {
+    Outcome {
+        id,
+        status,
+        detail: detail.map(str::to_string),
+        new_uid,
+    }
+}
+
+const GONE: &str = "gone before the action reached it (another client removed or moved it)";
+
+/// Which of `uids` the selected mailbox still holds.
+async fn still_here(session: &mut Session, uids: &UidSet) -> Result<UidSet, ImapError> {
+    if uids.is_empty() {
+        return Ok(UidSet::default());
+    }
+    session.search_among(uids, &SearchKey::All).await
+}
+
+/// Carries out `steps`, journaling each message's action. The plan's
+/// mailbox is opened read-write if it is not the one selected.
 pub async fn execute(
-    conn: &mut Conn,
+    session: &mut Session,
     plan: &MailboxPlan,
+    steps: &[Step],
     folders: &mut Folders,
-    create_folders: bool,
     state: &State,
 ) -> Result<Report, ExecError> {
     let mut report = Report::default();
-    let mut journal = Journal {
+    if steps.iter().all(|s| s.op.uids().is_empty() && s.to.is_ok()) {
+        return Ok(report);
+    }
+    if session.selected().is_none_or(|(m, _)| *m != plan.mailbox) {
+        let status = session.open(&plan.mailbox, Access::ReadWrite).await?;
+        check_validity(plan, status.uid_validity)?;
+    }
+    let journal = Journal {
         state,
         plan,
         about: plan
@@ -300,153 +306,371 @@ pub async fn execute(
             })
             .collect(),
     };
-    let message_id: HashMap<Uid, &str> = plan
-        .entries
-        .iter()
-        .filter_map(|e| Some((e.uid, e.message_id.as_deref()?)))
-        .collect();
-    // UIDs to mark \Deleted and expunge at the end, and what to report
-    // once that worked.
-    let mut removals: Vec<Uid> = Vec::new();
-    let mut removal_ids: Vec<i64> = Vec::new();
-    let mut pending: Vec<String> = Vec::new();
-    for op in plan.operations() {
-        match &op {
-            Operation::AddFlags { flags, uids } | Operation::RemoveFlags { flags, uids } => {
-                let add = matches!(op, Operation::AddFlags { .. });
-                let list = flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
-                let action = if add { "flag" } else { "unflag" };
-                journal
-                    .send(
-                        &mut report,
-                        (action, Some(list)),
-                        uids,
-                        conn.uid_store(uids, add, flags),
-                        |r| match r {
-                            Ok(()) => op.to_string(),
-                            Err(why) => format!("{op}: {why}"),
-                        },
-                    )
-                    .await?;
+    // Originals to mark \Deleted and expunge at the end, with their
+    // journal rows: one UID EXPUNGE for all, because each expunging
+    // command can cost the server a pass over the whole mailbox.
+    let mut removals: Vec<(Action, Ids, String)> = Vec::new();
+    for step in steps {
+        let uids = step.op.uids();
+        let dest = match &step.to {
+            Err(_) => {
+                report.fail(uids, step.to_string());
+                continue;
             }
-            Operation::Copy { folder, uids } => {
-                let name = match folders.resolve(&Target::Folder(folder.clone())) {
-                    Ok(name) => name,
-                    Err(why) => {
-                        report.fail(uids, format!("{op}: {why}"));
+            Ok(d) => d,
+        };
+        if uids.is_empty() {
+            continue;
+        }
+        if let Some(d) = dest
+            && d.create
+            && let Err(e) = folders.ensure(session, &d.mailbox).await
+        {
+            let why = refusal(e)?;
+            report.fail(
+                uids,
+                format!(
+                    "cannot create folder {}: {why}; the messages stay",
+                    d.mailbox
+                ),
+            );
+            continue;
+        }
+        match &step.op {
+            Operation::AddFlags { flags, .. } | Operation::RemoveFlags { flags, .. } => {
+                let (action, mode) = match step.op {
+                    Operation::AddFlags { .. } => (Action::Flag, StoreMode::Add),
+                    _ => (Action::Unflag, StoreMode::Remove),
+                };
+                let list = flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
+                let ids = journal.intend(action, Some(list), uids)?;
+                match session.store(uids, mode, flags).await {
+                    Ok(answered) => {
+                        // A message the server did not answer for is
+                        // either gone or already as wanted.
+                        let here = still_here(session, &uids.without(&answered)).await?;
+                        let mut done = 0;
+                        let outcomes: Vec<Outcome> = ids
+                            .iter()
+                            .map(|(uid, &id)| {
+                                if answered.contains(*uid) || here.contains(*uid) {
+                                    done += 1;
+                                    outcome(id, Status::Done, None, None)
+                                } else {
+                                    report.gone += 1;
+                                    outcome(id, Status::Gone, Some(GONE), None)
+                                }
+                            })
+                            .collect();
+                        journal.record(action, &outcomes)?;
+                        let mut op = step.op.clone();
+                        *op_uids(&mut op) = ids
+                            .keys()
+                            .copied()
+                            .filter(|u| answered.contains(*u) || here.contains(*u))
+                            .collect();
+                        if done > 0 {
+                            report.done.push(op.to_string());
+                        }
+                    }
+                    Err(e) => {
+                        let why = refusal(e)?;
+                        journal.fail(action, &ids, &why)?;
+                        report.fail(uids, format!("{}: {why}", step.op));
+                    }
+                }
+            }
+            Operation::Copy { .. } | Operation::Move { .. } => {
+                let to = &dest
+                    .as_ref()
+                    .expect("copies and moves have a destination")
+                    .mailbox;
+                let moving = matches!(step.op, Operation::Move { .. });
+                let action = if moving { Action::Move } else { Action::Copy };
+                let ids = journal.intend(action, Some(to.to_string()), uids)?;
+                let native = moving && session.has(Capability::Move);
+                let copied = match session.transfer(uids, to, native).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let why = refusal(e)?;
+                        let verb = if native || !moving {
+                            "copy"
+                        } else {
+                            "copy (to move)"
+                        };
+                        journal.fail(action, &ids, &why)?;
+                        report.fail(
+                            uids,
+                            format!(
+                                "{verb} of {} to {to}: {why}; the messages stay",
+                                messages(uids.len())
+                            ),
+                        );
                         continue;
                     }
                 };
-                if let Err(why) = folders.ensure(conn, &name, create_folders).await {
-                    report.fail(uids, format!("{op}: {why}; the messages stay"));
-                    continue;
+                let confirmed = confirm(session, plan, uids, to, &copied, native, &journal).await?;
+                let mut outcomes = Vec::new();
+                let mut went = Vec::new();
+                for (uid, &id) in &ids {
+                    match confirmed.get(uid) {
+                        Some(Confirmed::Went(new_uid)) => {
+                            went.push(*uid);
+                            if moving && !native {
+                                // Done once the original is gone (below).
+                                continue;
+                            }
+                            outcomes.push(outcome(id, Status::Done, None, *new_uid));
+                        }
+                        Some(Confirmed::Stayed) | None => {
+                            report.failed.insert(*uid);
+                            outcomes.push(outcome(
+                                id,
+                                Status::Failed,
+                                Some("the server did not carry it out"),
+                                None,
+                            ));
+                        }
+                        Some(Confirmed::Gone) => {
+                            report.gone += 1;
+                            outcomes.push(outcome(id, Status::Gone, Some(GONE), None));
+                        }
+                    }
                 }
-                let ids: Vec<&str> = uids
-                    .iter()
-                    .filter_map(|u| message_id.get(u).copied())
-                    .collect();
-                let present = present_in(conn, &name, &ids).await?;
-                let status = conn.open(&plan.mailbox, Access::ReadWrite).await?;
-                if status.uid_validity != plan.uid_validity {
-                    return Err(ImapError::Protocol(format!(
-                        "UIDVALIDITY of {} changed during the pass; nothing more is done there",
-                        plan.mailbox
-                    ))
-                    .into());
+                journal.record(action, &outcomes)?;
+                let went = UidSet::new(went);
+                let n = messages(went.len());
+                if moving && !native {
+                    if !went.is_empty() {
+                        let kept: Ids =
+                            ids.into_iter().filter(|(u, _)| went.contains(*u)).collect();
+                        removals.push((action, kept, to.to_string()));
+                    }
+                } else if !went.is_empty() {
+                    report.done.push(if moving {
+                        format!("moved {n} to {to}")
+                    } else {
+                        format!("copied {n} to {to}")
+                    });
                 }
-                let todo: Vec<Uid> = uids
-                    .iter()
-                    .copied()
-                    .filter(|u| message_id.get(u).is_none_or(|id| !present.contains(*id)))
-                    .collect();
-                if todo.len() < uids.len() {
-                    report.done.push(format!(
-                        "{} already in {folder}: not copied again",
-                        n(&uids[..uids.len() - todo.len()])
+                let stayed = uids.len()
+                    - went.len()
+                    - confirmed
+                        .values()
+                        .filter(|c| **c == Confirmed::Gone)
+                        .count();
+                if stayed > 0 {
+                    report.problems.push(format!(
+                        "{} not {} to {to}: the server did not carry it out; they stay",
+                        messages(stayed),
+                        if moving { "moved" } else { "copied" }
                     ));
                 }
-                if todo.is_empty() {
-                    continue;
-                }
-                journal
-                    .send(
-                        &mut report,
-                        ("copy", Some(name.clone())),
-                        &todo,
-                        conn.uid_copy(&todo, &name),
-                        |r| match r {
-                            Ok(()) => format!("copied {} to {folder}", n(&todo)),
-                            Err(why) => format!("copy to {folder}: {why}"),
-                        },
-                    )
-                    .await?;
             }
-            Operation::Move { target, uids } => {
-                let name = match folders.resolve(target) {
-                    Ok(name) => name,
-                    Err(why) => {
-                        report.fail(uids, format!("{op}: {why}; the messages stay"));
-                        continue;
-                    }
-                };
-                if let Err(why) = folders.ensure(conn, &name, create_folders).await {
-                    report.fail(uids, format!("{op}: {why}; the messages stay"));
-                    continue;
-                }
-                if conn.has("MOVE") {
-                    journal
-                        .send(
-                            &mut report,
-                            ("move", Some(name.clone())),
-                            uids,
-                            conn.uid_move(uids, &name),
-                            |r| match r {
-                                Ok(()) => format!("moved {} to {name}", n(uids)),
-                                Err(why) => format!("move to {name}: {why}; the messages stay"),
-                            },
-                        )
-                        .await?;
-                    continue;
-                }
-                let ids = journal.intend("move", Some(name.clone()), uids)?;
-                // No MOVE: copy now, remove later. Only a confirmed copy is
-                // removed, and all removals share one UID EXPUNGE, because
-                // each expunging command can cost the server a pass over
-                // the whole mailbox.
-                if let Err(e) = conn.uid_copy(uids, &name).await {
-                    let why = fatal(e)?;
-                    report.fail(uids, format!("copy to {name}: {why}; the messages stay"));
-                    journal.finish(&ids, "move", &Err(why))?;
-                    continue;
-                }
-                // Done only once the originals are gone (below).
-                removal_ids.extend(ids);
-                removals.extend_from_slice(uids);
-                pending.push(if conn.has("UIDPLUS") {
-                    format!("moved {} to {name} (COPY, then UID EXPUNGE: the server lacks MOVE)", n(uids))
-                } else {
-                    format!("copied {} to {name} and marked them \\Deleted (the server lacks MOVE and UIDPLUS)", n(uids))
-                });
-            }
-            Operation::Expunge { uids } => {
-                removal_ids.extend(journal.intend("expunge", None, uids)?);
-                removals.extend_from_slice(uids);
-                pending.push(if conn.has("UIDPLUS") {
-                    format!("deleted {} for good", n(uids))
-                } else {
-                    format!("marked {} \\Deleted (the server lacks UIDPLUS)", n(uids))
-                });
+            Operation::Expunge { .. } => {
+                let ids = journal.intend(Action::Expunge, None, uids)?;
+                removals.push((Action::Expunge, ids, String::new()));
             }
         }
     }
     if !removals.is_empty() {
-        let result = if remove(conn, &removals, &mut report).await? {
-            report.done.extend(pending);
-            Ok(())
-        } else {
-            Err("the originals could not be removed".to_string())
-        };
-        journal.finish(&removal_ids, "move", &result)?;
+        remove(session, &journal, removals, &mut report).await?;
+    }
+    if report.gone > 0 {
+        report.problems.push(format!(
+            "{} {GONE}; nothing was done to them",
+            messages(report.gone)
+        ));
     }
     Ok(report)
+}
+
+fn op_uids(op: &mut Operation) -> &mut UidSet {
+    match op {
+        Operation::AddFlags { uids, .. }
+        | Operation::RemoveFlags { uids, .. }
+        | Operation::Copy { uids, .. }
+        | Operation::Move { uids, .. }
+        | Operation::Expunge { uids } => uids,
+    }
+}
+
+/// What became of one message of a COPY or MOVE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirmed {
+    /// It is in the target, with this UID where the server said.
+    Went(Option<Uid>),
+    /// The server kept it where it was.
+    Stayed,
+    /// It was not there to act on.
+    Gone,
+}
+
+/// Per message, whether a COPY or MOVE took it. COPYUID says so where the
+/// server has UIDPLUS; otherwise what the source still holds, and for a
+/// MOVE whether the target holds its Message-ID, decide.
+async fn confirm(
+    session: &mut Session,
+    plan: &MailboxPlan,
+    uids: &UidSet,
+    to: &Mailbox,
+    copied: &Copied,
+    moved: bool,
+    journal: &Journal<'_>,
+) -> Result<HashMap<Uid, Confirmed>, ImapError> {
+    let mut out = HashMap::new();
+    match &copied.pairs {
+        Some(pairs) => {
+            let news: HashMap<Uid, Uid> = pairs.iter().copied().collect();
+            let missing = UidSet::new(uids.iter().filter(|u| !news.contains_key(u)));
+            let here = still_here(session, &missing).await?;
+            for uid in uids.iter() {
+                out.insert(
+                    uid,
+                    match news.get(&uid) {
+                        Some(n) => Confirmed::Went(Some(*n)),
+                        None if here.contains(uid) => Confirmed::Stayed,
+                        None => Confirmed::Gone,
+                    },
+                );
+            }
+        }
+        None => {
+            let here = still_here(session, uids).await?;
+            if !moved {
+                // The COPY's OK covers every message there was; one still
+                // here was there.
+                for uid in uids.iter() {
+                    out.insert(
+                        uid,
+                        if here.contains(uid) {
+                            Confirmed::Went(None)
+                        } else {
+                            Confirmed::Gone
+                        },
+                    );
+                }
+                return Ok(out);
+            }
+            let left = uids.without(&here);
+            let ids: Vec<&str> = left
+                .iter()
+                .filter_map(|u| journal.about.get(&u)?.0.as_deref())
+                .collect();
+            let found = present_in(session, to, &ids).await?;
+            let status = session.open(&plan.mailbox, Access::ReadWrite).await?;
+            check_validity(plan, status.uid_validity)?;
+            for uid in uids.iter() {
+                let id = journal.about.get(&uid).and_then(|a| a.0.as_deref());
+                out.insert(
+                    uid,
+                    if here.contains(uid) {
+                        Confirmed::Stayed
+                    } else if id.is_none_or(|id| found.contains(id)) {
+                        // Without a Message-ID, gone from the source
+                        // after the server's OK is all there is to go by.
+                        Confirmed::Went(None)
+                    } else {
+                        Confirmed::Gone
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Marks the originals \Deleted and removes exactly them, where UIDPLUS
+/// allows; without it they stay marked and the report says so.
+async fn remove(
+    session: &mut Session,
+    journal: &Journal<'_>,
+    removals: Vec<(Action, Ids, String)>,
+    report: &mut Report,
+) -> Result<(), ExecError> {
+    let all: UidSet = removals
+        .iter()
+        .flat_map(|(_, ids, _)| ids.keys().copied())
+        .collect();
+    let uidplus = session.has(Capability::UidPlus);
+    let result = match session.store(&all, StoreMode::Add, &[Flag::Deleted]).await {
+        Ok(_) if !uidplus => Ok(()),
+        Ok(_) => session.expunge(&all).await,
+        Err(e) => Err(e),
+    };
+    let why = match result {
+        Ok(()) => None,
+        Err(e) => Some(refusal(e)?),
+    };
+    for (action, ids, to) in removals {
+        let n = messages(ids.len());
+        let uids: UidSet = ids.keys().copied().collect();
+        let (status, detail, line) = match (&why, uidplus, action) {
+            (Some(why), _, _) => {
+                report.fail(&uids, format!("removing {n}: {why}"));
+                (Status::Failed, Some(why.clone()), None)
+            }
+            (None, true, Action::Move) => (
+                Status::Done,
+                None,
+                Some(format!(
+                    "moved {n} to {to} (COPY, then UID EXPUNGE: the server lacks MOVE)"
+                )),
+            ),
+            (None, false, Action::Move) => {
+                let note = "copied and marked \\Deleted, not expunged: the server lacks MOVE and UIDPLUS (a plain EXPUNGE would also remove messages others marked)";
+                report.problems.push(format!("{n} {note}"));
+                (
+                    Status::Done,
+                    Some(note.to_string()),
+                    Some(format!(
+                        "copied {n} to {to} and marked them \\Deleted (the server lacks MOVE and UIDPLUS)"
+                    )),
+                )
+            }
+            (None, true, _) => (Status::Done, None, Some(format!("deleted {n} for good"))),
+            (None, false, _) => {
+                let note = "marked \\Deleted, not expunged: the server lacks UIDPLUS";
+                report.problems.push(format!("{n} {note}"));
+                (
+                    Status::Done,
+                    Some(note.to_string()),
+                    Some(format!("marked {n} \\Deleted (the server lacks UIDPLUS)")),
+                )
+            }
+        };
+        let outcomes: Vec<Outcome> = ids
+            .values()
+            .map(|&id| outcome(id, status, detail.as_deref(), None))
+            .collect();
+        journal.record(action, &outcomes)?;
+        report.done.extend(line);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_searched_for_in_groups_that_fit_a_line() {
+        let keys: Vec<SearchKey> = (0..300)
+            .map(|i| SearchKey::Header("Message-ID".into(), format!("<m{i}@example.org>")))
+            .collect();
+        let groups = or_groups(keys, 4000);
+        assert!(groups.len() > 1);
+        let mut n = 0;
+        for g in &groups {
+            let text = g.render().unwrap();
+            assert!(text.len() <= 4000 + 8, "{}", text.len());
+            n += text.matches("HEADER Message-ID").count();
+        }
+        assert_eq!(n, 300, "every Message-ID searched once");
+        assert_eq!(
+            or_groups(vec![SearchKey::All], 10),
+            vec![SearchKey::All],
+            "one key is no OR"
+        );
+    }
 }

@@ -16,11 +16,23 @@
 
 #![forbid(unsafe_code)]
 
+/// A line on standard error for the user; a closed or broken standard
+/// error is no reason to stop (`eprintln!` would panic).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod display;
 pub mod execute;
 pub mod imap;
+pub mod marks;
 pub mod message;
 pub mod pass;
 pub mod plan;

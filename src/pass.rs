@@ -1,61 +1,33 @@
-//! One pass over an account's mailboxes through its session, shared by
-//! `run` and `watch`: open a mailbox, narrow by SEARCH (and, for new mail,
-//! by UID above the mark), FETCH what the rules read, decide each message
-//! (`plan`), then print the plan or hand it to `execute`, and record how far
-//! evaluation got (`state`).
+//! One pass over a mailbox through the account's session, shared by `run`
+//! and `watch`: open it, narrow by SEARCH (and, for new mail, by UID above
+//! the mark, `marks`), FETCH what the rules read (`rules::Needs`), decide
+//! each message (`plan`), and resolve the steps on the server. The dry run
+//! prints those steps (`report`); `run` and `watch` hand them to `execute`
+//! ([`apply`]) and then record the new mark (`state`).
 
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-use crate::cli::Format;
 use crate::config::{Account, Config};
-use crate::execute::{ExecError, Folders, execute};
-use crate::imap::conn::{Access, Conn, FetchedMessage, ImapError, MailboxStatus};
+use crate::execute::{ExecError, execute, skip_present_copies};
+use crate::imap::command::{FetchItems, SearchKey};
+use crate::imap::folders::Folders;
+use crate::imap::response::FetchData;
+use crate::imap::types::{Capability, Mailbox, UidSet};
+use crate::imap::{Access, ImapError, MailboxStatus, Session};
+use crate::marks::{self, Mark, Scope};
 use crate::message::{Arrival, Message, MessageError, Meta};
-use crate::plan::{Fetched, MailboxPlan, decide};
-use crate::report::{DecisionJson, actions_text, decision_json};
-use crate::rules::{Condition, Rule, same_mailbox};
+use crate::plan::{Entry, Fetched, MailboxPlan, Step, decide, messages};
+use crate::report::{actions_text, plan_json};
+use crate::rules::{FolderPath, Needs, Rule, same_mailbox};
 use crate::search::criteria;
-use crate::state::{Mark, State};
+use crate::state::State;
 
-/// Header fields every decision may read, plus those the rules name.
-pub fn header_fields<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Vec<String> {
-    fn walk(c: &Condition, out: &mut BTreeSet<String>) {
-        match c {
-            Condition::Header(name, _) => {
-                out.insert(name.to_ascii_uppercase());
-            }
-            Condition::Exists(names) => out.extend(names.iter().map(|n| n.to_ascii_uppercase())),
-            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| walk(c, out)),
-            Condition::Not(c) => walk(c, out),
-            _ => {}
-        }
-    }
-    let mut out: BTreeSet<String> = [
-        "FROM",
-        "TO",
-        "CC",
-        "BCC",
-        "SENDER",
-        "REPLY-TO",
-        "SUBJECT",
-        "DATE",
-        "MESSAGE-ID",
-        "LIST-ID",
-        "MIME-VERSION",
-        "CONTENT-TYPE",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for r in rules {
-        r.conditions.iter().for_each(|c| walk(c, &mut out));
-    }
-    out.into_iter().collect()
-}
+/// The most of a message's text that body conditions read: a partial fetch
+/// (RFC 3501 6.4.5), so that one huge message cannot take the memory. Text
+/// parts come first in mail; beyond this, attachments are what is left.
+pub const MAX_BODY: u32 = 16 << 20;
 
 /// How much of each message a pass reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,168 +40,223 @@ enum Reading {
     /// Those, Content-Transfer-Encoding and the text (BODY[TEXT]), for
     /// body conditions: the message without the header fields no rule
     /// reads (Received, DKIM-Signature...).
-    Whole,
+    Text,
 }
 
 impl Reading {
-    /// What `rules` need; texts instead of structures where the server's
-    /// BODYSTRUCTURE cannot be read.
-    fn for_rules(rules: &[&Rule], structure_readable: bool) -> Reading {
-        let any = |f: fn(&Condition) -> bool| rules.iter().any(|r| r.conditions.iter().any(f));
-        if any(Condition::needs_text) {
-            Reading::Whole
-        } else if any(Condition::needs_structure) {
-            if structure_readable {
-                Reading::Structure
-            } else {
-                Reading::Whole
-            }
+    fn of(needs: &Needs) -> Reading {
+        if needs.text {
+            Reading::Text
+        } else if needs.structure {
+            Reading::Structure
         } else {
             Reading::Header
         }
     }
 
-    /// The FETCH items, and how many messages to fetch per batch.
-    fn items(self, rules: &[&Rule]) -> (String, usize) {
-        let fields = header_fields(rules.iter().copied()).join(" ");
-        let (content, batch) = match self {
-            Reading::Header => (format!("BODY.PEEK[HEADER.FIELDS ({fields})]"), 1000),
-            Reading::Structure => (
-                format!("BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({fields})]"),
-                1000,
-            ),
-            Reading::Whole => (
-                format!(
-                    "BODY.PEEK[HEADER.FIELDS ({fields} CONTENT-TRANSFER-ENCODING)] BODY.PEEK[TEXT]"
-                ),
-                50,
-            ),
+    /// The FETCH items, and how many messages to fetch per command.
+    fn items(self, needs: &Needs) -> (FetchItems, usize) {
+        let items = FetchItems {
+            header_fields: needs.header_fields.clone(),
+            structure: self == Reading::Structure,
+            text: (self == Reading::Text).then_some(MAX_BODY),
+            modseq: false,
         };
-        (
-            format!("UID FLAGS INTERNALDATE RFC822.SIZE {content}"),
-            batch,
-        )
+        (items, if self == Reading::Text { 50 } else { 1000 })
     }
 }
 
-fn to_fetched(m: FetchedMessage, reading: Reading, now: DateTime<Utc>) -> Fetched {
+fn to_fetched(d: FetchData, reading: Reading, now: DateTime<Utc>) -> Fetched {
     let meta = Meta {
-        arrival: Arrival::At(m.internal_date.unwrap_or(now)),
-        flags: m.flags,
-        size: m.size.map(u64::from),
+        arrival: Arrival::At(d.internal_date.unwrap_or(now)),
+        flags: d.flags.unwrap_or_default(),
+        size: d.size.map(u64::from),
     };
+    let header = d.header.unwrap_or_default();
     let parsed = match reading {
         // The fields read and the text make the message that `test`
         // would see, less the header fields no rule reads.
-        Reading::Whole => m
+        Reading::Text => d
             .text
             .ok_or(MessageError::Missing("BODY[TEXT]"))
-            .and_then(|text| Message::from_server(&m.data, Some(&text), meta)),
-        Reading::Header => Message::from_server(&m.data, None, meta),
-        Reading::Structure => Message::from_server(&m.data, None, meta).and_then(|msg| {
-            let skeleton = m.structure.ok_or(MessageError::Missing("BODYSTRUCTURE"))?;
+            .and_then(|text| Message::from_server(&header, Some(&text), meta)),
+        Reading::Header => Message::from_server(&header, None, meta),
+        Reading::Structure => Message::from_server(&header, None, meta).and_then(|msg| {
+            let skeleton = d.structure.ok_or(MessageError::Missing("BODYSTRUCTURE"))?;
             Ok(msg.with_structure(&skeleton))
         }),
     };
     Fetched {
-        uid: m.uid,
+        uid: d
+            .uid
+            .expect("the session passes on only answers with a UID"),
         message: parsed.map_err(|e| e.to_string()),
     }
 }
 
-/// Reads and decides one mailbox: all of it, or, given the mark of an
-/// earlier pass with the same UIDVALIDITY, only the messages above it.
-/// Returns the plan, the mailbox status and the new mark.
+/// A mailbox read and decided, ready to print or to carry out.
+pub struct Planned {
+    pub plan: MailboxPlan,
+    pub steps: Vec<Step>,
+    pub status: MailboxStatus,
+    /// The mark to record once the steps are carried out.
+    pub mark: Mark,
+}
+
+/// Reads and decides one mailbox (`path` as the rules name it, `mailbox` as
+/// the server does): all of it, or, given the mark of an earlier pass with
+/// the same UIDVALIDITY, only the messages above it and those whose flags
+/// changed. The steps are resolved against `folders`, with copies already
+/// made left out, exactly as `run` would send them.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan_mailbox(
-    conn: &mut Conn,
+    session: &mut Session,
+    folders: &Folders,
     account: &Account,
-    mailbox: &str,
+    path: &FolderPath,
+    mailbox: &Mailbox,
     rules: &[&Rule],
     access: Access,
     mark: Option<Mark>,
     now: DateTime<Utc>,
-) -> Result<(MailboxPlan, MailboxStatus, Mark), ImapError> {
-    // New mail in the mailbox already selected needs no new SELECT (the
-    // server reports changes on the open connection).
-    let status = match conn.selected() {
-        Some((m, st)) if mark.is_some() && m == mailbox && access == Access::ReadWrite => *st,
-        _ => conn.open(mailbox, access).await?,
-    };
-    let above = match mark {
-        Some(m) if m.uid_validity == status.uid_validity => Some(m.last_uid),
-        Some(m) => {
-            tracing::warn!(
-                account = %account.name, %mailbox, old = m.uid_validity.0, new = status.uid_validity.0,
-                "UIDVALIDITY changed: every message is evaluated again"
-            );
-            None
+) -> Result<Planned, ImapError> {
+    // New mail in the mailbox already selected needs no new SELECT: a
+    // NOOP has the server report it (RFC 3501 6.1.2), also on servers that
+    // announce new mail to an idling client late.
+    let status = match session.selected() {
+        Some((m, st)) if mark.is_some() && m == mailbox && access == Access::ReadWrite => {
+            session.noop().await?;
+            session.selected().map_or(st, |(_, s)| s)
         }
-        None => None,
+        _ => session.open(mailbox, access).await?,
     };
-    let search = criteria(rules.iter().copied(), now);
-    let mut modseq = status.highest_modseq;
-    let (uids, highest) = match above {
-        None => {
-            let uids = conn.uid_search(&search).await?;
-            let seen = uids.iter().map(|u| u.0).max().unwrap_or(0);
-            (
-                uids,
-                status
-                    .uid_next
-                    .map_or(seen, |n| n.saturating_sub(1).max(seen)),
-            )
-        }
-        Some(last) => {
-            // RFC 3501 6.4.8: "n:*" always includes the highest UID, so
-            // the result is filtered; the work is the new mail's, not the
-            // mailbox's.
-            let mut fresh = conn.uid_search(&format!("UID {}:*", last + 1)).await?;
-            fresh.retain(|u| u.0 > last);
+    let (scope, reset) = marks::scope(mark, &status, session.has(Capability::CondStore));
+    if reset {
+        tracing::warn!(
+            account = %account.name, %mailbox, new = %status.uid_validity,
+            "UIDVALIDITY changed: every message is evaluated again"
+        );
+    }
+    let key = criteria(rules.iter().copied(), now);
+    let (uids, mark) = match (scope, mark) {
+        (
+            Scope::Above {
+                last,
+                changed_since,
+            },
+            Some(old),
+        ) => {
+            let fresh = session
+                .search(&SearchKey::UidFrom(last.saturating_add(1)))
+                .await?;
             // With CONDSTORE, older messages whose flags changed since the
             // last pass are decided again (a rule on `flagged: true` acts
             // when the user flags a message, not at the next sweep).
-            let old_mark = mark.and_then(|m| m.highest_modseq);
-            modseq = old_mark;
-            if let Some(since) = old_mark.filter(|_| conn.has("CONDSTORE")) {
-                let changed = conn.changed_since(since).await?;
-                modseq = changed.iter().map(|(_, m)| *m).max().max(Some(since));
-                fresh.extend(changed.into_iter().map(|(u, _)| u).filter(|u| u.0 <= last));
-                fresh.sort_unstable();
-                fresh.dedup();
-            }
-            let top = fresh.iter().map(|u| u.0).max().unwrap_or(0).max(last);
-            if fresh.is_empty() {
-                (Vec::new(), last)
+            let changed = match changed_since {
+                Some(since) => session.changed_since(since).await?,
+                None => Vec::new(),
+            };
+            let (candidates, mark) = marks::after_new(old, &fresh, &changed);
+            let uids = if candidates.is_empty() {
+                candidates
             } else {
-                (conn.uid_search_among(&fresh, &search).await?, top)
-            }
+                session.search_among(&candidates, &key).await?
+            };
+            (uids, mark)
+        }
+        _ => {
+            let found = session.search(&key).await?;
+            let mark = marks::after_all(&status, &found);
+            (found, mark)
         }
     };
-    let reading = Reading::for_rules(rules, conn.bodystructure_readable());
-    let (items, batch) = reading.items(rules);
+    let needs = Needs::of(rules.iter().copied());
+    let entries = read(session, account, path, mailbox, rules, &uids, &needs, now).await?;
+    let plan = MailboxPlan {
+        account: account.name.clone(),
+        mailbox: mailbox.clone(),
+        uid_validity: status.uid_validity,
+        entries,
+    };
+    let mut steps = plan.steps(folders, account.create_folders);
+    skip_present_copies(session, &plan, &mut steps, access).await?;
+    Ok(Planned {
+        plan,
+        steps,
+        status,
+        mark,
+    })
+}
+
+/// Fetches and decides `uids`, a batch at a time; each message is decided
+/// as it arrives, so only the small plan entries stay in memory. A message
+/// whose answer could not be read (a BODYSTRUCTURE some servers get wrong)
+/// is read again from its text; one the server still does not answer for
+/// is reported, unless another client removed it meanwhile.
+#[allow(clippy::too_many_arguments)]
+async fn read(
+    session: &mut Session,
+    account: &Account,
+    path: &FolderPath,
+    mailbox: &Mailbox,
+    rules: &[&Rule],
+    uids: &UidSet,
+    needs: &Needs,
+    now: DateTime<Utc>,
+) -> Result<Vec<Entry>, ImapError> {
+    let reading = Reading::of(needs);
+    let (items, batch) = reading.items(needs);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
-    // Each batch is decided as it arrives, so only the small plan entries
-    // stay in memory, not the messages.
     let mut entries = Vec::with_capacity(uids.len());
-    for chunk in uids.chunks(batch) {
-        let fetched = match conn.uid_fetch(chunk, &items).await {
-            Ok(f) => f,
-            Err(e) => {
-                if reading == Reading::Structure && matches!(e, ImapError::Unreadable(_)) {
-                    // The session is lost; a new one reads texts instead.
-                    conn.distrust_bodystructure();
+    for chunk in uids.as_slice().chunks(batch) {
+        let chunk: UidSet = chunk.iter().copied().collect();
+        // Answers without the BODYSTRUCTURE asked for (a server sent one
+        // the parser could not read) are read again from the text.
+        let mut unread = Vec::new();
+        let answered = session
+            .fetch(&chunk, &items, |d| {
+                if reading == Reading::Structure && d.structure.is_none() {
+                    unread.extend(d.uid);
+                } else {
+                    entries.push(decide(path, rules, to_fetched(d, reading, now), now));
                 }
-                return Err(e);
+            })
+            .await?;
+        let mut missing = UidSet::new(chunk.without(&answered).iter().chain(unread));
+        if !missing.is_empty() && reading == Reading::Structure {
+            tracing::warn!(
+                account = %account.name, %mailbox, messages = missing.len(),
+                "the server's BODYSTRUCTURE could not be read; reading those messages' texts instead"
+            );
+            let (text_items, _) = Reading::Text.items(needs);
+            let again = session
+                .fetch(&missing, &text_items, |d| {
+                    entries.push(decide(path, rules, to_fetched(d, Reading::Text, now), now));
+                })
+                .await?;
+            missing = missing.without(&again);
+        }
+        if !missing.is_empty() {
+            let here = session.search_among(&missing, &SearchKey::All).await?;
+            for uid in here.iter() {
+                entries.push(decide(
+                    path,
+                    rules,
+                    Fetched {
+                        uid,
+                        message: Err(
+                            "the server's answer for this message could not be read".into()
+                        ),
+                    },
+                    now,
+                ));
             }
-        };
-        for m in fetched {
-            entries.push(decide(mailbox, rules, to_fetched(m, reading, now), now));
         }
         if progress {
             eprint!(
                 "\r{}/{}: read {} of {} messages",
                 account.name,
-                mailbox,
+                crate::display::escape(mailbox.as_str()),
                 entries.len(),
                 uids.len()
             );
@@ -238,65 +265,63 @@ pub async fn plan_mailbox(
     if progress {
         eprintln!();
     }
-    let plan = MailboxPlan {
-        account: account.name.clone(),
-        mailbox: mailbox.to_string(),
-        uid_validity: status.uid_validity,
-        entries,
-    };
-    let mark = Mark {
-        uid_validity: status.uid_validity,
-        last_uid: highest,
-        highest_modseq: modseq,
-    };
-    Ok((plan, status, mark))
+    entries.sort_by_key(|e| e.uid);
+    Ok(entries)
 }
 
-/// Carries out a plan and prints what was done; returns the messages that
-/// failed.
+/// Carries out a mailbox's steps and tells what was done: the summary (or
+/// JSON lines) on `out`, each action in the log, problems on standard
+/// error. Returns how many messages failed.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply(
-    conn: &mut Conn,
-    folders: &mut Option<Folders>,
-    plan: &MailboxPlan,
+    session: &mut Session,
+    folders: &mut Folders,
+    planned: &Planned,
     account: &Account,
     state: &State,
-    format: Format,
+    json: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<usize, ExecError> {
-    if folders.is_none() {
-        // LIST does not change the selected mailbox.
-        *folders = Some(Folders::load(conn).await?);
-    }
-    let folders = folders.as_mut().expect("loaded above");
-    let report = execute(conn, plan, folders, account.create_folders, state).await?;
-    if format == Format::Json {
-        let _ = print_plan(out, plan, 0, Format::Json);
+    let plan = &planned.plan;
+    let report = execute(session, plan, &planned.steps, folders, state).await?;
+    // Output closed early stops the printing, never the work.
+    if json {
+        let _ = plan_json(out, plan);
     } else if !report.done.is_empty() {
         let _ = writeln!(
             out,
-            "{}/{}: {} messages searched",
+            "{}/{}: {} searched",
             account.name,
-            plan.mailbox,
-            plan.entries.len()
+            crate::display::escape(plan.mailbox.as_str()),
+            messages(plan.entries.len())
         );
         for line in &report.done {
-            let _ = writeln!(out, "  {line}");
+            let _ = writeln!(out, "  {}", crate::display::escape(line));
         }
     }
     for e in &plan.entries {
         if let Ok(d) = &e.outcome
             && d.rule.is_some()
             && !report.failed.contains(&e.uid)
+            && (!e.add.is_empty()
+                || !e.remove.is_empty()
+                || d.destination.is_some()
+                || !d.copies.is_empty())
         {
             tracing::info!(
-                account = %account.name, mailbox = %plan.mailbox, uid = e.uid.0,
+                account = %account.name, mailbox = %plan.mailbox, uid = e.uid.get(),
                 message_id = e.message_id.as_deref().unwrap_or(""), rule = d.rule.as_deref().unwrap_or(""),
                 "{}", actions_text(d)
             );
         }
     }
     for problem in &report.problems {
-        eprintln!("mailwarden: {}/{}: {problem}", account.name, plan.mailbox);
+        crate::say!(
+            "mailwarden: {}/{}: {}",
+            account.name,
+            crate::display::escape(plan.mailbox.as_str()),
+            crate::display::escape(problem)
+        );
     }
     Ok(report.failed.len() + report_undecided(plan))
 }
@@ -306,131 +331,28 @@ pub async fn apply(
 pub fn report_undecided(plan: &MailboxPlan) -> usize {
     for e in &plan.entries {
         if let Err(err) = &e.outcome {
-            eprintln!(
-                "mailwarden: {}/{} UID {}: {err}; left where it is",
-                plan.account, plan.mailbox, e.uid
+            crate::say!(
+                "mailwarden: {}/{} UID {}: {}; left where it is",
+                plan.account,
+                crate::display::escape(plan.mailbox.as_str()),
+                e.uid,
+                crate::display::escape(err)
             );
         }
     }
     plan.counts().1
 }
 
-#[derive(Serialize)]
-struct PlanJson<'a> {
-    account: &'a str,
-    mailbox: &'a str,
-    uid: u32,
-    message_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    decision: Option<DecisionJson<'a>>,
-}
-
-fn truncate(s: &str, width: usize) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if clean.chars().count() <= width {
-        clean
-    } else {
-        let mut t: String = clean.chars().take(width.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// The dry-run output: what `run` would do, message by message.
-pub fn print_plan(
-    out: &mut (dyn Write + Send),
-    p: &MailboxPlan,
-    exists: u32,
-    format: Format,
-) -> std::io::Result<()> {
-    if format == Format::Json {
-        for e in &p.entries {
-            let line = PlanJson {
-                account: &p.account,
-                mailbox: &p.mailbox,
-                uid: e.uid.0,
-                message_id: e.message_id.as_deref(),
-                error: e.outcome.as_ref().err().map(String::as_str),
-                decision: e.outcome.as_ref().ok().map(|d| decision_json(d, false)),
-            };
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(&line).expect("serializable")
-            )?;
-        }
-        return Ok(());
-    }
-    let decided: Vec<_> = p
-        .entries
-        .iter()
-        .filter(|e| e.outcome.as_ref().map_or(true, |d| d.rule.is_some()))
-        .collect();
-    writeln!(
-        out,
-        "{}/{} (UIDVALIDITY {}): {} messages, {} searched, {} to act on",
-        p.account,
-        p.mailbox,
-        p.uid_validity.0,
-        exists,
-        p.entries.len(),
-        decided.len()
-    )?;
-    if !decided.is_empty() {
-        writeln!(
-            out,
-            "  {:>7}  {:<28}  {:<40}  {:<24}  actions",
-            "UID", "From", "Subject", "Rule"
-        )?;
-    }
-    for e in decided {
-        let (rule, actions) = match &e.outcome {
-            Ok(d) => (d.rule.clone().unwrap_or_default(), actions_text(d)),
-            Err(err) => ("(error)".into(), err.clone()),
-        };
-        writeln!(
-            out,
-            "  {:>7}  {:<28}  {:<40}  {:<24}  {}",
-            e.uid.0,
-            truncate(&e.from, 28),
-            truncate(&e.subject, 40),
-            truncate(&rule, 24),
-            actions
-        )?;
-    }
-    let (per_rule, failed) = p.counts();
-    for (rule, count) in per_rule {
-        writeln!(
-            out,
-            "  rule \"{rule}\": {count} message{}",
-            if count == 1 { "" } else { "s" }
-        )?;
-    }
-    if failed > 0 {
-        writeln!(
-            out,
-            "  {failed} message{} could not be decided",
-            if failed == 1 { "" } else { "s" }
-        )?;
-    }
-    for op in p.operations() {
-        writeln!(out, "  would {op}")?;
-    }
-    Ok(())
-}
-
-/// The mailboxes the account's rules read, in rule order.
-pub fn mailboxes_of(config: &Config, account: &str, only: Option<&str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// The mailboxes the account's rules read, as the rules name them, in rule
+/// order; with `only`, just that one.
+pub fn mailboxes_of(config: &Config, account: &str, only: Option<&str>) -> Vec<FolderPath> {
+    let mut out: Vec<FolderPath> = Vec::new();
     for r in config.rules.iter().filter(|r| r.account == account) {
         for m in &r.mailboxes {
-            if only.is_none_or(|o| same_mailbox(o, m)) && !out.iter().any(|x| same_mailbox(x, m)) {
-                out.push(m.clone());
+            if only.is_none_or(|o| same_mailbox(o, m))
+                && !out.iter().any(|x| same_mailbox(x.as_str(), m))
+            {
+                out.push(FolderPath::parse(m).expect("checked when the configuration was read"));
             }
         }
     }

@@ -1,16 +1,20 @@
-//! Planning: the decisions for one mailbox's messages, and the grouped IMAP
+//! Planning: the decisions for one mailbox's messages, the grouped IMAP
 //! operations that carry them out (one STORE per flag set, one COPY or MOVE
-//! per destination). Pure. `run --dry-run` prints a [`MailboxPlan`]; `run`
-//! hands the same value to `execute`.
+//! per destination), and the steps: each operation with its destination as
+//! the server names it, a folder to create, or the reason it cannot be
+//! done. Pure. `run --dry-run` prints the steps; `run` hands the same steps
+//! to `execute`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::imap::types::{Uid, UidValidity};
+use crate::imap::folders::Folders;
+use crate::imap::types::{Mailbox, Uid, UidSet, UidValidity};
 use crate::message::Message;
 use crate::rules::evaluate::Decision;
-use crate::rules::{Flag, Rule, Target, evaluate, same_mailbox};
+use crate::rules::{Flag, FolderPath, Rule, Target, evaluate};
 
 /// One message of the mailbox and what the rules decided for it.
 #[derive(Debug, Clone)]
@@ -30,7 +34,8 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct MailboxPlan {
     pub account: String,
-    pub mailbox: String,
+    /// The mailbox read, as the server names it.
+    pub mailbox: Mailbox,
     pub uid_validity: UidValidity,
     pub entries: Vec<Entry>,
 }
@@ -39,11 +44,33 @@ pub struct MailboxPlan {
 /// with moved messages), then copies, then moves and expunges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
-    AddFlags { flags: Vec<Flag>, uids: Vec<Uid> },
-    RemoveFlags { flags: Vec<Flag>, uids: Vec<Uid> },
-    Copy { folder: String, uids: Vec<Uid> },
-    Move { target: Target, uids: Vec<Uid> },
-    Expunge { uids: Vec<Uid> },
+    AddFlags { flags: Vec<Flag>, uids: UidSet },
+    RemoveFlags { flags: Vec<Flag>, uids: UidSet },
+    Copy { folder: FolderPath, uids: UidSet },
+    Move { target: Target, uids: UidSet },
+    Expunge { uids: UidSet },
+}
+
+impl Operation {
+    pub fn uids(&self) -> &UidSet {
+        match self {
+            Operation::AddFlags { uids, .. }
+            | Operation::RemoveFlags { uids, .. }
+            | Operation::Copy { uids, .. }
+            | Operation::Move { uids, .. }
+            | Operation::Expunge { uids } => uids,
+        }
+    }
+
+    fn uids_mut(&mut self) -> &mut UidSet {
+        match self {
+            Operation::AddFlags { uids, .. }
+            | Operation::RemoveFlags { uids, .. }
+            | Operation::Copy { uids, .. }
+            | Operation::Move { uids, .. }
+            | Operation::Expunge { uids } => uids,
+        }
+    }
 }
 
 /// A message as fetched: its UID and either the parsed view or why it could
@@ -60,13 +87,18 @@ fn show_from(from: &[crate::message::Address]) -> String {
 }
 
 /// Decides one message. A move into the mailbox being read is no move.
-pub fn decide(mailbox: &str, rules: &[&Rule], fetched: Fetched, now: DateTime<Utc>) -> Entry {
+pub fn decide(
+    mailbox: &FolderPath,
+    rules: &[&Rule],
+    fetched: Fetched,
+    now: DateTime<Utc>,
+) -> Entry {
     let (message_id, from, subject, outcome, current) = match fetched.message {
         Ok(m) => {
             let outcome = evaluate(rules.iter().copied(), &m, now, false)
                 .map(|mut d| {
                     if let Some(dest) = &d.destination
-                        && matches!(&dest.target, Target::Folder(f) if same_mailbox(f, mailbox))
+                        && matches!(&dest.target, Target::Folder(f) if f.same(mailbox))
                     {
                         d.destination = None;
                     }
@@ -101,13 +133,33 @@ pub fn decide(mailbox: &str, rules: &[&Rule], fetched: Fetched, now: DateTime<Ut
     }
 }
 
+/// Where an operation's messages go, as the server names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub mailbox: Mailbox,
+    /// The folder does not exist yet and will be created.
+    pub create: bool,
+}
+
+/// One operation as it will be sent: with its destination, or why it
+/// cannot be sent (the messages then stay where they are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub op: Operation,
+    /// `Ok(None)` for flags and expunges, which go nowhere.
+    pub to: Result<Option<Destination>, String>,
+    /// Copies the destination holds already (by Message-ID): not made
+    /// again. Filled by `execute::skip_present_copies`.
+    pub already: UidSet,
+}
+
 impl MailboxPlan {
     /// The operations, grouped so that each distinct flag set, copy folder
-    /// and destination is one command (chunked later by UID-set length).
+    /// and destination is one command (split later by UID-set length).
     pub fn operations(&self) -> Vec<Operation> {
         let mut add: BTreeMap<Vec<Flag>, Vec<Uid>> = BTreeMap::new();
         let mut remove: BTreeMap<Vec<Flag>, Vec<Uid>> = BTreeMap::new();
-        let mut copies: BTreeMap<String, Vec<Uid>> = BTreeMap::new();
+        let mut copies: BTreeMap<FolderPath, Vec<Uid>> = BTreeMap::new();
         let mut moves: Vec<(Target, Vec<Uid>)> = Vec::new();
         let mut expunge = Vec::new();
         for e in &self.entries {
@@ -127,9 +179,7 @@ impl MailboxPlan {
                 }
             }
             for c in &d.copies {
-                if !same_mailbox(c, &self.mailbox) {
-                    copies.entry(c.clone()).or_default().push(e.uid);
-                }
+                copies.entry(c.clone()).or_default().push(e.uid);
             }
             match &d.destination {
                 None => {}
@@ -141,30 +191,66 @@ impl MailboxPlan {
             }
         }
         moves.sort_by_key(|(target, _)| target.to_string());
+        let set = |uids: Vec<Uid>| UidSet::new(uids);
         let mut ops = Vec::new();
         ops.extend(
             remove
                 .into_iter()
-                .map(|(flags, uids)| Operation::RemoveFlags { flags, uids }),
+                .map(|(flags, uids)| Operation::RemoveFlags {
+                    flags,
+                    uids: set(uids),
+                }),
         );
-        ops.extend(
-            add.into_iter()
-                .map(|(flags, uids)| Operation::AddFlags { flags, uids }),
-        );
-        ops.extend(
-            copies
-                .into_iter()
-                .map(|(folder, uids)| Operation::Copy { folder, uids }),
-        );
-        ops.extend(
-            moves
-                .into_iter()
-                .map(|(target, uids)| Operation::Move { target, uids }),
-        );
+        ops.extend(add.into_iter().map(|(flags, uids)| Operation::AddFlags {
+            flags,
+            uids: set(uids),
+        }));
+        ops.extend(copies.into_iter().map(|(folder, uids)| Operation::Copy {
+            folder,
+            uids: set(uids),
+        }));
+        ops.extend(moves.into_iter().map(|(target, uids)| Operation::Move {
+            target,
+            uids: set(uids),
+        }));
         if !expunge.is_empty() {
-            ops.push(Operation::Expunge { uids: expunge });
+            ops.push(Operation::Expunge { uids: set(expunge) });
         }
         ops
+    }
+
+    /// The operations with their destinations resolved on the server, as
+    /// both the dry run shows them and `run` sends them. A copy or move
+    /// into the mailbox being read is no operation.
+    pub fn steps(&self, folders: &Folders, create_folders: bool) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for op in self.operations() {
+            let target = match &op {
+                Operation::Copy { folder, .. } => Some(Target::Folder(folder.clone())),
+                Operation::Move { target, .. } => Some(target.clone()),
+                _ => None,
+            };
+            let to = match target {
+                None => Ok(None),
+                Some(t) => match folders.resolve(&t) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(m) if m == self.mailbox => continue,
+                    Ok(m) if !folders.exists(&m) && !create_folders => Err(format!(
+                        "folder {m} does not exist and create_folders is false"
+                    )),
+                    Ok(m) => Ok(Some(Destination {
+                        create: !folders.exists(&m),
+                        mailbox: m,
+                    })),
+                },
+            };
+            steps.push(Step {
+                op,
+                to,
+                already: UidSet::default(),
+            });
+        }
+        steps
     }
 
     /// Messages per deciding rule, in first-seen order, and the failures.
@@ -188,33 +274,69 @@ impl MailboxPlan {
     }
 }
 
-impl std::fmt::Display for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = |uids: &[Uid]| {
-            format!(
-                "{} message{}",
-                uids.len(),
-                if uids.len() == 1 { "" } else { "s" }
-            )
-        };
-        let list = |flags: &[Flag]| flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
+impl Step {
+    /// Leaves out copies the destination already holds.
+    pub fn skip(&mut self, present: &UidSet) {
+        let uids = self.op.uids_mut();
+        self.already = uids.iter().filter(|u| present.contains(*u)).collect();
+        *uids = uids.without(present);
+    }
+}
+
+/// `n message` or `n messages`.
+pub fn messages(n: usize) -> String {
+    format!("{n} message{}", if n == 1 { "" } else { "s" })
+}
+
+fn flag_list(flags: &[Flag]) -> String {
+    flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ")
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = messages(self.uids().len());
         match self {
-            Operation::AddFlags { flags, uids } => write!(f, "flag {} on {}", list(flags), n(uids)),
-            Operation::RemoveFlags { flags, uids } => {
-                write!(f, "unflag {} on {}", list(flags), n(uids))
-            }
-            Operation::Copy { folder, uids } => write!(f, "copy {} to {folder}", n(uids)),
-            Operation::Move { target, uids } => write!(f, "move {} to {target}", n(uids)),
-            Operation::Expunge { uids } => write!(f, "delete {} for good", n(uids)),
+            Operation::AddFlags { flags, .. } => write!(f, "flag {} on {n}", flag_list(flags)),
+            Operation::RemoveFlags { flags, .. } => write!(f, "unflag {} on {n}", flag_list(flags)),
+            Operation::Copy { folder, .. } => write!(f, "copy {n} to {folder}"),
+            Operation::Move { target, .. } => write!(f, "move {n} to {target}"),
+            Operation::Expunge { .. } => write!(f, "delete {n} for good"),
         }
+    }
+}
+
+impl fmt::Display for Step {
+    /// `copy 3 messages to INBOX.Receipts.2026 (a new folder; 2 already
+    /// there)`, with server names.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = messages(self.op.uids().len());
+        match (&self.op, &self.to) {
+            (op, Ok(None)) => write!(f, "{op}")?,
+            (Operation::Copy { .. }, Ok(Some(d))) => write!(f, "copy {n} to {}", d.mailbox)?,
+            (_, Ok(Some(d))) => write!(f, "move {n} to {}", d.mailbox)?,
+            (op, Err(why)) => return write!(f, "cannot {op}: {why}; the messages stay"),
+        }
+        let mut notes = Vec::new();
+        if matches!(&self.to, Ok(Some(d)) if d.create) {
+            notes.push("a new folder".to_string());
+        }
+        if !self.already.is_empty() {
+            notes.push(format!("{} already there", messages(self.already.len())));
+        }
+        if !notes.is_empty() {
+            write!(f, " ({})", notes.join("; "))?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
     use crate::config::with_rules;
+    use crate::imap::folders::Namespace;
+    use crate::imap::response::ListEntry;
+    use crate::imap::types::uid;
     use crate::message::{Arrival, Meta};
     use crate::rules::SystemFlag;
 
@@ -230,102 +352,103 @@ mod tests {
         .unwrap()
     }
 
+    fn set(v: &[u32]) -> UidSet {
+        v.iter().map(|&n| uid(n)).collect()
+    }
+
+    fn plan(rules: &str, messages: Vec<(u32, Result<Message, String>)>) -> MailboxPlan {
+        let cfg = with_rules(rules);
+        let rules: Vec<&Rule> = cfg.rules_for("a", "INBOX").collect();
+        let now = DateTime::UNIX_EPOCH;
+        MailboxPlan {
+            account: "a".into(),
+            mailbox: Mailbox::inbox(),
+            uid_validity: UidValidity::new(9).unwrap(),
+            entries: messages
+                .into_iter()
+                .map(|(u, message)| {
+                    decide(
+                        &FolderPath::inbox(),
+                        &rules,
+                        Fetched {
+                            uid: uid(u),
+                            message,
+                        },
+                        now,
+                    )
+                })
+                .collect(),
+        }
+    }
+
     #[test]
     fn operations_are_grouped_and_skip_what_is_already_true() {
-        let cfg = with_rules(
+        let seen = Flag::System(SystemFlag::Seen);
+        let p = plan(
             "  - {name: spam, match: {subject: spam}, actions: [flag: seen, move: Junk]}
   - {name: gh, match: {from: github}, actions: [flag: [seen, $GH], move: GitHub]}
   - {name: keep, match: {from: boss}, actions: [copy: Boss, flag: flagged]}
   - {name: self, match: {subject: {regex: '^(?P<box>INBOX)'}}, actions: [flag: seen, move: '{box}']}
   - {name: gone, match: {subject: bounce}, actions: [flag: seen, delete: {expunge: true}]}
 ",
+            vec![
+                (1, Ok(msg("From: a@github.com\nSubject: pr", &[]))),
+                (
+                    2,
+                    Ok(msg(
+                        "From: b@github.com\nSubject: issue",
+                        std::slice::from_ref(&seen),
+                    )),
+                ),
+                (3, Ok(msg("From: x@y\nSubject: spam", &[]))),
+                (4, Ok(msg("From: boss@corp\nSubject: hi", &[]))),
+                (
+                    5,
+                    Ok(msg(
+                        "From: me@home\nSubject: INBOX note",
+                        std::slice::from_ref(&seen),
+                    )),
+                ),
+                (6, Ok(msg("From: mailer@x\nSubject: bounce", &[]))),
+                (7, Err("unreadable".into())),
+                (8, Ok(msg("From: z@z\nSubject: other", &[]))),
+            ],
         );
-        let rules: Vec<&Rule> = cfg.rules_for("a", "INBOX").collect();
-        let seen = Flag::System(SystemFlag::Seen);
-        let fetched = vec![
-            Fetched {
-                uid: Uid(1),
-                message: Ok(msg("From: a@github.com\nSubject: pr", &[])),
-            },
-            Fetched {
-                uid: Uid(2),
-                message: Ok(msg(
-                    "From: b@github.com\nSubject: issue",
-                    std::slice::from_ref(&seen),
-                )),
-            },
-            Fetched {
-                uid: Uid(3),
-                message: Ok(msg("From: x@y\nSubject: spam", &[])),
-            },
-            Fetched {
-                uid: Uid(4),
-                message: Ok(msg("From: boss@corp\nSubject: hi", &[])),
-            },
-            Fetched {
-                uid: Uid(5),
-                message: Ok(msg(
-                    "From: me@home\nSubject: INBOX note",
-                    std::slice::from_ref(&seen),
-                )),
-            },
-            Fetched {
-                uid: Uid(6),
-                message: Ok(msg("From: mailer@x\nSubject: bounce", &[])),
-            },
-            Fetched {
-                uid: Uid(7),
-                message: Err("unreadable".into()),
-            },
-            Fetched {
-                uid: Uid(8),
-                message: Ok(msg("From: z@z\nSubject: other", &[])),
-            },
-        ];
-        let now = DateTime::UNIX_EPOCH;
-        let p = MailboxPlan {
-            account: "a".into(),
-            mailbox: "INBOX".into(),
-            uid_validity: UidValidity(9),
-            entries: fetched
-                .into_iter()
-                .map(|f| decide("INBOX", &rules, f, now))
-                .collect(),
-        };
         let kw = Flag::Keyword("$GH".into());
         let flagged = Flag::System(SystemFlag::Flagged);
+        let folder = |p: &str| FolderPath::parse(p).unwrap();
         assert_eq!(
             p.operations(),
             [
                 Operation::AddFlags {
                     flags: vec![seen.clone()],
-                    uids: vec![Uid(3)]
+                    uids: set(&[3])
                 },
                 Operation::AddFlags {
                     flags: vec![seen, kw.clone()],
-                    uids: vec![Uid(1)]
+                    uids: set(&[1])
                 },
                 Operation::AddFlags {
                     flags: vec![flagged],
-                    uids: vec![Uid(4)]
+                    uids: set(&[4])
                 },
                 Operation::AddFlags {
                     flags: vec![kw],
-                    uids: vec![Uid(2)]
+                    uids: set(&[2])
                 },
                 Operation::Copy {
-                    folder: "Boss".into(),
-                    uids: vec![Uid(4)]
+                    folder: folder("Boss"),
+                    uids: set(&[4])
                 },
                 Operation::Move {
-                    target: Target::Folder("GitHub".into()),
-                    uids: vec![Uid(1), Uid(2)]
+                    target: Target::Folder(folder("GitHub")),
+                    uids: set(&[1, 2])
                 },
                 Operation::Move {
-                    target: Target::Folder("Junk".into()),
-                    uids: vec![Uid(3)]
+                    target: Target::Folder(folder("Junk")),
+                    uids: set(&[3])
                 },
-                Operation::Expunge { uids: vec![Uid(6)] },
+                Operation::Expunge { uids: set(&[6]) },
             ]
         );
         let (per_rule, failed) = p.counts();
@@ -343,5 +466,66 @@ mod tests {
         // A second pass over the result would have nothing to do for UID 5.
         assert!(p.entries[4].add.is_empty());
         assert_eq!(p.entries[4].outcome.as_ref().unwrap().destination, None);
+    }
+
+    #[test]
+    fn steps_name_server_folders_and_say_what_cannot_be_done() {
+        let p = plan(
+            "  - {name: list, match: {subject: {regex: '^\\[(?P<l>[^]]+)\\]'}}, actions: [move: 'Lists/{l}']}
+  - {name: keep, match: {from: boss}, actions: [copy: Boss, copy: INBOX]}
+  - {name: old, match: {subject: old}, actions: [archive]}
+  - {name: bin, match: {subject: junk}, actions: [delete]}
+",
+            vec![
+                (1, Ok(msg("From: a@b\nSubject: [rust] hi", &[]))),
+                (2, Ok(msg("From: a@b\nSubject: [v1.2] hi", &[]))),
+                (3, Ok(msg("From: boss@corp\nSubject: x", &[]))),
+                (4, Ok(msg("From: a@b\nSubject: old", &[]))),
+                (5, Ok(msg("From: a@b\nSubject: junk", &[]))),
+            ],
+        );
+        let entry = |name: &str, attrs: &[&str]| ListEntry {
+            name: name.into(),
+            attributes: attrs.iter().map(|a| a.to_string()).collect(),
+            separator: Some('.'),
+        };
+        let courier = Folders::new(
+            Namespace {
+                prefix: "INBOX.".into(),
+                separator: Some('.'),
+            },
+            &[
+                entry("INBOX", &[]),
+                entry("INBOX.Boss", &[]),
+                entry("INBOX.Bin", &["\\Trash"]),
+            ],
+            false,
+        );
+        let shown = |create: bool| -> Vec<String> {
+            p.steps(&courier, create)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            shown(true),
+            [
+                "copy 1 message to INBOX.Boss",
+                "move 1 message to INBOX.Lists.rust (a new folder)",
+                "cannot move 1 message to Lists/v1.2: folder level \"v1.2\" holds '.', the server's hierarchy separator (rules separate levels with \"/\"); the messages stay",
+                "move 1 message to INBOX.Archive (a new folder)",
+                "move 1 message to INBOX.Bin",
+            ]
+        );
+        assert_eq!(
+            shown(false)[3],
+            "cannot move 1 message to \\Archive (else Archive): folder INBOX.Archive does not exist and create_folders is false; the messages stay"
+        );
+        let mut step = p.steps(&courier, true).remove(0);
+        step.skip(&set(&[3]));
+        assert_eq!(
+            step.to_string(),
+            "copy 0 messages to INBOX.Boss (1 message already there)"
+        );
     }
 }

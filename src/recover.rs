@@ -1,14 +1,17 @@
 //! Recovery: intents the journal holds without an outcome (the process
 //! stopped between recording an action and hearing the server's answer) are
 //! settled against the server before anything else is sent. A COPY is never
-//! repeated blindly: what the server shows decides.
+//! repeated blindly: what the server shows decides ([`settle`], pure). The
+//! journal holds server names, so nothing here is resolved again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::execute::{ExecError, Report, present_in, remove};
-use crate::imap::conn::{Access, Conn};
-use crate::imap::types::{Uid, UidValidity};
-use crate::state::{Entry, State, Status};
+use crate::execute::{ExecError, present_in};
+use crate::imap::command::{SearchKey, StoreMode};
+use crate::imap::types::{Capability, Mailbox, Uid, UidSet, UidValidity};
+use crate::imap::{Access, Session};
+use crate::rules::Flag;
+use crate::state::{Action, Entry, State, Status};
 
 /// What happened to the unfinished intents of an account.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -21,11 +24,40 @@ pub struct Recovered {
     pub abandoned: usize,
 }
 
+/// What to do with one unfinished intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// The server shows it done.
+    Done,
+    /// The copy exists (or the removal was intended); only the original is
+    /// left to remove.
+    RemoveOriginal,
+    /// Not done; the next pass decides the message afresh.
+    Abandoned(&'static str),
+}
+
+/// Decides an unfinished intent from what the server shows: whether the
+/// message is still in its source mailbox, and, for copies and moves,
+/// whether its Message-ID is in the target (`None`: not known, e.g. no
+/// Message-ID).
+pub fn settle(action: Action, in_source: bool, in_target: Option<bool>) -> Settlement {
+    match (action, in_source, in_target) {
+        (Action::Move, false, Some(true))
+        | (Action::Copy, _, Some(true))
+        | (Action::Expunge, false, _) => Settlement::Done,
+        (Action::Move, true, Some(true)) | (Action::Expunge, true, _) => Settlement::RemoveOriginal,
+        (Action::Move, false, _) => {
+            Settlement::Abandoned("the message left the mailbox by other means")
+        }
+        _ => Settlement::Abandoned("not done before the restart; decided again by the next pass"),
+    }
+}
+
 /// Settles every unfinished intent of `account`. Mailbox switches are per
 /// mailbox and per target folder, not per message, so recovering from a
 /// crash in the middle of a large move stays quick.
 pub async fn reconcile(
-    conn: &mut Conn,
+    session: &mut Session,
     state: &State,
     account: &str,
 ) -> Result<Recovered, ExecError> {
@@ -37,11 +69,12 @@ pub async fn reconcile(
             .or_default()
             .push(e);
     }
-    for ((mailbox, uid_validity), entries) in by_mailbox {
+    for ((name, uid_validity), entries) in by_mailbox {
+        let mailbox = Mailbox::verbatim(name);
         let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
-        let status = match conn.open(&mailbox, Access::ReadWrite).await {
+        let status = match session.open(&mailbox, Access::ReadWrite).await {
             Ok(s) => s,
-            Err(e) => {
+            Err(e) if !e.ends_session() => {
                 state.finish(
                     &ids,
                     Status::Abandoned,
@@ -50,99 +83,128 @@ pub async fn reconcile(
                 out.abandoned += ids.len();
                 continue;
             }
+            Err(e) => return Err(e.into()),
         };
-        if status.uid_validity != UidValidity(uid_validity) {
+        if UidValidity::new(uid_validity) != Some(status.uid_validity) {
             tracing::warn!(%mailbox, "UIDVALIDITY changed since the unfinished actions; they are dropped");
             state.finish(&ids, Status::Abandoned, Some("UIDVALIDITY changed"))?;
             out.abandoned += ids.len();
             continue;
         }
         // Which of these UIDs are still in the source?
-        let set: Vec<Uid> = entries.iter().map(|e| Uid(e.uid)).collect();
-        let still: BTreeSet<Uid> = conn
-            .uid_search_among(&set, "ALL")
-            .await?
-            .into_iter()
-            .collect();
+        let set: UidSet = entries.iter().filter_map(|e| Uid::new(e.uid)).collect();
+        let still = session.search_among(&set, &SearchKey::All).await?;
         // Which Message-IDs are in their target, one visit per target.
+        let moves = |e: &Entry| matches!(e.action, Action::Move | Action::Copy);
         let mut wanted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for e in &entries {
-            if let (Some(t), Some(id)) = (&e.target, &e.message_id)
-                && (e.action == "move" || e.action == "copy")
-            {
+        for e in entries.iter().filter(|e| moves(e)) {
+            if let (Some(t), Some(id)) = (&e.target, &e.message_id) {
                 wanted.entry(t.as_str()).or_default().push(id.as_str());
             }
         }
         let mut found: BTreeSet<(String, String)> = BTreeSet::new();
         for (target, ids) in &wanted {
-            // A target that cannot be read holds none of them.
-            if let Ok(present) = present_in(conn, target, ids).await {
-                found.extend(present.into_iter().map(|id| (target.to_string(), id)));
+            match present_in(session, &Mailbox::verbatim(*target), ids).await {
+                Ok(present) => found.extend(present.into_iter().map(|id| (target.to_string(), id))),
+                // A target that cannot be read holds none of them.
+                Err(e) if !e.ends_session() => {}
+                Err(e) => return Err(e.into()),
             }
         }
         if !wanted.is_empty() {
-            conn.open(&mailbox, Access::ReadWrite).await?;
+            session.open(&mailbox, Access::ReadWrite).await?;
         }
         // Decide each intent; originals to remove are removed together.
         let mut removals: Vec<(i64, Uid)> = Vec::new();
         for e in &entries {
-            let here = still.contains(&Uid(e.uid));
+            let Some(uid) = Uid::new(e.uid) else { continue };
             let in_target = match (&e.target, &e.message_id) {
-                (Some(t), Some(id)) if e.action == "move" || e.action == "copy" => {
-                    Some(found.contains(&(t.clone(), id.clone())))
-                }
+                (Some(t), Some(id)) if moves(e) => Some(found.contains(&(t.clone(), id.clone()))),
                 _ => None,
             };
-            let outcome = match (e.action.as_str(), here, in_target) {
-                ("move", false, Some(true)) | ("copy", _, Some(true)) | ("expunge", false, _) => {
+            match settle(e.action, still.contains(uid), in_target) {
+                Settlement::Done => {
                     out.done += 1;
-                    Some((Status::Done, "found complete after a restart"))
+                    state.finish(
+                        &[e.id],
+                        Status::Done,
+                        Some("found complete after a restart"),
+                    )?;
                 }
-                // The copy exists (or the removal was intended); only the
-                // original is left to remove.
-                ("move", true, Some(true)) | ("expunge", true, _) => {
-                    removals.push((e.id, Uid(e.uid)));
-                    None
-                }
-                ("move", false, _) => {
+                Settlement::RemoveOriginal => removals.push((e.id, uid)),
+                Settlement::Abandoned(why) => {
                     out.abandoned += 1;
-                    Some((
-                        Status::Abandoned,
-                        "the message left the mailbox by other means",
-                    ))
+                    state.finish(&[e.id], Status::Abandoned, Some(why))?;
                 }
-                _ => {
-                    out.abandoned += 1;
-                    Some((
-                        Status::Abandoned,
-                        "not done before the restart; decided again by the next pass",
-                    ))
-                }
-            };
-            if let Some((status, detail)) = outcome {
-                state.finish(&[e.id], status, Some(detail))?;
             }
         }
         if !removals.is_empty() {
-            let uids: Vec<Uid> = removals.iter().map(|(_, u)| *u).collect();
+            let uids: UidSet = removals.iter().map(|(_, u)| *u).collect();
             let ids: Vec<i64> = removals.iter().map(|(id, _)| *id).collect();
-            let mut report = Report::default();
-            if remove(conn, &uids, &mut report).await? {
-                out.completed += ids.len();
-                state.finish(
-                    &ids,
-                    Status::Done,
-                    Some("finished after a restart: the original removed"),
-                )?;
-            } else {
-                out.abandoned += ids.len();
-                state.finish(
-                    &ids,
-                    Status::Abandoned,
-                    Some("after a restart the original could not be removed"),
-                )?;
+            let mut removed = session.store(&uids, StoreMode::Add, &[Flag::Deleted]).await;
+            if removed.is_ok() && session.has(Capability::UidPlus) {
+                removed = session.expunge(&uids).await.map(|()| uids.clone());
+            }
+            match removed {
+                Ok(_) => {
+                    out.completed += ids.len();
+                    state.finish(
+                        &ids,
+                        Status::Done,
+                        Some("finished after a restart: the original removed"),
+                    )?;
+                }
+                Err(e) if !e.ends_session() => {
+                    out.abandoned += ids.len();
+                    state.finish(
+                        &ids,
+                        Status::Abandoned,
+                        Some("after a restart the original could not be removed"),
+                    )?;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_actions_are_settled_by_what_the_server_shows() {
+        use Settlement::*;
+        let cases = [
+            // A move the server finished.
+            (Action::Move, false, Some(true), Done),
+            // A copy made, its original not yet removed (no MOVE).
+            (Action::Move, true, Some(true), RemoveOriginal),
+            // Not copied: decided again, never copied blindly.
+            (Action::Move, true, Some(false), Abandoned("")),
+            (Action::Move, true, None, Abandoned("")),
+            // Gone from the source, not in the target: someone else.
+            (Action::Move, false, Some(false), Abandoned("")),
+            (Action::Copy, true, Some(true), Done),
+            (Action::Copy, false, Some(true), Done),
+            (Action::Copy, true, Some(false), Abandoned("")),
+            (Action::Expunge, false, None, Done),
+            (Action::Expunge, true, None, RemoveOriginal),
+            // Flags are decided again: a second STORE is harmless.
+            (Action::Flag, true, None, Abandoned("")),
+            (Action::Unflag, false, None, Abandoned("")),
+        ];
+        for (action, here, there, want) in cases {
+            let got = settle(action, here, there);
+            let same = match (got, want) {
+                (Abandoned(_), Abandoned(_)) => true,
+                (g, w) => g == w,
+            };
+            assert!(
+                same,
+                "{action:?} in source {here} in target {there:?}: {got:?}"
+            );
+        }
+    }
 }

@@ -1,9 +1,11 @@
-//! How decisions are shown: one JSON object per message, or text lines with
-//! an optional `--explain` trace. Shared by `mailwarden test` and the
-//! dry-run plan so both print the same fields.
+//! How decisions and plans are shown: one JSON object per message, or text
+//! lines with an optional `--explain` trace, and the dry-run table. Shared
+//! by `mailwarden test` and `run` so both print the same fields; mail text
+//! is escaped before it reaches a terminal.
 
 use serde::Serialize;
 
+use crate::plan::{MailboxPlan, Step, messages};
 use crate::rules::evaluate::{CondTrace, Decision, Disposition, RuleTrace};
 use crate::rules::{Flag, Target};
 
@@ -20,7 +22,7 @@ pub struct DecisionJson<'a> {
     pub expunge: bool,
     pub flags_added: Vec<String>,
     pub flags_removed: Vec<String>,
-    pub copies: &'a [String],
+    pub copies: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<Vec<TraceJson<'a>>>,
 }
@@ -74,7 +76,7 @@ pub fn decision_json(d: &Decision, explain: bool) -> DecisionJson<'_> {
         expunge,
         flags_added: flags(&d.flags_added),
         flags_removed: flags(&d.flags_removed),
-        copies: &d.copies,
+        copies: d.copies.iter().map(|c| c.as_str()).collect(),
         trace: explain.then(|| {
             d.trace
                 .iter()
@@ -139,4 +141,111 @@ fn cond_text(c: &CondTrace, depth: usize, out: &mut String) {
     for child in &c.children {
         cond_text(child, depth + 1, out);
     }
+}
+
+/// The dry-run plan of one mailbox as JSON lines, one per message read.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    account: &'a str,
+    mailbox: &'a str,
+    uid: u32,
+    message_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    decision: Option<DecisionJson<'a>>,
+}
+
+/// Mail text for a table cell: escaped (`display::escape`) and cut to
+/// `width` characters.
+fn cell(s: &str, width: usize) -> String {
+    let clean = crate::display::escape(s);
+    if clean.chars().count() <= width {
+        clean
+    } else {
+        let mut t: String = clean.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// One JSON line per message of a plan.
+pub fn plan_json(out: &mut dyn std::io::Write, p: &MailboxPlan) -> std::io::Result<()> {
+    for e in &p.entries {
+        let line = PlanJson {
+            account: &p.account,
+            mailbox: p.mailbox.as_str(),
+            uid: e.uid.get(),
+            message_id: e.message_id.as_deref(),
+            error: e.outcome.as_ref().err().map(String::as_str),
+            decision: e.outcome.as_ref().ok().map(|d| decision_json(d, false)),
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&line).expect("serializable")
+        )?;
+    }
+    Ok(())
+}
+
+/// The dry-run output: what `run` would do, message by message, then the
+/// steps as `run` would send them (server names, folders to create, copies
+/// already made, and what it would refuse).
+pub fn plan_text(
+    out: &mut dyn std::io::Write,
+    p: &MailboxPlan,
+    steps: &[Step],
+    exists: u32,
+) -> std::io::Result<()> {
+    let decided: Vec<_> = p
+        .entries
+        .iter()
+        .filter(|e| e.outcome.as_ref().map_or(true, |d| d.rule.is_some()))
+        .collect();
+    writeln!(
+        out,
+        "{}/{} (UIDVALIDITY {}): {} messages, {} searched, {} to act on",
+        p.account,
+        cell(p.mailbox.as_str(), 200),
+        p.uid_validity,
+        exists,
+        p.entries.len(),
+        decided.len()
+    )?;
+    if !decided.is_empty() {
+        writeln!(
+            out,
+            "  {:>7}  {:<28}  {:<40}  {:<24}  actions",
+            "UID", "From", "Subject", "Rule"
+        )?;
+    }
+    for e in decided {
+        let (rule, actions) = match &e.outcome {
+            Ok(d) => (d.rule.clone().unwrap_or_default(), actions_text(d)),
+            Err(err) => ("(error)".into(), err.clone()),
+        };
+        writeln!(
+            out,
+            "  {:>7}  {:<28}  {:<40}  {:<24}  {}",
+            e.uid,
+            cell(&e.from, 28),
+            cell(&e.subject, 40),
+            cell(&rule, 24),
+            crate::display::escape(&actions)
+        )?;
+    }
+    let (per_rule, failed) = p.counts();
+    for (rule, count) in per_rule {
+        writeln!(out, "  rule \"{}\": {}", cell(&rule, 200), messages(count))?;
+    }
+    if failed > 0 {
+        writeln!(out, "  {} could not be decided", messages(failed))?;
+    }
+    for step in steps {
+        if !step.op.uids().is_empty() || step.to.is_err() || !step.already.is_empty() {
+            writeln!(out, "  would {}", crate::display::escape(&step.to_string()))?;
+        }
+    }
+    Ok(())
 }

@@ -2,24 +2,24 @@
 //! IMAP `UID SEARCH` key (RFC 3501 6.4.4) that every message the rules could
 //! match satisfies. It only narrows what is fetched; the decision is always
 //! `rules::evaluate`'s, so a loose key costs bandwidth, never correctness.
-//! Pure; used by `commands::run` before fetching.
+//! Pure; used by `pass` before fetching; `imap::command` writes the key.
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 
-use crate::imap::types::quoted;
+use crate::imap::command::{SearchKey, is_quotable};
 use crate::rules::text::TextTest;
-use crate::rules::{AddressField, AddressTest, Condition, Rule, SystemFlag};
+use crate::rules::{AddressField, AddressTest, Condition, Rule};
 
 /// A search key. `exact` keys select exactly the messages the condition
 /// holds for (flags, sizes, header presence), so they may be negated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
-    text: String,
+    key: SearchKey,
     exact: bool,
 }
 
-fn key(text: String, exact: bool) -> Option<Key> {
-    Some(Key { text, exact })
+fn key(key: SearchKey, exact: bool) -> Option<Key> {
+    Some(Key { key, exact })
 }
 
 fn and(keys: Vec<Key>) -> Option<Key> {
@@ -29,13 +29,7 @@ fn and(keys: Vec<Key>) -> Option<Key> {
         _ => {
             let exact = keys.iter().all(|k| k.exact);
             key(
-                format!(
-                    "({})",
-                    keys.into_iter()
-                        .map(|k| k.text)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
+                SearchKey::And(keys.into_iter().map(|k| k.key).collect()),
                 exact,
             )
         }
@@ -47,9 +41,9 @@ fn or(keys: Vec<Option<Key>>) -> Option<Key> {
     let keys: Vec<Key> = keys.into_iter().collect::<Option<_>>()?;
     let exact = keys.iter().all(|k| k.exact);
     let mut iter = keys.into_iter().rev();
-    let mut acc = iter.next()?.text;
+    let mut acc = iter.next()?.key;
     for k in iter {
-        acc = format!("OR {} {acc}", k.text);
+        acc = SearchKey::Or(Box::new(k.key), Box::new(acc));
     }
     key(acc, exact)
 }
@@ -58,8 +52,7 @@ fn or(keys: Vec<Option<Key>>) -> Option<Key> {
 /// fold case of ASCII alike), and sendable as a quoted string.
 fn literal(t: &TextTest) -> Option<Vec<String>> {
     let one = |s: &str| -> Option<Vec<String>> {
-        (!s.is_empty() && s.is_ascii() && quoted("search text", s).is_ok())
-            .then(|| vec![s.to_string()])
+        (!s.is_empty() && is_quotable(s)).then(|| vec![s.to_string()])
     };
     match t {
         TextTest::Contains { pattern, .. } | TextTest::Is { pattern, .. } => one(pattern),
@@ -83,23 +76,16 @@ fn literal(t: &TextTest) -> Option<Vec<String>> {
 }
 
 /// `criterion "text"` for each alternative, ORed.
-fn text_key(t: &TextTest, criterion: &dyn Fn(&str) -> String) -> Option<Key> {
+fn text_key(t: &TextTest, criterion: &dyn Fn(String) -> SearchKey) -> Option<Key> {
     let alternatives = literal(t)?;
     or(alternatives
-        .iter()
-        .map(|s| key(criterion(&quoted("search text", s).ok()?), false))
+        .into_iter()
+        .map(|s| key(criterion(s), false))
         .collect())
 }
 
-fn header_criterion(name: &str) -> impl Fn(&str) -> String + '_ {
-    move |q| match name.to_ascii_lowercase().as_str() {
-        "from" => format!("FROM {q}"),
-        "to" => format!("TO {q}"),
-        "cc" => format!("CC {q}"),
-        "bcc" => format!("BCC {q}"),
-        "subject" => format!("SUBJECT {q}"),
-        _ => format!("HEADER {} {q}", header_name(name)),
-    }
+fn header_key(name: &str) -> impl Fn(String) -> SearchKey + '_ {
+    move |text| SearchKey::Header(name.to_string(), text)
 }
 
 fn address_key(headers: &[&str], t: &AddressTest) -> Option<Key> {
@@ -116,31 +102,13 @@ fn address_key(headers: &[&str], t: &AddressTest) -> Option<Key> {
                 .filter_map(|t| {
                     or(headers
                         .iter()
-                        .map(|h| text_key(t, &header_criterion(h)))
+                        .map(|h| text_key(t, &header_key(h)))
                         .collect())
                 })
                 .collect();
             and(parts)
         }
     }
-}
-
-/// A header name as a SEARCH argument: an atom where it is one, else a
-/// quoted string (names may hold characters that atoms cannot).
-fn header_name(name: &str) -> String {
-    let atom = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if atom {
-        name.to_string()
-    } else {
-        quoted("header name", name).unwrap_or_else(|_| format!("{name:?}"))
-    }
-}
-
-/// RFC 3501 date: `1-Feb-2026`.
-fn imap_date(t: DateTime<Utc>) -> String {
-    t.format("%-d-%b-%Y").to_string()
 }
 
 /// Day-granular date searches use the server's time zone; a two-day margin
@@ -165,14 +133,14 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
             };
             address_key(headers, t)
         }
-        Condition::Subject(t) => text_key(t, &header_criterion("Subject")),
-        Condition::Header(name, t) => text_key(t, &header_criterion(name)),
-        Condition::List(t) => text_key(t, &header_criterion("List-Id")),
+        Condition::Subject(t) => text_key(t, &header_key("Subject")),
+        Condition::Header(name, t) => text_key(t, &header_key(name)),
+        Condition::List(t) => text_key(t, &header_key("List-Id")),
         // RFC 3501: HEADER with an empty string matches every message that
         // has the field.
         Condition::Exists(names) => and(names
             .iter()
-            .filter_map(|n| key(format!("HEADER {} \"\"", header_name(n)), true))
+            .filter_map(|n| key(SearchKey::Header(n.clone(), String::new()), true))
             .collect()),
         // The server searches the decoded parts, HTML source included; only
         // plain words are sure to appear there as they do in our text.
@@ -182,53 +150,39 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
             };
             if literal(t)?.iter().all(simple) {
-                text_key(t, &|q| format!("BODY {q}"))
+                text_key(t, &SearchKey::Body)
             } else {
                 None
             }
         }
         Condition::Attachment(_) => None,
         Condition::Size { over, under } => and([
-            over.and_then(|o| key(format!("LARGER {o}"), true)),
-            under.and_then(|u| key(format!("SMALLER {u}"), true)),
+            over.and_then(|o| key(SearchKey::Larger(o), true)),
+            under.and_then(|u| key(SearchKey::Smaller(u), true)),
         ]
         .into_iter()
         .flatten()
         .collect()),
         Condition::OlderThan(d) => key(
-            format!("BEFORE {}", imap_date(ago(now, *d) + MARGIN)),
+            SearchKey::Before((ago(now, *d) + MARGIN).date_naive()),
             false,
         ),
-        Condition::NewerThan(d) => {
-            key(format!("SINCE {}", imap_date(ago(now, *d) - MARGIN)), false)
-        }
+        Condition::NewerThan(d) => key(
+            SearchKey::Since((ago(now, *d) - MARGIN).date_naive()),
+            false,
+        ),
         Condition::SentBefore(b) => key(
-            format!("SENTBEFORE {}", imap_date(b.resolve(now) + MARGIN)),
+            SearchKey::SentBefore((b.resolve(now) + MARGIN).date_naive()),
             false,
         ),
         Condition::SentAfter(b) => key(
-            format!("SENTSINCE {}", imap_date(b.resolve(now) - MARGIN)),
+            SearchKey::SentSince((b.resolve(now) - MARGIN).date_naive()),
             false,
         ),
-        Condition::Flag(flag, set) => {
-            let name = match flag {
-                SystemFlag::Seen => "SEEN",
-                SystemFlag::Flagged => "FLAGGED",
-                SystemFlag::Answered => "ANSWERED",
-                SystemFlag::Draft => "DRAFT",
-            };
-            key(
-                if *set {
-                    name.to_string()
-                } else {
-                    format!("UN{name}")
-                },
-                true,
-            )
-        }
+        Condition::Flag(flag, set) => key(SearchKey::Flag(*flag, *set), true),
         Condition::Keyword(ks) => and(ks
             .iter()
-            .filter_map(|k| key(format!("KEYWORD {k}"), true))
+            .filter_map(|k| key(SearchKey::Keyword(k.clone()), true))
             .collect()),
         Condition::All(cs) => {
             let keys: Vec<Option<Key>> = cs.iter().map(|c| condition(c, now)).collect();
@@ -239,17 +193,21 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
         }
         Condition::Any(cs) => or(cs.iter().map(|c| condition(c, now)).collect()),
         Condition::Not(c) => match condition(c, now) {
-            Some(k) if k.exact => key(format!("NOT {}", k.text), true),
+            Some(k) if k.exact => key(SearchKey::Not(Box::new(k.key)), true),
             _ => None,
         },
     }
 }
 
+/// Longest pre-filter kept; a longer one would cost the server more to
+/// parse than it saves, and must leave room for a UID set on the line.
+const MAX_KEY: usize = 4000;
+
 /// The search criteria for one mailbox: messages any of `rules` could match,
 /// not already marked \Deleted (another client is deleting those; they are
 /// left alone). Falls back to all undeleted messages where a rule cannot be
 /// expressed, or the key would make an overlong command.
-pub fn criteria<'r>(rules: impl IntoIterator<Item = &'r Rule>, now: DateTime<Utc>) -> String {
+pub fn criteria<'r>(rules: impl IntoIterator<Item = &'r Rule>, now: DateTime<Utc>) -> SearchKey {
     let per_rule: Vec<Option<Key>> = rules
         .into_iter()
         .map(|r| {
@@ -262,8 +220,10 @@ pub fn criteria<'r>(rules: impl IntoIterator<Item = &'r Rule>, now: DateTime<Utc
         })
         .collect();
     match or(per_rule) {
-        Some(k) if k.text.len() < 4000 => format!("UNDELETED {}", k.text),
-        _ => "UNDELETED".to_string(),
+        Some(k) if k.key.render().is_ok_and(|t| t.len() < MAX_KEY) => {
+            SearchKey::And(vec![SearchKey::Undeleted, k.key])
+        }
+        _ => SearchKey::Undeleted,
     }
 }
 
@@ -278,7 +238,16 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
             .unwrap()
             .to_utc();
-        criteria(&cfg.rules, now)
+        let key = criteria(&cfg.rules, now);
+        // The one key the server sees is `UNDELETED` and the rest, ANDed.
+        match key {
+            SearchKey::And(keys) => keys
+                .iter()
+                .map(|k| k.render().unwrap())
+                .collect::<Vec<_>>()
+                .join(" "),
+            k => k.render().unwrap(),
+        }
     }
 
     fn one(cond: &str) -> String {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::imap::types::{Uid, UidValidity};
+use crate::imap::types::{Mailbox, Uid, UidValidity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -27,39 +27,84 @@ pub fn default_path() -> PathBuf {
     crate::config::xdg_path("XDG_STATE_HOME", ".local/state", "state.db")
 }
 
-/// Where evaluation of a mailbox stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    pub uid_validity: UidValidity,
-    /// Every message with a UID up to this one has been evaluated.
-    pub last_uid: u32,
-    /// With CONDSTORE: changes up to this mod-sequence have been seen.
-    pub highest_modseq: Option<u64>,
+pub use crate::marks::Mark;
+
+/// What the journal records doing to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Move,
+    Copy,
+    Flag,
+    Unflag,
+    Expunge,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Padded where a table asks for it.
+        f.pad(self.as_str())
+    }
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Move => "move",
+            Action::Copy => "copy",
+            Action::Flag => "flag",
+            Action::Unflag => "unflag",
+            Action::Expunge => "expunge",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Action> {
+        [
+            Action::Move,
+            Action::Copy,
+            Action::Flag,
+            Action::Unflag,
+            Action::Expunge,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == text)
+    }
 }
 
 /// An action about to be sent for one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intent {
     pub account: String,
-    pub mailbox: String,
+    /// The source mailbox, as the server names it.
+    pub mailbox: Mailbox,
     pub uid_validity: UidValidity,
     pub uid: Uid,
     pub message_id: Option<String>,
     pub rule: Option<String>,
-    /// `move`, `copy`, `flag`, `unflag` or `expunge`.
-    pub action: String,
-    /// The destination folder (server name), or the flags.
+    pub action: Action,
+    /// The destination mailbox (server name), or the flags.
     pub target: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Intended,
+    /// The server confirmed it for this message.
     Done,
     Failed,
     /// Found unfinished after a crash and not completed: the next pass
     /// decides the message afresh.
     Abandoned,
+    /// The message was gone before the action reached it (another client
+    /// removed or moved it): nothing was done.
+    Gone,
 }
 
 impl Status {
@@ -69,11 +114,35 @@ impl Status {
             Status::Done => "done",
             Status::Failed => "failed",
             Status::Abandoned => "abandoned",
+            Status::Gone => "gone",
         }
+    }
+
+    fn parse(text: &str) -> Option<Status> {
+        [
+            Status::Intended,
+            Status::Done,
+            Status::Failed,
+            Status::Abandoned,
+            Status::Gone,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
-/// One row of the journal.
+/// How one intent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub id: i64,
+    pub status: Status,
+    pub detail: Option<String>,
+    /// The message's UID in the destination, where the server said
+    /// (COPYUID, RFC 4315).
+    pub new_uid: Option<Uid>,
+}
+
+/// One row of the journal, as `mailwarden log` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Entry {
     pub id: i64,
@@ -84,10 +153,12 @@ pub struct Entry {
     pub uid: u32,
     pub message_id: Option<String>,
     pub rule: Option<String>,
-    pub action: String,
+    pub action: Action,
     pub target: Option<String>,
-    pub status: String,
+    pub status: Status,
     pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_uid: Option<u32>,
 }
 
 /// Shared by the account tasks of `watch`: every method locks the database
@@ -119,7 +190,8 @@ CREATE TABLE IF NOT EXISTS journal (
     action TEXT NOT NULL,
     target TEXT,
     status TEXT NOT NULL,
-    detail TEXT
+    detail TEXT,
+    new_uid INTEGER
 );
 CREATE INDEX IF NOT EXISTS journal_status ON journal (status, account);
 ";
@@ -156,6 +228,13 @@ impl State {
         if !has_modseq {
             db.execute_batch("ALTER TABLE marks ADD COLUMN highest_modseq INTEGER")?;
         }
+        // Journals from before destination UIDs were recorded gain them.
+        let has_new_uid = db
+            .prepare("SELECT 1 FROM pragma_table_info('journal') WHERE name = 'new_uid'")?
+            .exists([])?;
+        if !has_new_uid {
+            db.execute_batch("ALTER TABLE journal ADD COLUMN new_uid INTEGER")?;
+        }
         Ok(State {
             db: std::sync::Mutex::new(db),
             _lock: Some(lock),
@@ -184,28 +263,33 @@ impl State {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn mark(&self, account: &str, mailbox: &str) -> Result<Option<Mark>, StateError> {
+    /// The mark of `mailbox` (server name); a row that could not have been
+    /// written by mailwarden (UIDVALIDITY 0) is no mark.
+    pub fn mark(&self, account: &str, mailbox: &Mailbox) -> Result<Option<Mark>, StateError> {
         Ok(self
             .db()
             .query_row(
                 "SELECT uid_validity, last_uid, highest_modseq FROM marks WHERE account = ?1 AND mailbox = ?2",
-                params![account, mailbox],
+                params![account, mailbox.as_str()],
                 |r| {
-                    Ok(Mark {
-                        uid_validity: UidValidity(r.get(0)?),
-                        last_uid: r.get(1)?,
-                        highest_modseq: r.get::<_, Option<i64>>(2)?.map(|m| m as u64),
-                    })
+                    let (validity, last_uid, modseq): (u32, u32, Option<i64>) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?);
+                    Ok(UidValidity::new(validity).map(|uid_validity| Mark {
+                        uid_validity,
+                        last_uid,
+                        highest_modseq: modseq.map(|m| m as u64),
+                    }))
                 },
             )
-            .optional()?)
+            .optional()?
+            .flatten())
     }
 
-    pub fn set_mark(&self, account: &str, mailbox: &str, mark: Mark) -> Result<(), StateError> {
+    pub fn set_mark(&self, account: &str, mailbox: &Mailbox, mark: Mark) -> Result<(), StateError> {
         self.db().execute(
             "INSERT INTO marks (account, mailbox, uid_validity, last_uid, highest_modseq) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4, highest_modseq = ?5",
-            params![account, mailbox, mark.uid_validity.0, mark.last_uid, mark.highest_modseq.map(|m| m as i64)],
+            params![account, mailbox.as_str(), mark.uid_validity.get(), mark.last_uid, mark.highest_modseq.map(|m| m as i64)],
         )?;
         Ok(())
     }
@@ -225,12 +309,12 @@ impl State {
                 insert.execute(params![
                     now,
                     i.account,
-                    i.mailbox,
-                    i.uid_validity.0,
-                    i.uid.0,
+                    i.mailbox.as_str(),
+                    i.uid_validity.get(),
+                    i.uid.get(),
                     i.message_id,
                     i.rule,
-                    i.action,
+                    i.action.as_str(),
                     i.target
                 ])?;
                 ids.push(tx.last_insert_rowid());
@@ -240,21 +324,42 @@ impl State {
         Ok(ids)
     }
 
-    /// Sets the outcome of intents.
+    /// Sets the same outcome for intents.
     pub fn finish(
         &self,
         ids: &[i64],
         status: Status,
         detail: Option<&str>,
     ) -> Result<(), StateError> {
+        let outcomes: Vec<Outcome> = ids
+            .iter()
+            .map(|&id| Outcome {
+                id,
+                status,
+                detail: detail.map(str::to_string),
+                new_uid: None,
+            })
+            .collect();
+        self.record(&outcomes)
+    }
+
+    /// Records how intents ended, each its own way, in one transaction.
+    pub fn record(&self, outcomes: &[Outcome]) -> Result<(), StateError> {
         let now = Utc::now().to_rfc3339();
         let mut db = self.db();
         let tx = db.transaction()?;
         {
-            let mut update =
-                tx.prepare("UPDATE journal SET status = ?1, detail = ?2, time = ?3 WHERE id = ?4")?;
-            for id in ids {
-                update.execute(params![status.as_str(), detail, now, id])?;
+            let mut update = tx.prepare(
+                "UPDATE journal SET status = ?1, detail = ?2, time = ?3, new_uid = ?4 WHERE id = ?5",
+            )?;
+            for o in outcomes {
+                update.execute(params![
+                    o.status.as_str(),
+                    o.detail,
+                    now,
+                    o.new_uid.map(Uid::get),
+                    o.id
+                ])?;
             }
         }
         tx.commit()?;
@@ -267,28 +372,39 @@ impl State {
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<Entry>, StateError> {
         let sql = format!(
-            "SELECT id, time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status, detail
+            "SELECT id, time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status, detail, new_uid
              FROM journal {filter} ORDER BY id"
         );
         let db = self.db();
         let mut stmt = db.prepare(&sql)?;
         let rows = stmt.query_map(args, |r| {
-            Ok(Entry {
-                id: r.get(0)?,
-                time: r.get(1)?,
-                account: r.get(2)?,
-                mailbox: r.get(3)?,
-                uid_validity: r.get(4)?,
-                uid: r.get(5)?,
-                message_id: r.get(6)?,
-                rule: r.get(7)?,
-                action: r.get(8)?,
-                target: r.get(9)?,
-                status: r.get(10)?,
-                detail: r.get(11)?,
-            })
+            let action: String = r.get(8)?;
+            let status: String = r.get(10)?;
+            Ok(Action::parse(&action)
+                .zip(Status::parse(&status))
+                .map(|(action, status)| Entry {
+                    id: r.get(0).unwrap_or_default(),
+                    time: r.get(1).unwrap_or_default(),
+                    account: r.get(2).unwrap_or_default(),
+                    mailbox: r.get(3).unwrap_or_default(),
+                    uid_validity: r.get(4).unwrap_or_default(),
+                    uid: r.get(5).unwrap_or_default(),
+                    message_id: r.get(6).unwrap_or_default(),
+                    rule: r.get(7).unwrap_or_default(),
+                    action,
+                    target: r.get(9).unwrap_or_default(),
+                    status,
+                    detail: r.get(11).unwrap_or_default(),
+                    new_uid: r.get(12).unwrap_or_default(),
+                }))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // A row no mailwarden wrote (an action or status it does not
+        // know) is not shown rather than misread.
+        Ok(rows
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// Intents of `account` that never got an outcome: the process stopped
@@ -319,12 +435,12 @@ mod tests {
     fn intent(uid: u32) -> Intent {
         Intent {
             account: "a".into(),
-            mailbox: "INBOX".into(),
-            uid_validity: UidValidity(7),
-            uid: Uid(uid),
+            mailbox: Mailbox::inbox(),
+            uid_validity: UidValidity::new(7).unwrap(),
+            uid: Uid::new(uid).unwrap(),
             message_id: Some(format!("m{uid}@x")),
             rule: Some("r".into()),
-            action: "move".into(),
+            action: Action::Move,
             target: Some("X".into()),
         }
     }
@@ -333,32 +449,40 @@ mod tests {
     fn marks_intents_and_outcomes_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/state.db");
+        let inbox = Mailbox::inbox();
         {
             let s = State::open(&path).unwrap();
-            assert_eq!(s.mark("a", "INBOX").unwrap(), None);
+            assert_eq!(s.mark("a", &inbox).unwrap(), None);
             let m = Mark {
-                uid_validity: UidValidity(7),
+                uid_validity: UidValidity::new(7).unwrap(),
                 last_uid: 42,
                 highest_modseq: Some(1 << 40),
             };
-            s.set_mark("a", "INBOX", m).unwrap();
-            s.set_mark("a", "INBOX", Mark { last_uid: 43, ..m })
-                .unwrap();
+            s.set_mark("a", &inbox, m).unwrap();
+            s.set_mark("a", &inbox, Mark { last_uid: 43, ..m }).unwrap();
             let ids = s.intend(&[intent(1), intent(2), intent(3)]).unwrap();
-            s.finish(&ids[..1], Status::Done, None).unwrap();
+            s.record(&[Outcome {
+                id: ids[0],
+                status: Status::Done,
+                detail: None,
+                new_uid: Uid::new(99),
+            }])
+            .unwrap();
             s.finish(&ids[1..2], Status::Failed, Some("NO")).unwrap();
         }
         let s = State::open(&path).unwrap();
-        let m = s.mark("a", "INBOX").unwrap().unwrap();
+        let m = s.mark("a", &inbox).unwrap().unwrap();
         assert_eq!((m.last_uid, m.highest_modseq), (43, Some(1 << 40)));
         let open: Vec<u32> = s.unfinished("a").unwrap().iter().map(|e| e.uid).collect();
         assert_eq!(open, [3]);
         assert!(s.unfinished("other").unwrap().is_empty());
         let all = s.entries(None, Some("r")).unwrap();
         assert_eq!(
-            all.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
-            ["done", "failed", "intended"]
+            all.iter().map(|e| e.status).collect::<Vec<_>>(),
+            [Status::Done, Status::Failed, Status::Intended]
         );
+        assert_eq!(all[0].new_uid, Some(99));
+        assert_eq!(all[0].action, Action::Move);
         assert_eq!(all[1].detail.as_deref(), Some("NO"));
         assert!(s.entries(None, Some("other rule")).unwrap().is_empty());
         let later = Utc::now() + chrono::Duration::hours(1);
@@ -380,11 +504,11 @@ mod tests {
         }
         let s = State::open(&path).unwrap();
         let want = Mark {
-            uid_validity: UidValidity(9),
+            uid_validity: UidValidity::new(9).unwrap(),
             last_uid: 77,
             highest_modseq: None,
         };
-        assert_eq!(s.mark("a", "INBOX").unwrap(), Some(want));
+        assert_eq!(s.mark("a", &Mailbox::inbox()).unwrap(), Some(want));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::process::Output;
 
 use chrono::{DateTime, Utc};
 use mailwarden::imap::Access;
-use mailwarden::imap::types::Uid;
+use mailwarden::imap::command::{FetchItems, SearchKey};
+use mailwarden::imap::types::{Mailbox, Uid, UidSet};
 use support::{FULL, NO_MOVE, NO_MOVE_NO_UIDPLUS, User, server, text, total};
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -224,14 +225,18 @@ async fn scattered_uid_sets_are_split_under_the_line_limit_and_lose_nothing() {
         })
         .collect();
     user.deliver_many("INBOX", &msgs);
-    let odd: Vec<Uid> = (1..=4_000u32).filter(|u| u % 2 == 0).map(Uid).collect();
+    let odd: UidSet = (1..=4_000u32)
+        .filter(|u| u % 2 == 0)
+        .filter_map(Uid::new)
+        .collect();
 
     // A search among scattered UIDs is split too, and finds each of them.
     let mut c = user.conn(FULL).await;
-    c.open("INBOX", Access::ReadOnly).await.unwrap();
-    assert_eq!(c.uid_search_among(&odd, "SUBJECT odd").await.unwrap(), odd);
+    c.open(&Mailbox::inbox(), Access::ReadOnly).await.unwrap();
+    let subject = |s: &str| SearchKey::Header("Subject".into(), s.into());
+    assert_eq!(c.search_among(&odd, &subject("odd")).await.unwrap(), odd);
     assert!(
-        c.uid_search_among(&odd, "SUBJECT even")
+        c.search_among(&odd, &subject("even"))
             .await
             .unwrap()
             .is_empty()
@@ -476,20 +481,24 @@ async fn attachments_from_bodystructure_equal_those_of_the_whole_message() {
         size: None,
     };
     let mut c = user.conn(FULL).await;
-    c.open("INBOX", Access::ReadOnly).await.unwrap();
-    let uids = c.uid_search("ALL").await.unwrap();
-    let fetched = c
-        .uid_fetch(&uids, "UID BODYSTRUCTURE BODY.PEEK[HEADER]")
-        .await
-        .unwrap();
+    c.open(&Mailbox::inbox(), Access::ReadOnly).await.unwrap();
+    let uids = c.search(&SearchKey::All).await.unwrap();
+    let items = FetchItems {
+        header_fields: mailwarden::rules::Needs::of([]).header_fields,
+        structure: true,
+        ..FetchItems::default()
+    };
+    let mut fetched = Vec::new();
+    c.fetch(&uids, &items, |d| fetched.push(d)).await.unwrap();
     c.logout().await;
     assert_eq!(fetched.len(), fixtures.len());
     let mut with_attachments = 0;
     for m in fetched {
         let skeleton = m.structure.expect("BODYSTRUCTURE was fetched");
-        let from_structure = Message::from_server(&m.data, None, meta())
-            .unwrap()
-            .with_structure(&skeleton);
+        let from_structure =
+            Message::from_server(m.header.as_deref().unwrap_or_default(), None, meta())
+                .unwrap()
+                .with_structure(&skeleton);
         let id = from_structure.message_id.clone().unwrap();
         let raw = &fixtures.iter().find(|(i, _)| *i == id).unwrap().1;
         let whole = Message::parse(raw, meta()).unwrap();

@@ -8,8 +8,8 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mailwarden::imap::types::{Uid, UidValidity};
-use mailwarden::state::{Intent, State};
+use mailwarden::imap::types::{Mailbox, Uid, UidValidity};
+use mailwarden::state::{Action, Intent, State};
 use support::{Daemon, FULL, eventually, in_folder, server, text, total};
 
 fn mail(id: &str, headers: &str) -> Vec<u8> {
@@ -125,7 +125,7 @@ async fn actions_left_unfinished_by_a_crash_are_settled_without_duplicates() {
     .await;
     let mut c = user.conn(FULL).await;
     let status = c
-        .open("INBOX", mailwarden::imap::Access::ReadOnly)
+        .open(&Mailbox::inbox(), mailwarden::imap::Access::ReadOnly)
         .await
         .unwrap();
     c.logout().await;
@@ -133,12 +133,12 @@ async fn actions_left_unfinished_by_a_crash_are_settled_without_duplicates() {
         let state = State::open(&user.state_file()).unwrap();
         let intent = |uid, id: &str| Intent {
             account: "test".into(),
-            mailbox: "INBOX".into(),
-            uid_validity: UidValidity(status.uid_validity.0),
-            uid: Uid(uid),
+            mailbox: Mailbox::inbox(),
+            uid_validity: status.uid_validity,
+            uid: Uid::new(uid).unwrap(),
             message_id: Some(id.into()),
             rule: Some("GitHub".into()),
-            action: "move".into(),
+            action: Action::Move,
             target: Some("Notifications".into()),
         };
         state.intend(&[intent(1, "a@x"), intent(2, "b@x")]).unwrap();
@@ -225,7 +225,12 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
     let account = cfg.accounts[0].clone();
     let rules: Vec<_> = cfg.rules_for("test", "INBOX").collect();
     let mut conn = user.conn(FULL).await;
-    let status = conn.open("INBOX", Access::ReadOnly).await.unwrap();
+    let folders = mailwarden::imap::folders::Folders::load(&mut conn)
+        .await
+        .unwrap();
+    let inbox = Mailbox::inbox();
+    let path = mailwarden::rules::FolderPath::inbox();
+    let status = conn.open(&inbox, Access::ReadOnly).await.unwrap();
     let now = chrono::Utc::now();
 
     // The mark of this UIDVALIDITY: only mail above it.
@@ -234,10 +239,12 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
         last_uid: 2,
         highest_modseq: None,
     };
-    let (plan, _, mark) = plan_mailbox(
+    let planned = plan_mailbox(
         &mut conn,
+        &folders,
         &account,
-        "INBOX",
+        &path,
+        &inbox,
         &rules,
         Access::ReadOnly,
         Some(same),
@@ -246,21 +253,28 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
     .await
     .unwrap();
     assert_eq!(
-        plan.entries.iter().map(|e| e.uid.0).collect::<Vec<_>>(),
+        planned
+            .plan
+            .entries
+            .iter()
+            .map(|e| e.uid.get())
+            .collect::<Vec<_>>(),
         [3]
     );
-    assert_eq!(mark.last_uid, 3);
+    assert_eq!(planned.mark.last_uid, 3);
 
     // A mark from another UIDVALIDITY means nothing: all of it again.
     let stale = Mark {
-        uid_validity: UidValidity(status.uid_validity.0.wrapping_add(1)),
+        uid_validity: UidValidity::new(status.uid_validity.get().wrapping_add(1).max(1)).unwrap(),
         last_uid: 1000,
         highest_modseq: None,
     };
-    let (plan, _, mark) = plan_mailbox(
+    let planned = plan_mailbox(
         &mut conn,
+        &folders,
         &account,
-        "INBOX",
+        &path,
+        &inbox,
         &rules,
         Access::ReadOnly,
         Some(stale),
@@ -268,9 +282,9 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
     )
     .await
     .unwrap();
-    assert_eq!(plan.entries.len(), 3);
+    assert_eq!(planned.plan.entries.len(), 3);
     assert_eq!(
-        mark,
+        planned.mark,
         Mark {
             uid_validity: status.uid_validity,
             last_uid: 3,
@@ -335,7 +349,7 @@ async fn mail_arriving_during_a_pass_is_not_left_until_the_next_idle_renewal() {
             let id = format!("b{burst}-{i}@x");
             writer
                 .append(
-                    "INBOX",
+                    &Mailbox::inbox(),
                     &[],
                     None,
                     &mail(&id, "From: notifications@github.com\r\nSubject: burst"),
@@ -454,14 +468,17 @@ async fn a_flag_set_by_another_client_is_acted_on_without_waiting_for_the_sweep(
     // Another client flags the old message; the sweep is an hour away.
     let mut other = user.conn(FULL).await;
     other
-        .open("INBOX", mailwarden::imap::Access::ReadWrite)
+        .open(&Mailbox::inbox(), mailwarden::imap::Access::ReadWrite)
         .await
         .unwrap();
-    let uids = other.uid_search("ALL").await.unwrap();
+    let uids = other
+        .search(&mailwarden::imap::command::SearchKey::All)
+        .await
+        .unwrap();
     other
-        .uid_store(
+        .store(
             &uids,
-            true,
+            mailwarden::imap::command::StoreMode::Add,
             &[mailwarden::rules::Flag::parse("flagged").unwrap()],
         )
         .await

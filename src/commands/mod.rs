@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::Outcome;
 use crate::config::{self, Account, Config, LoadError};
-use crate::imap::{Conn, ImapError};
+use crate::imap::{ImapError, Session};
 use crate::secret::{self, SecretError};
 use crate::state::{self, State};
 
@@ -35,9 +35,51 @@ impl OpenError {
 
 /// A session for `account`, its secret read afresh (and dropped once
 /// logged in).
-pub async fn open_session(account: &Account) -> Result<Conn, OpenError> {
+pub async fn open_session(account: &Account) -> Result<Session, OpenError> {
     let credential = secret::resolve(&account.secret).await?;
     Ok(crate::imap::connect(account, &credential).await?)
+}
+
+/// Checks that `--account` and `--mailbox` name something the
+/// configuration has: a typo is exit 2 with the names there are, not a run
+/// that quietly does nothing.
+pub fn check_selection(
+    config: &Config,
+    account: Option<&str>,
+    mailbox: Option<&str>,
+) -> Result<(), Outcome> {
+    let accounts: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+    if let Some(a) = account
+        && !accounts.contains(&a)
+    {
+        crate::say!(
+            "mailwarden: no account {a:?} in the configuration; accounts: {}",
+            accounts.join(", ")
+        );
+        return Err(Outcome::ConfigInvalid);
+    }
+    if let Some(m) = mailbox {
+        let mut read: Vec<String> = Vec::new();
+        for r in config
+            .rules
+            .iter()
+            .filter(|r| account.is_none_or(|a| r.account == a))
+        {
+            for name in &r.mailboxes {
+                if !read.iter().any(|x| crate::rules::same_mailbox(x, name)) {
+                    read.push(name.clone());
+                }
+            }
+        }
+        if !read.iter().any(|x| crate::rules::same_mailbox(x, m)) {
+            crate::say!(
+                "mailwarden: no rule reads mailbox {m:?}; the rules read: {}",
+                read.join(", ")
+            );
+            return Err(Outcome::ConfigInvalid);
+        }
+    }
+    Ok(())
 }
 
 /// Opens the state file (`--state`, else the default) and takes its lock.

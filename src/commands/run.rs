@@ -10,10 +10,14 @@ use chrono::{DateTime, Utc};
 use super::{load_config, open_session};
 use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::{Account, Config};
-use crate::imap::conn::{Access, ImapError};
-use crate::pass::{apply, mailboxes_of, plan_mailbox, print_plan, report_undecided};
+use crate::execute::ExecError;
+use crate::imap::folders::Folders;
+use crate::imap::{Access, ImapError};
+use crate::pass::{apply, mailboxes_of, plan_mailbox, report_undecided};
+use crate::plan::messages;
 use crate::recover::reconcile;
-use crate::rules::Rule;
+use crate::report::{plan_json, plan_text};
+use crate::rules::{FolderPath, Rule};
 use crate::state::State;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -46,6 +50,25 @@ pub struct AccountResult {
     pub failed_messages: usize,
 }
 
+/// One line for a session that ended in the middle of a pass: what was
+/// being done, and what was left.
+fn lost(account: &Account, e: &ImapError, planned: usize, left: &[FolderPath]) {
+    let mut rest = Vec::new();
+    if planned > 0 {
+        rest.push(format!("{} not handled", messages(planned)));
+    }
+    if !left.is_empty() {
+        let names: Vec<&str> = left.iter().map(FolderPath::as_str).collect();
+        rest.push(format!("not reached: {}", names.join(", ")));
+    }
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", rest.join("; "))
+    };
+    crate::say!("mailwarden: account {}: {e}{rest}; run again", account.name);
+}
+
 /// One pass over one account, through one session. Without a state (a dry
 /// run) nothing is journaled and nothing changes.
 pub async fn run_account(
@@ -57,21 +80,29 @@ pub async fn run_account(
     state: Option<&State>,
 ) -> AccountResult {
     let mut result = AccountResult::default();
-    let mailboxes = mailboxes_of(config, &account.name, args.mailbox.as_deref());
-    if mailboxes.is_empty() {
+    let paths = mailboxes_of(config, &account.name, args.mailbox.as_deref());
+    if paths.is_empty() {
         return result;
     }
-    let mut conn = match open_session(account).await {
+    let mut session = match open_session(account).await {
         Ok(c) => c,
         Err(e) => {
             // Everything `open_session` does is connecting: exit code 3.
-            eprintln!("mailwarden: account {}: {e}", account.name);
+            crate::say!("mailwarden: account {}: {e}", account.name);
             result.connect_failed = true;
             return result;
         }
     };
+    let mut folders = match Folders::load(&mut session).await {
+        Ok(f) => f,
+        Err(e) => {
+            lost(account, &e, 0, &paths);
+            result.failed_messages += 1;
+            return result;
+        }
+    };
     if let Some(state) = state {
-        match reconcile(&mut conn, state, &account.name).await {
+        match reconcile(&mut session, state, &account.name).await {
             Ok(r) if r != Default::default() => tracing::warn!(
                 account = %account.name,
                 done = r.done, completed = r.completed, abandoned = r.abandoned,
@@ -79,12 +110,12 @@ pub async fn run_account(
             ),
             Ok(_) => {}
             Err(e) => {
-                eprintln!(
+                crate::say!(
                     "mailwarden: account {}: settling unfinished actions: {e}",
                     account.name
                 );
                 result.failed_messages += 1;
-                conn.logout().await;
+                session.logout().await;
                 return result;
             }
         }
@@ -94,73 +125,93 @@ pub async fn run_account(
     } else {
         Access::ReadOnly
     };
-    let mut folders = None;
-    'mailboxes: for mailbox in &mailboxes {
-        let rules: Vec<&Rule> = config.rules_for(&account.name, mailbox).collect();
-        let mut retried = false;
-        let (plan, status, mark) = loop {
-            match plan_mailbox(&mut conn, account, mailbox, &rules, access, None, now).await {
-                Ok(x) => break x,
-                Err(e) if !retried && !conn.bodystructure_readable() => {
-                    tracing::warn!(
-                        account = %account.name, %mailbox, error = %e,
-                        "the server sent a BODYSTRUCTURE that cannot be read; reading message texts instead"
-                    );
-                    retried = true;
-                    match open_session(account).await {
-                        Ok(mut fresh) => {
-                            fresh.distrust_bodystructure();
-                            conn = fresh;
-                            folders = None;
-                        }
-                        Err(e) => {
-                            eprintln!("mailwarden: account {}: {e}", account.name);
-                            result.failed_messages += 1;
-                            return result;
-                        }
-                    }
-                }
-                Err(e) => {
-                    eprintln!("mailwarden: {}/{mailbox}: {e}", account.name);
-                    result.failed_messages += 1;
-                    if matches!(e, ImapError::Refused { .. }) {
-                        continue 'mailboxes;
-                    }
-                    break 'mailboxes;
-                }
+    let json = args.format == Format::Json;
+    for (i, path) in paths.iter().enumerate() {
+        let left = &paths[i + 1..];
+        let rules: Vec<&Rule> = config.rules_for(&account.name, path.as_str()).collect();
+        let mailbox = match folders.resolve_path(path) {
+            Ok(m) => m,
+            Err(e) => {
+                crate::say!("mailwarden: {}/{path}: {e}", account.name);
+                result.failed_messages += 1;
+                continue;
+            }
+        };
+        let planned = match plan_mailbox(
+            &mut session,
+            &folders,
+            account,
+            path,
+            &mailbox,
+            &rules,
+            access,
+            None,
+            now,
+        )
+        .await
+        {
+            Ok(p) => p,
+            Err(e) if !e.ends_session() => {
+                crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);
+                result.failed_messages += 1;
+                continue;
+            }
+            Err(e) => {
+                lost(account, &e, 0, left);
+                result.failed_messages += 1;
+                return result;
             }
         };
         let Some(state) = state else {
-            result.failed_messages += report_undecided(&plan);
-            let _ = print_plan(out, &plan, status.exists, args.format);
+            result.failed_messages += report_undecided(&planned.plan);
+            for step in planned.steps.iter().filter(|s| s.to.is_err()) {
+                result.failed_messages += step.op.uids().len();
+                crate::say!(
+                    "mailwarden: {}/{}: {}",
+                    account.name,
+                    crate::display::escape(mailbox.as_str()),
+                    crate::display::escape(&step.to_string())
+                );
+            }
+            let _ = if json {
+                plan_json(out, &planned.plan)
+            } else {
+                plan_text(out, &planned.plan, &planned.steps, planned.status.exists)
+            };
             continue;
         };
         match apply(
-            &mut conn,
+            &mut session,
             &mut folders,
-            &plan,
+            &planned,
             account,
             state,
-            args.format,
+            json,
             out,
         )
         .await
         {
             Ok(failed) => {
                 result.failed_messages += failed;
-                if let Err(e) = state.set_mark(&account.name, mailbox, mark) {
-                    eprintln!("mailwarden: {e}");
+                if let Err(e) = state.set_mark(&account.name, &mailbox, planned.mark) {
+                    crate::say!("mailwarden: {e}");
                     result.failed_messages += 1;
                 }
             }
+            Err(ExecError::Imap(e)) => {
+                let planned_n = planned.steps.iter().map(|s| s.op.uids().len()).sum();
+                lost(account, &e, planned_n, left);
+                result.failed_messages += 1;
+                return result;
+            }
             Err(e) => {
-                eprintln!("mailwarden: {}/{mailbox}: {e}", account.name);
+                crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);
                 result.failed_messages += 1;
                 break;
             }
         }
     }
-    conn.logout().await;
+    session.logout().await;
     result
 }
 
@@ -169,11 +220,10 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
-    if let Some(a) = &args.account
-        && config.account(a).is_none()
+    if let Err(outcome) =
+        super::check_selection(&config, args.account.as_deref(), args.mailbox.as_deref())
     {
-        eprintln!("mailwarden: unknown account {a:?}");
-        return Outcome::ConfigInvalid;
+        return outcome;
     }
     let state = if args.dry_run {
         None

@@ -28,12 +28,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cli::{ConfigArg, Format, Outcome};
+use crate::cli::{ConfigArg, Outcome};
 use crate::config::{self, Account, Config};
-use crate::imap::conn::{Access, Conn, Woke};
+use crate::imap::folders::Folders;
+use crate::imap::{Access, Session, Woke};
 use crate::pass::{apply, mailboxes_of, plan_mailbox};
 use crate::recover::reconcile;
-use crate::rules::{Rule, same_mailbox};
+use crate::rules::{FolderPath, Rule};
 use crate::state::State;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -85,49 +86,57 @@ struct AccountCtx<'a> {
     state: &'a State,
 }
 
-/// Passes over `mailboxes`; `new_only` looks only above each mark.
+/// Passes over `paths`; `new_only` looks only above each mark.
 async fn pass(
     cx: &AccountCtx<'_>,
-    conn: &mut Conn,
-    folders: &mut Option<crate::execute::Folders>,
-    mailboxes: &[String],
+    session: &mut Session,
+    folders: &mut Folders,
+    paths: &[FolderPath],
     new_only: bool,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (account, state) = (cx.account, cx.state);
     let mut sink = std::io::sink();
-    for mailbox in mailboxes {
+    for path in paths {
         if *stop.borrow() {
             break;
         }
-        let rules: Vec<&Rule> = cx.config.rules_for(&account.name, mailbox).collect();
+        let rules: Vec<&Rule> = cx.config.rules_for(&account.name, path.as_str()).collect();
+        let mailbox = match folders.resolve_path(path) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(account = %account.name, mailbox = %path, "{e}");
+                continue;
+            }
+        };
         let mark = if new_only {
             state
-                .mark(&account.name, mailbox)
+                .mark(&account.name, &mailbox)
                 .map_err(|e| e.to_string())?
         } else {
             None
         };
         let now = chrono::Utc::now();
-        let (plan, _, mark) =
-            plan_mailbox(conn, account, mailbox, &rules, Access::ReadWrite, mark, now)
+        let planned = plan_mailbox(
+            session,
+            folders,
+            account,
+            path,
+            &mailbox,
+            &rules,
+            Access::ReadWrite,
+            mark,
+            now,
+        )
+        .await
+        .map_err(|e| format!("{mailbox}: {e}"))?;
+        if !planned.plan.entries.is_empty() {
+            apply(session, folders, &planned, account, state, false, &mut sink)
                 .await
                 .map_err(|e| format!("{mailbox}: {e}"))?;
-        if !plan.entries.is_empty() {
-            apply(
-                conn,
-                folders,
-                &plan,
-                account,
-                state,
-                Format::Text,
-                &mut sink,
-            )
-            .await
-            .map_err(|e| format!("{mailbox}: {e}"))?;
         }
         state
-            .set_mark(&account.name, mailbox, mark)
+            .set_mark(&account.name, &mailbox, planned.mark)
             .map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -143,14 +152,20 @@ async fn account_loop(
     let all = mailboxes_of(&config, &account.name, None);
     // The watched mailboxes that rules read; the one IDLE waits on last, so
     // that it is still selected when the pass ends.
-    let mut watched: Vec<String> = account
+    let mut watched: Vec<FolderPath> = account
         .watch
         .iter()
-        .filter(|w| all.iter().any(|m| same_mailbox(m, w)))
+        .filter_map(|w| {
+            all.iter()
+                .find(|m| crate::rules::same_mailbox(m.as_str(), w))
+        })
         .cloned()
         .collect();
     for w in &account.watch {
-        if !watched.iter().any(|x| same_mailbox(x, w)) {
+        if !watched
+            .iter()
+            .any(|x| crate::rules::same_mailbox(x.as_str(), w))
+        {
             tracing::warn!(account = %account.name, mailbox = %w, "watched, but no rule reads it");
         }
     }
@@ -159,16 +174,12 @@ async fn account_loop(
     }
     let mut backoff = Backoff(BACKOFF_MIN);
     let mut next_sweep = Instant::now();
-    // Carried over to every new session once the server sent a
-    // BODYSTRUCTURE that could not be read, so the same message does not
-    // end every session the same way.
-    let mut bodystructure_readable = true;
     'connect: loop {
         if *stop.borrow() {
             return;
         }
-        let mut conn = match super::open_session(&account).await {
-            Ok(conn) => conn,
+        let mut session = match super::open_session(&account).await {
+            Ok(s) => s,
             Err(e) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "{}", e.what());
@@ -179,28 +190,34 @@ async fn account_loop(
             }
         };
         tracing::info!(account = %account.name, "connected");
-        if !bodystructure_readable {
-            conn.distrust_bodystructure();
-        }
-        let mut folders = None;
         let cx = AccountCtx {
             config: &config,
             account: &account,
             state: &state,
         };
         let result: Result<(), String> = async {
-            reconcile(&mut conn, &state, &account.name)
+            let mut folders = Folders::load(&mut session)
                 .await
                 .map_err(|e| e.to_string())?;
+            reconcile(&mut session, &state, &account.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut fresh = true;
             loop {
                 // After a reconnect the new mail is caught up before idling.
                 if Instant::now() >= next_sweep {
-                    pass(&cx, &mut conn, &mut folders, &all, false, &stop).await?;
+                    // Folders made by others since the last sweep are seen.
+                    if !std::mem::take(&mut fresh) {
+                        folders = Folders::load(&mut session)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    pass(&cx, &mut session, &mut folders, &all, false, &stop).await?;
                     next_sweep = Instant::now() + account.sweep;
                     // Leave the IDLE mailbox selected.
-                    pass(&cx, &mut conn, &mut folders, &watched, true, &stop).await?;
+                    pass(&cx, &mut session, &mut folders, &watched, true, &stop).await?;
                 } else {
-                    pass(&cx, &mut conn, &mut folders, &watched, true, &stop).await?;
+                    pass(&cx, &mut session, &mut folders, &watched, true, &stop).await?;
                 }
                 backoff.reset();
                 if *stop.borrow() {
@@ -209,21 +226,25 @@ async fn account_loop(
                 // Mail that arrived during the pass was announced with the
                 // answer to one of its commands, and IDLE will not announce
                 // it again: another pass, not a wait.
-                if conn.take_new_mail() {
+                if session.take_new_mail() {
                     continue;
                 }
                 let until_sweep = next_sweep.saturating_duration_since(Instant::now());
-                let idle_here = account.idle && conn.has("IDLE") && !watched.is_empty();
-                if idle_here {
-                    // With several watched mailboxes, the others are looked
-                    // at every poll_interval.
-                    // Renewal is also the liveness check: a DONE that is not
-                    // answered within `timeout` ends the connection.
-                    let mut wait = account.idle_renewal.min(until_sweep);
-                    if watched.len() > 1 {
-                        wait = wait.min(account.poll_interval);
-                    }
-                    let woke = conn
+                // IDLE is left every poll_interval, for the other watched
+                // mailboxes and because some servers (Courier, Cyrus
+                // without idled) tell an idling client of new mail only
+                // every minute or so; the pass after it asks with a NOOP.
+                // Renewal is also the liveness check: a DONE that is not
+                // answered within `timeout` ends the connection.
+                let wait = account
+                    .idle_renewal
+                    .min(until_sweep)
+                    .min(account.poll_interval);
+                if account.idle
+                    && session.has(crate::imap::types::Capability::Idle)
+                    && !watched.is_empty()
+                {
+                    let woke = session
                         .idle(wait, &mut stop)
                         .await
                         .map_err(|e| e.to_string())?;
@@ -231,7 +252,7 @@ async fn account_loop(
                     if woke == Woke::Stopped {
                         return Ok(());
                     }
-                } else if sleep_or_stop(account.poll_interval.min(until_sweep), &mut stop).await {
+                } else if sleep_or_stop(wait, &mut stop).await {
                     return Ok(());
                 }
             }
@@ -239,15 +260,11 @@ async fn account_loop(
         .await;
         match result {
             Ok(()) => {
-                conn.logout().await;
+                session.logout().await;
                 tracing::info!(account = %account.name, "stopped");
                 return;
             }
             Err(e) => {
-                if bodystructure_readable && !conn.bodystructure_readable() {
-                    bodystructure_readable = false;
-                    tracing::warn!(account = %account.name, "the server sent a BODYSTRUCTURE that cannot be read; reading message texts instead");
-                }
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "connection lost or refused; reconnecting");
                 if sleep_or_stop(wait, &mut stop).await {

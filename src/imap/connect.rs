@@ -1,20 +1,23 @@
 //! Connecting and logging in: TCP, then implicit TLS (RFC 8314) or a
 //! mandatory STARTTLS upgrade (RFC 3501 6.2.1), the greeting, capabilities,
 //! and authentication (AUTHENTICATE PLAIN, LOGIN, XOAUTH2 or OAUTHBEARER).
-//! Capabilities are read again after TLS and after login.
+//! Capabilities are read again after TLS and after login. Every step waits
+//! at most the account's `timeout`, and any failure here is a failure to
+//! connect or log in (exit code 3), never a hang.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_imap::imap_proto::{Response, Status};
-
+use base64::Engine as _;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, ClientConfig, pki_types::ServerName};
 
-use super::conn::{Conn, ImapError, Stream};
+use super::command::Command;
+use super::response::{Code, Reply, Status, Untagged};
+use super::session::{ImapError, Session, Stream, humanize};
+use super::types::{Capabilities, Capability};
 use crate::config::{Account, Tls};
 use crate::secret::{Credential, Secret};
 
@@ -49,113 +52,67 @@ fn tls_config(host: &str, ca_file: Option<&Path>) -> Result<ClientConfig, ImapEr
         .with_no_client_auth())
 }
 
+fn bare_host(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 async fn handshake(account: &Account, stream: Stream) -> Result<Stream, ImapError> {
     let host = account.host.as_str();
     let config = tls_config(host, account.ca_file.as_deref())?;
-    let name = ServerName::try_from(
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-    )
-    .map_err(|e| tls_error(host, e))?;
+    let name = ServerName::try_from(bare_host(host).to_string()).map_err(|e| tls_error(host, e))?;
     let tls = tokio::time::timeout(
         account.timeout,
         TlsConnector::from(Arc::new(config)).connect(name, stream),
     )
     .await
-    .map_err(|_| tls_error(host, "handshake timed out"))?
+    .map_err(|_| {
+        tls_error(
+            host,
+            format!("no TLS handshake within {}", humanize(account.timeout)),
+        )
+    })?
     .map_err(|e| tls_error(host, e))?;
     Ok(Box::new(tls))
 }
 
-/// Reads the greeting. PREAUTH is refused: on a STARTTLS connection it is
-/// the known way to skip the upgrade, and no account here expects it.
-async fn greeting(
-    client: &mut async_imap::Client<Stream>,
-    host: &str,
-    timeout: Duration,
-) -> Result<(), ImapError> {
-    let resp = tokio::time::timeout(timeout, client.read_response())
-        .await
-        .map_err(|_| ImapError::Timeout(timeout))?
-        .map_err(|e| ImapError::Protocol(format!("reading the greeting of {host}: {e}")))?
-        .ok_or(ImapError::ConnectionLost)?;
-    match resp.parsed() {
-        Response::Data {
-            status: Status::Ok, ..
-        } => Ok(()),
-        Response::Data {
+/// Reads the greeting; returns the capabilities it carried, if any.
+/// PREAUTH is refused: on a STARTTLS connection it is the known way to
+/// skip the upgrade, and no account here expects it.
+async fn greeting(session: &mut Session, host: &str) -> Result<Option<Capabilities>, ImapError> {
+    match session.reply("the greeting").await? {
+        Reply::Untagged(Untagged::Status {
+            status: Status::Ok,
+            code,
+            ..
+        }) => Ok(match code {
+            Some(Code::Capabilities(c)) => Some(Capabilities::new(c)),
+            _ => None,
+        }),
+        Reply::Untagged(Untagged::Status {
             status: Status::PreAuth,
             ..
-        } => Err(ImapError::Protocol(format!(
+        }) => Err(ImapError::Protocol(format!(
             "{host} greeted with PREAUTH; refusing an unauthenticated upgrade path"
         ))),
-        Response::Data {
+        Reply::Untagged(Untagged::Status {
             status: Status::Bye,
-            outcome,
-        } => Err(ImapError::Connect {
-            addr: host.to_string(),
-            detail: format!(
-                "the server said BYE: {}",
-                outcome.information.as_deref().unwrap_or("")
-            ),
-        }),
-        other => Err(ImapError::Protocol(format!(
-            "unexpected greeting from {host}: {other:?}"
+            text,
+            ..
+        }) => Err(ImapError::Protocol(format!("the server said BYE: {text}"))),
+        _ => Err(ImapError::Protocol(format!(
+            "{host} did not greet as an IMAP server does"
         ))),
     }
 }
 
-struct Plain<'a> {
-    user: &'a str,
-    password: &'a Secret,
-}
-
-impl async_imap::Authenticator for Plain<'_> {
-    type Response = Vec<u8>;
-    // RFC 4616: authzid NUL authcid NUL passwd.
-    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
-        format!("\0{}\0{}", self.user, self.password.expose()).into_bytes()
-    }
-}
-
-/// XOAUTH2 (Google, Microsoft) or OAUTHBEARER (RFC 7628). A failed attempt
-/// is answered with a challenge; an empty reply ends it (RFC 7628 3.2.3).
-struct Bearer<'a> {
-    initial: String,
-    sent: bool,
-    _token: &'a Secret,
-}
-
-impl async_imap::Authenticator for Bearer<'_> {
-    type Response = Vec<u8>;
-    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
-        if std::mem::replace(&mut self.sent, true) {
-            Vec::new()
-        } else {
-            self.initial.clone().into_bytes()
-        }
-    }
-}
-
-/// Connects, secures, logs in and reads the capabilities.
-pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn, ImapError> {
-    let host = account.host.as_str();
-    let addr = format!("{}:{}", host, account.port);
-    let connect_err = |detail: String| ImapError::Connect {
-        addr: addr.clone(),
-        detail,
-    };
+async fn tcp(account: &Account) -> Result<Stream, String> {
     let tcp = tokio::time::timeout(
         account.timeout,
-        TcpStream::connect((
-            host.trim_start_matches('[').trim_end_matches(']'),
-            account.port,
-        )),
+        TcpStream::connect((bare_host(&account.host), account.port)),
     )
     .await
-    .map_err(|_| connect_err("timed out".into()))?
-    .map_err(|e| connect_err(e.to_string()))?;
+    .map_err(|_| format!("no connection within {}", humanize(account.timeout)))?
+    .map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     // TCP keepalives: a NAT or firewall that silently forgets an idle
     // connection is noticed by the kernel within about two minutes (and
@@ -168,76 +125,114 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
     if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
         tracing::debug!(error = %e, "TCP keepalive not available");
     }
-    let tcp: Stream = Box::new(tcp);
+    Ok(Box::new(tcp))
+}
 
-    let client = match account.tls {
-        Tls::Implicit => {
-            let mut c = async_imap::Client::new(handshake(account, tcp).await?);
-            greeting(&mut c, host, account.timeout).await?;
-            c
-        }
-        Tls::StartTls => {
-            let mut c = async_imap::Client::new(tcp);
-            greeting(&mut c, host, account.timeout).await?;
-            // STARTTLS is mandatory once configured: a refusal ends here,
-            // before any credential is sent.
-            c.run_command_and_check_ok("STARTTLS", None)
-                .await
-                .map_err(|e| tls_error(host, format!("the server refused STARTTLS: {e}")))?;
-            // Bytes buffered before the handshake are dropped with the old
-            // client, so nothing injected in plaintext survives.
-            async_imap::Client::new(handshake(account, c.into_inner()).await?)
-        }
-        Tls::None => {
-            let mut c = async_imap::Client::new(tcp);
-            greeting(&mut c, host, account.timeout).await?;
-            c
+/// Connects, secures, logs in and reads the capabilities.
+pub async fn connect(account: &Account, credential: &Credential) -> Result<Session, ImapError> {
+    let host = account.host.as_str();
+    let addr = format!("{}:{}", host, account.port);
+    let connect_err = |detail: String| ImapError::Connect {
+        addr: addr.clone(),
+        detail,
+    };
+    let stream = tcp(account).await.map_err(connect_err)?;
+    // Whatever goes wrong before the login is a failure to connect.
+    let before_login = |e: ImapError| {
+        if e.is_connect() {
+            e
+        } else {
+            connect_err(e.to_string())
         }
     };
+    let (mut session, mut caps) = match account.tls {
+        Tls::Implicit => {
+            let mut s = Session::new(handshake(account, stream).await?, account.timeout);
+            let caps = greeting(&mut s, host).await.map_err(before_login)?;
+            (s, caps)
+        }
+        Tls::StartTls => {
+            let mut s = Session::new(stream, account.timeout);
+            greeting(&mut s, host).await.map_err(before_login)?;
+            // STARTTLS is mandatory once configured: a refusal ends here,
+            // before any credential is sent.
+            match s.simple(&Command::StartTls).await {
+                Ok(_) => {}
+                Err(ImapError::Refused { text, .. }) => {
+                    return Err(tls_error(
+                        host,
+                        format!("the server refused STARTTLS: {text}"),
+                    ));
+                }
+                Err(e) => return Err(tls_error(host, format!("STARTTLS: {e}"))),
+            }
+            let (stream, pending) = s.into_stream();
+            if pending > 0 {
+                tracing::warn!(
+                    bytes = pending,
+                    "the server sent data ahead of the TLS handshake; it is dropped unread"
+                );
+            }
+            // RFC 3501 6.2.1: capabilities known before STARTTLS are void.
+            (
+                Session::new(handshake(account, stream).await?, account.timeout),
+                None,
+            )
+        }
+        Tls::None => {
+            let mut s = Session::new(stream, account.timeout);
+            let caps = greeting(&mut s, host).await.map_err(before_login)?;
+            (s, caps)
+        }
+    };
+    if caps.is_none() {
+        session.refresh_capabilities().await.map_err(before_login)?;
+        caps = Some(session.capabilities().clone());
+    }
+    let caps = caps.expect("read above");
+    session.set_capabilities(caps.clone());
 
-    // Buffered from here on: async-imap writes a command in pieces (tag,
-    // space, text, CRLF) and flushes after each command, so this sends one
-    // segment per command instead of four. Not before STARTTLS, so that no
-    // plaintext byte is carried across the handshake.
-    let mut client =
-        async_imap::Client::new(Box::new(tokio::io::BufStream::new(client.into_inner())) as Stream);
-    let caps = pre_login_capabilities(&mut client, host, account.timeout).await?;
     let user = account.username.as_str();
     let auth_err = |detail: String| ImapError::Auth {
         host: host.to_string(),
         user: user.to_string(),
         detail,
     };
-    let session = match credential {
+    let login_failed = |e: ImapError| match e {
+        ImapError::Refused { code, text, .. } => auth_err(match code {
+            Some(Code::Other(c)) if !c.is_empty() => format!("[{c}] {text}"),
+            _ => text,
+        }),
+        e if e.is_connect() => e,
+        e => auth_err(e.to_string()),
+    };
+    let done = match credential {
         Credential::Password(password) => {
-            if caps.contains("AUTH=PLAIN") {
-                client
-                    .authenticate("PLAIN", Plain { user, password })
+            if caps.auth("PLAIN") {
+                // RFC 4616: authzid NUL authcid NUL passwd.
+                let initial = Secret::new(format!("\0{user}\0{}", password.expose()));
+                session
+                    .authenticate("PLAIN", &initial)
                     .await
-                    .map_err(|(e, _)| auth_err(e.to_string()))?
-            } else if caps.contains("LOGINDISABLED") {
+                    .map_err(login_failed)?
+            } else if caps.has(&Capability::LoginDisabled) {
                 return Err(auth_err(
                     "the server offers neither AUTH=PLAIN nor LOGIN".into(),
                 ));
             } else {
-                if user.contains(['\r', '\n']) || password.expose().contains(['\r', '\n']) {
-                    return Err(auth_err(
-                        "the user name or password holds a line break".into(),
-                    ));
-                }
-                client
-                    .login(user, password.expose())
+                session
+                    .simple(&Command::Login { user, password })
                     .await
-                    .map_err(|(e, _)| auth_err(e.to_string()))?
+                    .map_err(login_failed)?
             }
         }
         Credential::OAuth2Token(token) => {
-            let (mechanism, initial) = if caps.contains("AUTH=XOAUTH2") {
+            let (mechanism, initial) = if caps.auth("XOAUTH2") {
                 (
                     "XOAUTH2",
                     format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()),
                 )
-            } else if caps.contains("AUTH=OAUTHBEARER") {
+            } else if caps.auth("OAUTHBEARER") {
                 (
                     "OAUTHBEARER",
                     format!(
@@ -251,57 +246,23 @@ pub async fn connect(account: &Account, credential: &Credential) -> Result<Conn,
                     "the server offers neither XOAUTH2 nor OAUTHBEARER".into(),
                 ));
             };
-            client
-                .authenticate(
-                    mechanism,
-                    Bearer {
-                        initial,
-                        sent: false,
-                        _token: token,
-                    },
-                )
+            session
+                .authenticate(mechanism, &Secret::new(initial))
                 .await
-                .map_err(|(e, _)| auth_err(e.to_string()))?
+                .map_err(login_failed)?
         }
     };
-    let mut conn = Conn {
-        session,
-        caps: BTreeSet::new(),
-        timeout: account.timeout,
-        selected: None,
-        new_mail: false,
-        bodystructure_unreadable: false,
-    };
-    conn.refresh_capabilities().await?;
-    tracing::debug!(account = %account.name, capabilities = ?conn.caps, "logged in");
-    Ok(conn)
+    // Many servers send the new capabilities with the login's OK (RFC 3501
+    // 7.1); else they are asked for.
+    match done.code {
+        Some(Code::Capabilities(c)) => session.set_capabilities(Capabilities::new(c)),
+        _ => session.refresh_capabilities().await.map_err(login_failed)?,
+    }
+    tracing::debug!(account = %account.name, capabilities = %session.capabilities(), "logged in");
+    Ok(session)
 }
 
-/// CAPABILITY before login. The unauthenticated client offers no raw
-/// command API, so the answer is collected from its unsolicited channel.
-async fn pre_login_capabilities(
-    client: &mut async_imap::Client<Stream>,
-    host: &str,
-    timeout: Duration,
-) -> Result<BTreeSet<String>, ImapError> {
-    let (tx, rx) = async_channel::unbounded();
-    tokio::time::timeout(
-        timeout,
-        client.run_command_and_check_ok("CAPABILITY", Some(tx)),
-    )
-    .await
-    .map_err(|_| ImapError::Timeout(timeout))?
-    .map_err(|e| ImapError::Protocol(format!("{host}: CAPABILITY failed: {e}")))?;
-    let mut caps = BTreeSet::new();
-    while let Ok(msg) = rx.try_recv() {
-        if let async_imap::types::UnsolicitedResponse::Other(data) = msg
-            && let Response::Capabilities(list) = data.parsed()
-        {
-            caps.extend(list.iter().map(super::conn::capability_name));
-        }
-    }
-    if caps.is_empty() {
-        return Err(ImapError::Protocol(format!("{host} sent no capabilities")));
-    }
-    Ok(caps)
+/// Base64 of a SASL message (RFC 4648, as RFC 3501 6.2.2 asks).
+pub(crate) fn sasl(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
 }

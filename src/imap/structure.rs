@@ -5,7 +5,7 @@
 //! conditions are decided without downloading any part, and `run` decides
 //! as `test` does on the full file.
 
-use async_imap::imap_proto::{BodyParams, BodyStructure, ContentDisposition, ContentType};
+use imap_proto::{BodyParams, BodyStructure, ContentDisposition, ContentType};
 
 /// The skeleton of a message whose BODYSTRUCTURE is `structure`.
 pub fn skeleton(structure: &BodyStructure<'_>) -> Vec<u8> {
@@ -116,7 +116,7 @@ fn clean(s: &str) -> String {
 mod tests {
     use std::borrow::Cow;
 
-    use async_imap::imap_proto::{BodyContentCommon, BodyContentSinglePart, ContentEncoding};
+    use imap_proto::{BodyContentCommon, BodyContentSinglePart, ContentEncoding};
 
     use super::*;
 

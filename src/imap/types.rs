@@ -1,18 +1,32 @@
-//! Typed IMAP values and their wire encodings: [`Uid`], [`UidValidity`],
-//! UID sets (range-compressed, chunked), quoted strings that can never carry
-//! a second command, and mailbox names mapped from rule paths (`Lists/rust`)
-//! to the server's hierarchy and modified UTF-7. Pure; used by `imap::conn`.
+//! Typed IMAP values: [`Uid`] and [`UidValidity`] (never zero), [`UidSet`]
+//! (sorted, range-compressed, split to fit a command line), [`Capability`],
+//! and [`Mailbox`], a name as the server knows it. Pure; the rest of `imap`
+//! and the stages above it (`plan`, `execute`, `state`) speak in these.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::num::NonZeroU32;
 
 /// A message UID (RFC 3501 2.3.1.1): non-zero, unique within one
 /// UIDVALIDITY of one mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Uid(pub u32);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Uid(NonZeroU32);
 
-/// The UIDVALIDITY of a mailbox: when it changes, every UID is new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct UidValidity(pub u32);
+impl Uid {
+    /// `None` for 0, which is no UID.
+    pub fn new(n: u32) -> Option<Uid> {
+        NonZeroU32::new(n).map(Uid)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The next UID, if there is one.
+    pub fn next(self) -> Option<Uid> {
+        self.0.checked_add(1).map(Uid)
+    }
+}
 
 impl fmt::Display for Uid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -20,181 +34,333 @@ impl fmt::Display for Uid {
     }
 }
 
+impl fmt::Debug for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Uid({})", self.0)
+    }
+}
+
+/// The UIDVALIDITY of a mailbox (RFC 3501 2.3.1.1, a non-zero number): when
+/// it changes, every UID is new.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UidValidity(NonZeroU32);
+
+impl UidValidity {
+    pub fn new(n: u32) -> Option<UidValidity> {
+        NonZeroU32::new(n).map(UidValidity)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for UidValidity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Debug for UidValidity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UidValidity({})", self.0)
+    }
+}
+
 /// RFC 7162 4 asks clients to keep a command line (literals aside) to about
 /// 8192 octets, tag and CRLF included.
 pub const MAX_LINE: usize = 8192;
 
-/// Room kept for the tag, the space after it and the closing CRLF.
-const TAG_ROOM: usize = 16;
+/// A set of UIDs: sorted, each once, written range-compressed (`1:5,9`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UidSet(Vec<Uid>);
 
-/// One command per slice of `uids`: `command(set)` with a range-compressed
-/// UID set, each line within [`MAX_LINE`]. The sets are as long as the rest
-/// of the line allows, because on some servers every expunging command has
-/// a fixed cost (docs/performance.md).
-pub fn uid_commands(uids: &[Uid], command: impl Fn(&str) -> String) -> Vec<String> {
-    // A line whose other text alone fills the budget still gets some room,
-    // so that every UID is sent; servers accept far longer lines.
-    let room = MAX_LINE
-        .saturating_sub(command("").len() + TAG_ROOM)
-        .max(256);
-    uid_sets(uids, room)
-        .iter()
-        .map(|set| command(set))
-        .collect()
-}
+impl UidSet {
+    pub fn new(uids: impl IntoIterator<Item = Uid>) -> UidSet {
+        let mut v: Vec<Uid> = uids.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        UidSet(v)
+    }
 
-/// UID sets for `uids`, sorted, ranges compressed (`1:5,9,12:14`), split so
-/// that no set is longer than `max_len`.
-pub fn uid_sets(uids: &[Uid], max_len: usize) -> Vec<String> {
-    let mut sorted: Vec<u32> = uids.iter().map(|u| u.0).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut sets = Vec::new();
-    let mut current = String::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
-            i += 1;
-            end = sorted[i];
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn contains(&self, uid: Uid) -> bool {
+        self.0.binary_search(&uid).is_ok()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Uid> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn as_slice(&self) -> &[Uid] {
+        &self.0
+    }
+
+    pub fn max(&self) -> Option<Uid> {
+        self.0.last().copied()
+    }
+
+    /// The UIDs of `self` that are not in `other`.
+    pub fn without(&self, other: &UidSet) -> UidSet {
+        UidSet(self.iter().filter(|u| !other.contains(*u)).collect())
+    }
+
+    /// The ranges, in order: `1:3,5` is `[(1, 3), (5, 5)]`.
+    fn ranges(&self) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for u in self.iter().map(Uid::get) {
+            match out.last_mut() {
+                Some((_, end)) if *end + 1 == u => *end = u,
+                _ => out.push((u, u)),
+            }
         }
-        i += 1;
-        let item = if start == end {
-            start.to_string()
-        } else {
-            format!("{start}:{end}")
-        };
-        if !current.is_empty() && current.len() + 1 + item.len() > max_len {
-            sets.push(std::mem::take(&mut current));
+        out
+    }
+
+    /// Splits the set so that each part, written out, is at most `max_len`
+    /// characters: one command per part keeps every line short.
+    pub fn chunks(&self, max_len: usize) -> Vec<UidSet> {
+        let mut parts = Vec::new();
+        let mut current: Vec<Uid> = Vec::new();
+        let mut len = 0;
+        for (start, end) in self.ranges() {
+            let item = if start == end {
+                digits(start)
+            } else {
+                digits(start) + 1 + digits(end)
+            };
+            let extra = if current.is_empty() { item } else { item + 1 };
+            if !current.is_empty() && len + extra > max_len {
+                parts.push(UidSet(std::mem::take(&mut current)));
+                len = 0;
+            }
+            len += if current.is_empty() { item } else { item + 1 };
+            current.extend((start..=end).filter_map(Uid::new));
         }
         if !current.is_empty() {
-            current.push(',');
+            parts.push(UidSet(current));
         }
-        current.push_str(&item);
+        parts
     }
-    if !current.is_empty() {
-        sets.push(current);
-    }
-    sets
 }
 
-/// A value that cannot be sent as an IMAP string.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} {value:?} cannot be sent to the server: {why}")]
-pub struct EncodeError {
-    pub what: &'static str,
-    pub value: String,
-    pub why: &'static str,
+fn digits(n: u32) -> usize {
+    n.checked_ilog10().unwrap_or(0) as usize + 1
 }
 
-/// A quoted string (RFC 3501 9, `quoted`). CR, LF and NUL are refused rather
-/// than sent, so no value can end the command line and start another one;
-/// 8-bit text is refused too (callers encode names as modified UTF-7 and
-/// only send ASCII search text).
-pub fn quoted(what: &'static str, value: &str) -> Result<String, EncodeError> {
-    let err = |why| EncodeError {
-        what,
-        value: value.to_string(),
-        why,
-    };
-    if value.contains(['\r', '\n', '\0']) {
-        return Err(err("it holds a line break or NUL"));
-    }
-    if !value.is_ascii() {
-        return Err(err("it is not ASCII"));
-    }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    Ok(out)
-}
-
-/// How the server names mailboxes: its hierarchy separator and the prefix of
-/// the personal namespace (RFC 2342), e.g. `.` and `INBOX.` on Courier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hierarchy {
-    pub separator: Option<char>,
-    pub prefix: String,
-}
-
-impl Hierarchy {
-    /// The hierarchy from the separator and the existing mailboxes. There is
-    /// no NAMESPACE here (the parser under async-imap cannot read its
-    /// answer), so the personal prefix is inferred: when every mailbox but
-    /// INBOX lives under `INBOX<sep>`, as on Courier-style servers, new
-    /// folders go there too.
-    pub fn infer(separator: Option<char>, mailboxes: &[String]) -> Hierarchy {
-        let prefix = match separator {
-            Some(sep) => {
-                let under = format!("INBOX{sep}");
-                let others: Vec<&String> = mailboxes
-                    .iter()
-                    .filter(|m| !m.eq_ignore_ascii_case("INBOX"))
-                    .collect();
-                if !others.is_empty() && others.iter().all(|m| m.starts_with(&under)) {
-                    under
-                } else {
-                    String::new()
-                }
+impl fmt::Display for UidSet {
+    /// The IMAP `sequence-set` of UIDs (RFC 3501 9), e.g. `1:3,5`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (start, end)) in self.ranges().into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
             }
-            None => String::new(),
+            if start == end {
+                write!(f, "{start}")?;
+            } else {
+                write!(f, "{start}:{end}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for UidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UidSet({self})")
+    }
+}
+
+impl FromIterator<Uid> for UidSet {
+    fn from_iter<I: IntoIterator<Item = Uid>>(iter: I) -> Self {
+        UidSet::new(iter)
+    }
+}
+
+/// What the server can do (RFC 3501 7.2.1), the ones mailwarden acts on
+/// named, the rest kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    Imap4rev1,
+    Imap4rev2,
+    StartTls,
+    LoginDisabled,
+    /// `AUTH=<mechanism>`, the mechanism upper-cased.
+    Auth(String),
+    SaslIr,
+    /// RFC 7888 non-synchronizing literals, any size.
+    LiteralPlus,
+    /// RFC 7888 non-synchronizing literals up to 4096 octets.
+    LiteralMinus,
+    Idle,
+    Move,
+    UidPlus,
+    Namespace,
+    SpecialUse,
+    ListExtended,
+    CondStore,
+    Unselect,
+    /// Gmail's extensions; there `archive` means the `\All` folder.
+    GmailExt1,
+    Other(String),
+}
+
+impl Capability {
+    pub fn parse(word: &str) -> Capability {
+        let up = word.to_ascii_uppercase();
+        match up.as_str() {
+            "IMAP4REV1" => Capability::Imap4rev1,
+            "IMAP4REV2" => Capability::Imap4rev2,
+            "STARTTLS" => Capability::StartTls,
+            "LOGINDISABLED" => Capability::LoginDisabled,
+            "SASL-IR" => Capability::SaslIr,
+            "LITERAL+" => Capability::LiteralPlus,
+            "LITERAL-" => Capability::LiteralMinus,
+            "IDLE" => Capability::Idle,
+            "MOVE" => Capability::Move,
+            "UIDPLUS" => Capability::UidPlus,
+            "NAMESPACE" => Capability::Namespace,
+            "SPECIAL-USE" => Capability::SpecialUse,
+            "LIST-EXTENDED" => Capability::ListExtended,
+            "CONDSTORE" => Capability::CondStore,
+            "UNSELECT" => Capability::Unselect,
+            "X-GM-EXT-1" => Capability::GmailExt1,
+            _ => match up.strip_prefix("AUTH=") {
+                Some(mech) => Capability::Auth(mech.to_string()),
+                None => Capability::Other(up),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = match self {
+            Capability::Imap4rev1 => "IMAP4rev1",
+            Capability::Imap4rev2 => "IMAP4rev2",
+            Capability::StartTls => "STARTTLS",
+            Capability::LoginDisabled => "LOGINDISABLED",
+            Capability::Auth(m) => return write!(f, "AUTH={m}"),
+            Capability::SaslIr => "SASL-IR",
+            Capability::LiteralPlus => "LITERAL+",
+            Capability::LiteralMinus => "LITERAL-",
+            Capability::Idle => "IDLE",
+            Capability::Move => "MOVE",
+            Capability::UidPlus => "UIDPLUS",
+            Capability::Namespace => "NAMESPACE",
+            Capability::SpecialUse => "SPECIAL-USE",
+            Capability::ListExtended => "LIST-EXTENDED",
+            Capability::CondStore => "CONDSTORE",
+            Capability::Unselect => "UNSELECT",
+            Capability::GmailExt1 => "X-GM-EXT-1",
+            Capability::Other(o) => o,
         };
-        Hierarchy { separator, prefix }
+        f.write_str(word)
+    }
+}
+
+/// The capabilities a server announced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities(BTreeSet<Capability>);
+
+/// More capabilities than any server has: a server that announces more is
+/// not believed (and its list is not kept growing).
+pub const MAX_CAPABILITIES: usize = 1000;
+
+impl Capabilities {
+    pub fn new(caps: impl IntoIterator<Item = Capability>) -> Capabilities {
+        Capabilities(caps.into_iter().take(MAX_CAPABILITIES).collect())
     }
 
-    /// The server's (decoded) name for a rule path such as `Lists/rust`.
-    /// `INBOX` and paths under it are not prefixed. A level that holds the
-    /// server's own separator cannot be expressed and is an error.
-    pub fn server_name(&self, path: &str) -> Result<String, String> {
-        let levels: Vec<&str> = path.split('/').collect();
-        let sep = self.separator.unwrap_or('/');
-        if let Some(bad) = levels.iter().find(|l| sep != '/' && l.contains(sep)) {
-            return Err(format!(
-                "folder level {bad:?} holds {sep:?}, the server's hierarchy separator"
-            ));
-        }
-        if self.separator.is_none() && levels.len() > 1 {
-            return Err(format!(
-                "the server has no folder hierarchy, so {path:?} cannot be created"
-            ));
-        }
-        let joined = levels.join(&sep.to_string());
-        if levels[0].eq_ignore_ascii_case("INBOX") {
-            let rest = &joined[levels[0].len()..];
-            Ok(format!("INBOX{rest}"))
+    pub fn has(&self, c: &Capability) -> bool {
+        self.0.contains(c)
+    }
+
+    /// Whether `AUTHENTICATE mechanism` is offered.
+    pub fn auth(&self, mechanism: &str) -> bool {
+        self.0
+            .contains(&Capability::Auth(mechanism.to_ascii_uppercase()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Capability> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// A mailbox name as the server knows it, decoded from modified UTF-7:
+/// `INBOX.Lists.rust` on a server whose personal folders live under
+/// `INBOX.`. Rule paths become mailboxes only through
+/// `imap::folders::Folders::resolve`; names the server listed or answered
+/// with are mailboxes as they are. INBOX, case-insensitive (RFC 3501 5.1),
+/// is always spelled `INBOX`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mailbox(String);
+
+impl Mailbox {
+    pub fn inbox() -> Mailbox {
+        Mailbox("INBOX".into())
+    }
+
+    /// A name the server gave (LIST, a journal row written from one), or a
+    /// name the server's own namespace rules produced.
+    pub(crate) fn from_server(name: impl Into<String>) -> Mailbox {
+        let name = name.into();
+        if name.eq_ignore_ascii_case("INBOX") {
+            Mailbox::inbox()
         } else {
-            Ok(format!("{}{joined}", self.prefix))
+            Mailbox(name)
         }
     }
-}
 
-/// A mailbox name as a command argument: modified UTF-7 (RFC 3501 5.1.3),
-/// quoted.
-pub fn mailbox_arg(name: &str) -> Result<String, EncodeError> {
-    // The encoder would turn control characters into base64; no real
-    // mailbox has them, so refuse rather than create a strange folder.
-    if name.chars().any(char::is_control) {
-        return Err(EncodeError {
-            what: "mailbox name",
-            value: name.to_string(),
-            why: "it holds a control character",
-        });
+    /// A server name read back from the journal, where an earlier run
+    /// recorded it as the server had it. Not for rule paths: those go
+    /// through `Folders::resolve`.
+    pub fn verbatim(name: impl Into<String>) -> Mailbox {
+        Mailbox::from_server(name)
     }
-    quoted(
-        "mailbox name",
-        &utf7_imap::encode_utf7_imap(name.to_string()),
-    )
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_inbox(&self) -> bool {
+        self.0 == "INBOX"
+    }
 }
 
-/// A mailbox name as the server sent it, decoded from modified UTF-7.
-pub fn decode_mailbox(name: &str) -> String {
+impl fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mailbox({:?})", self.0)
+    }
+}
+
+/// A mailbox name on the wire, decoded from modified UTF-7 (RFC 3501
+/// 5.1.3).
+pub(crate) fn decode_mailbox(name: &str) -> String {
     if name.contains('&') {
         utf7_imap::decode_utf7_imap(name.to_string())
     } else {
@@ -203,11 +369,24 @@ pub fn decode_mailbox(name: &str) -> String {
 }
 
 #[cfg(test)]
+pub(crate) fn uid(n: u32) -> Uid {
+    Uid::new(n).expect("non-zero")
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn uids(v: &[u32]) -> Vec<Uid> {
-        v.iter().copied().map(Uid).collect()
+    fn set(v: &[u32]) -> UidSet {
+        v.iter().map(|&n| uid(n)).collect()
+    }
+
+    #[test]
+    fn zero_is_no_uid() {
+        assert_eq!(Uid::new(0), None);
+        assert_eq!(UidValidity::new(0), None);
+        assert_eq!(Uid::new(u32::MAX).unwrap().next(), None);
+        assert_eq!(uid(7).next(), Some(uid(8)));
     }
 
     #[test]
@@ -220,105 +399,72 @@ mod tests {
                 100,
                 vec!["1:3,5,9,12:14"],
             ),
-            (vec![1, 3, 5, 7], 4, vec!["1,3", "5,7"]),
-            (vec![1, 2, 3, 10, 11], 3, vec!["1:3", "10:11"]),
+            (vec![1, 3, 5, 7], 3, vec!["1,3", "5,7"]),
+            (vec![1, 2, 3, 10, 11], 5, vec!["1:3", "10:11"]),
+            (vec![1, 2, 3, 10, 11], 9, vec!["1:3,10:11"]),
         ];
         for (input, max, want) in cases {
-            assert_eq!(uid_sets(&uids(&input), max), want, "{input:?}");
+            let got: Vec<String> = set(&input)
+                .chunks(max)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, want, "{input:?} in {max}");
         }
     }
 
     #[test]
-    fn a_hundred_thousand_scattered_uids_stay_under_the_line_limit() {
-        let scattered: Vec<Uid> = (0..100_000u32).map(|i| Uid(i * 3 + 1)).collect();
-        let long_name = format!(" \"{}\"", "x".repeat(300));
-        let shapes = [
-            ("UID MOVE ", long_name.as_str()),
-            ("UID STORE ", " +FLAGS.SILENT (\\Seen)"),
-            ("UID SEARCH UID ", " UNDELETED OR FROM \"a\" SEEN"),
-        ];
-        for (prefix, suffix) in shapes {
-            let commands = uid_commands(&scattered, |set| format!("{prefix}{set}{suffix}"));
-            let longest = commands.iter().map(|c| c.len()).max().unwrap();
-            assert!(longest + TAG_ROOM <= MAX_LINE, "{prefix}: {longest}");
-            // Full: no line could have taken the next set's first UID.
-            assert!(longest + TAG_ROOM + 8 > MAX_LINE, "{prefix}: {longest}");
-            let mut sent = Vec::new();
-            for c in &commands {
-                let set = &c[prefix.len()..c.len() - suffix.len()];
-                sent.extend(set.split(',').map(|u| Uid(u.parse().unwrap())));
+    fn a_hundred_thousand_scattered_uids_fill_each_chunk() {
+        let scattered: UidSet = (0..100_000u32).map(|i| uid(i * 3 + 1)).collect();
+        let chunks = scattered.chunks(8000);
+        let mut back = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            let text = c.to_string();
+            assert!(text.len() <= 8000, "{}", text.len());
+            if i + 1 < chunks.len() {
+                // Full: the next chunk's first UID would not have fitted.
+                let next = chunks[i + 1].as_slice()[0].to_string();
+                assert!(text.len() + 1 + next.len() > 8000);
             }
-            assert_eq!(sent, scattered, "{prefix}: every UID once, in order");
+            back.extend(c.iter());
         }
+        assert_eq!(back, scattered.as_slice(), "every UID once, in order");
     }
 
     #[test]
-    fn quoting_escapes_and_refuses_line_breaks() {
-        assert_eq!(quoted("x", "plain").unwrap(), "\"plain\"");
-        assert_eq!(quoted("x", r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
-        for bad in [
-            "a\r\nb UID STORE 1:* +FLAGS (\\Deleted)",
-            "a\nb",
-            "a\rb",
-            "a\0b",
-            "ünï",
-        ] {
-            assert!(quoted("x", bad).is_err(), "{bad:?}");
-        }
+    fn set_arithmetic() {
+        let a = set(&[1, 2, 3, 4]);
+        assert_eq!(a.without(&set(&[2, 4, 9])), set(&[1, 3]));
+        assert!(a.contains(uid(3)) && !a.contains(uid(5)));
+        assert_eq!(a.max(), Some(uid(4)));
     }
 
     #[test]
-    fn rule_paths_map_to_the_server_hierarchy() {
-        let slash = Hierarchy {
-            separator: Some('/'),
-            prefix: String::new(),
-        };
-        let dot = Hierarchy {
-            separator: Some('.'),
-            prefix: "INBOX.".into(),
-        };
-        let cases: Vec<(&Hierarchy, &str, Result<&str, &str>)> = vec![
-            (&slash, "Lists/rust", Ok("Lists/rust")),
-            (&slash, "INBOX", Ok("INBOX")),
-            (&dot, "Lists/rust", Ok("INBOX.Lists.rust")),
-            (&dot, "INBOX", Ok("INBOX")),
-            (&dot, "inbox/sub", Ok("INBOX.sub")),
-            (&dot, "Lists/v1.2", Err("hierarchy separator")),
-        ];
-        for (h, path, want) in cases {
-            match (h.server_name(path), want) {
-                (Ok(got), Ok(w)) => assert_eq!(got, w, "{path}"),
-                (Err(got), Err(w)) => assert!(got.contains(w), "{path}: {got}"),
-                (got, w) => panic!("{path}: wanted {w:?}, got {got:?}"),
-            }
-        }
+    fn capabilities_parse_case_insensitively() {
+        let caps = Capabilities::new(
+            ["imap4rev1", "Move", "AUTH=plain", "X-GM-EXT-1", "XYZZY"]
+                .iter()
+                .map(|w| Capability::parse(w)),
+        );
+        assert!(caps.has(&Capability::Move));
+        assert!(caps.has(&Capability::GmailExt1));
+        assert!(caps.auth("PLAIN") && caps.auth("plain"));
+        assert!(!caps.auth("XOAUTH2"));
+        assert!(caps.has(&Capability::Other("XYZZY".into())));
+        assert_eq!(
+            caps.to_string(),
+            "IMAP4rev1 AUTH=PLAIN MOVE X-GM-EXT-1 XYZZY"
+        );
+        let flood = (0..5000).map(|i| Capability::Other(format!("X{i}")));
+        assert_eq!(Capabilities::new(flood).iter().count(), MAX_CAPABILITIES);
     }
 
     #[test]
-    fn the_personal_prefix_is_inferred_from_existing_mailboxes() {
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let cases = [
-            (
-                Some('.'),
-                names(&["INBOX", "INBOX.Sent", "INBOX.Trash"]),
-                "INBOX.",
-            ),
-            (Some('.'), names(&["INBOX", "Sent", "INBOX.Trash"]), ""),
-            (Some('/'), names(&["INBOX", "Archive"]), ""),
-            (Some('.'), names(&["INBOX"]), ""),
-            (None, names(&["INBOX"]), ""),
-        ];
-        for (sep, boxes, want) in cases {
-            assert_eq!(Hierarchy::infer(sep, &boxes).prefix, want, "{boxes:?}");
-        }
-    }
-
-    #[test]
-    fn mailbox_names_use_modified_utf7() {
-        assert_eq!(mailbox_arg("Ümlaut/Öl").unwrap(), "\"&ANw-mlaut/&ANY-l\"");
-        assert_eq!(mailbox_arg("a&b").unwrap(), "\"a&-b\"");
+    fn inbox_is_one_name_in_any_case() {
+        assert_eq!(Mailbox::from_server("Inbox"), Mailbox::inbox());
+        assert!(Mailbox::verbatim("inbox").is_inbox());
+        assert_ne!(Mailbox::from_server("INBOX.x"), Mailbox::inbox());
         assert_eq!(decode_mailbox("&ANw-mlaut"), "Ümlaut");
         assert_eq!(decode_mailbox("a&-b"), "a&b");
-        assert!(mailbox_arg("a\r\nb").is_err());
     }
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::template::TemplateInput;
 use super::text::{Captures, TextTest};
 use super::{
-    ARCHIVE, Action, AddressField, AddressTest, Condition, Flag, Rule, SystemFlag, TRASH, Target,
+    ARCHIVE, Action, AddressField, AddressTest, Condition, Flag, FolderPath, Rule, SystemFlag,
+    TRASH, Target,
 };
 use crate::message::{Address, Message};
 
@@ -42,7 +43,7 @@ pub struct Decision {
     pub flags_added: BTreeSet<Flag>,
     pub flags_removed: BTreeSet<Flag>,
     /// Folders a copy goes to (rendered templates), in rule order.
-    pub copies: Vec<String>,
+    pub copies: Vec<FolderPath>,
     /// Per rule, which conditions held; filled only when asked for.
     pub trace: Vec<RuleTrace>,
 }
@@ -560,7 +561,8 @@ mod tests {
                     s.push_str(&format!(" -[{}]", f(&d.flags_removed)));
                 }
                 if !d.copies.is_empty() {
-                    s.push_str(&format!(" copies=[{}]", d.copies.join(",")));
+                    let copies: Vec<&str> = d.copies.iter().map(FolderPath::as_str).collect();
+                    s.push_str(&format!(" copies=[{}]", copies.join(",")));
                 }
                 s
             }

@@ -38,6 +38,54 @@ impl Rule {
     }
 }
 
+/// A folder path as rules write it: levels separated by `/` (spec: Folder
+/// names), every level a name a person can see and tell apart
+/// ([`template::check_folder`]). The server's name for it comes from
+/// `imap::folders::Folders::resolve`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FolderPath(String);
+
+impl FolderPath {
+    pub fn parse(path: &str) -> Result<FolderPath, String> {
+        template::check_folder(path)?;
+        Ok(FolderPath(path.to_string()))
+    }
+
+    pub fn inbox() -> FolderPath {
+        FolderPath("INBOX".into())
+    }
+
+    /// One of the built-in fallback names (`Archive`, `Trash`).
+    pub(crate) fn fallback(name: &'static str) -> FolderPath {
+        FolderPath(name.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn levels(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/')
+    }
+
+    /// Whether both name one folder (INBOX in any case, RFC 3501 5.1).
+    pub fn same(&self, other: &FolderPath) -> bool {
+        same_mailbox(&self.0, &other.0)
+    }
+}
+
+impl fmt::Display for FolderPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for FolderPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FolderPath({:?})", self.0)
+    }
+}
+
 /// RFC 3501 5.1: INBOX is case-insensitive, every other name is not.
 pub fn same_mailbox(a: &str, b: &str) -> bool {
     if a.eq_ignore_ascii_case("INBOX") {
@@ -121,6 +169,72 @@ pub enum Condition {
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
+}
+
+/// What deciding messages by some rules needs of each message besides its
+/// flags, arrival time and size: the fields of the header they read, the
+/// MIME structure (attachment conditions), the text (body conditions).
+/// The IMAP side fetches no more than this, and no less.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// Upper-case, sorted, each once.
+    pub header_fields: Vec<String>,
+    pub structure: bool,
+    pub text: bool,
+}
+
+/// Header fields every decision may read: the address and subject tests,
+/// dates, Message-ID, List-Id, and what tells the MIME structure.
+const ALWAYS_READ: [&str; 12] = [
+    "FROM",
+    "TO",
+    "CC",
+    "BCC",
+    "SENDER",
+    "REPLY-TO",
+    "SUBJECT",
+    "DATE",
+    "MESSAGE-ID",
+    "LIST-ID",
+    "MIME-VERSION",
+    "CONTENT-TYPE",
+];
+
+impl Needs {
+    pub fn of<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Needs {
+        fn walk(c: &Condition, out: &mut std::collections::BTreeSet<String>) {
+            match c {
+                Condition::Header(name, _) => {
+                    out.insert(name.to_ascii_uppercase());
+                }
+                Condition::Exists(names) => {
+                    out.extend(names.iter().map(|n| n.to_ascii_uppercase()))
+                }
+                Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| walk(c, out)),
+                Condition::Not(c) => walk(c, out),
+                _ => {}
+            }
+        }
+        let mut fields: std::collections::BTreeSet<String> =
+            ALWAYS_READ.iter().map(|s| s.to_string()).collect();
+        let (mut structure, mut text) = (false, false);
+        for r in rules {
+            for c in &r.conditions {
+                walk(c, &mut fields);
+                structure |= c.needs_structure();
+                text |= c.needs_text();
+            }
+        }
+        if text {
+            // The text is decoded as its header says.
+            fields.insert("CONTENT-TRANSFER-ENCODING".into());
+        }
+        Needs {
+            header_fields: fields.into_iter().collect(),
+            structure,
+            text,
+        }
+    }
 }
 
 impl Condition {
@@ -310,7 +424,7 @@ impl Flag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// A folder path as rules write it (`/` between levels).
-    Folder(String),
+    Folder(FolderPath),
     /// The folder with this SPECIAL-USE attribute (RFC 6154), else `fallback`.
     SpecialUse {
         attribute: &'static str,
@@ -323,7 +437,7 @@ pub enum Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Folder(p) => f.write_str(p),
+            Target::Folder(p) => write!(f, "{p}"),
             Target::SpecialUse {
                 attribute,
                 fallback,

@@ -124,7 +124,7 @@ impl Template {
 
     /// Renders the folder path (levels separated by `/`) and checks it is a
     /// usable name: no empty level, no control characters.
-    pub fn render(&self, input: &TemplateInput) -> Result<String, String> {
+    pub fn render(&self, input: &TemplateInput) -> Result<super::FolderPath, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -132,8 +132,7 @@ impl Template {
                 Part::Var(var) => out.push_str(&render_var(var, input)?),
             }
         }
-        check_folder(&out)?;
-        Ok(out)
+        super::FolderPath::parse(&out)
     }
 }
 
@@ -157,16 +156,29 @@ fn render_var(var: &Var, input: &TemplateInput) -> Result<String, String> {
     })
 }
 
-/// A folder path as rules write it: levels separated by `/`.
+/// A folder path as rules write it: levels separated by `/`, each level
+/// visible and distinct: no empty or all-blank level, no control
+/// character, no zero-width or bidirectional-control character (a header
+/// value could otherwise make folders that look empty or like another).
 pub fn check_folder(path: &str) -> Result<(), String> {
+    let shown = crate::display::escape(path);
     if path.is_empty() {
         return Err("empty folder name".into());
     }
     if path.split('/').any(str::is_empty) {
-        return Err(format!("folder name {path:?} has an empty level"));
+        return Err(format!("folder name \"{shown}\" has an empty level"));
     }
     if path.chars().any(char::is_control) {
-        return Err(format!("folder name {path:?} holds a control character"));
+        return Err(format!("folder name \"{shown}\" holds a control character"));
+    }
+    if let Some(c) = path.chars().find(|&c| crate::display::is_invisible(c)) {
+        return Err(format!(
+            "folder name \"{shown}\" holds U+{:04X}, an invisible or text-direction character",
+            c as u32
+        ));
+    }
+    if path.split('/').any(|l| l.chars().all(char::is_whitespace)) {
+        return Err(format!("folder name \"{shown}\" has a blank level"));
     }
     Ok(())
 }
@@ -225,7 +237,7 @@ mod tests {
         for (src, inp, want) in cases {
             let got = Template::parse(src).unwrap().render(inp);
             match (want, got) {
-                (Ok(w), Ok(g)) => assert_eq!(g, w, "{src}"),
+                (Ok(w), Ok(g)) => assert_eq!(g.as_str(), w, "{src}"),
                 (Err(w), Err(g)) => assert!(g.contains(w), "{src}: {g}"),
                 (w, g) => panic!("{src}: wanted {w:?}, got {g:?}"),
             }

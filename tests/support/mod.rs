@@ -19,7 +19,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use mailwarden::config::{Account, SecretSource, Tls};
-use mailwarden::imap::{Access, Conn, connect};
+use mailwarden::imap::command::{FetchItems, SearchKey};
+use mailwarden::imap::types::Mailbox;
+use mailwarden::imap::{Access, Session, connect};
 use mailwarden::rules::Flag;
 use mailwarden::secret::{Credential, Secret};
 
@@ -348,7 +350,7 @@ impl User {
         }
     }
 
-    pub async fn conn(&self, ip: &str) -> Conn {
+    pub async fn conn(&self, ip: &str) -> Session {
         connect(
             &self.account(ip),
             &Credential::Password(Secret::new(&self.password)),
@@ -367,10 +369,11 @@ impl User {
     ) {
         let mut c = self.conn(FULL).await;
         let flags: Vec<Flag> = flags.iter().map(|f| Flag::parse(f).unwrap()).collect();
-        if mailbox != "INBOX" {
-            c.create(mailbox).await.unwrap();
+        let mailbox = Mailbox::verbatim(mailbox);
+        if !mailbox.is_inbox() {
+            c.create(&mailbox).await.unwrap();
         }
-        c.append(mailbox, &flags, arrival, raw).await.unwrap();
+        c.append(&mailbox, &flags, arrival, raw).await.unwrap();
         c.logout().await;
     }
 
@@ -420,23 +423,31 @@ impl User {
             }) {
                 continue;
             }
-            let status = c.open(&entry.name, Access::ReadOnly).await.unwrap();
+            let status = c
+                .open(&Mailbox::verbatim(entry.name.as_str()), Access::ReadOnly)
+                .await
+                .unwrap();
             let mut msgs = Vec::new();
             if status.exists > 0 {
-                let uids = c.uid_search("ALL").await.unwrap();
-                for m in c
-                    .uid_fetch(&uids, "UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
-                    .await
-                    .unwrap()
-                {
-                    let header = String::from_utf8_lossy(&m.data).trim().to_string();
+                let uids = c.search(&SearchKey::All).await.unwrap();
+                let items = FetchItems {
+                    header_fields: vec!["MESSAGE-ID".into()],
+                    ..FetchItems::default()
+                };
+                c.fetch(&uids, &items, |m| {
+                    let header = String::from_utf8_lossy(m.header.as_deref().unwrap_or_default())
+                        .trim()
+                        .to_string();
                     let id = header
                         .split_once(':')
                         .map(|(_, v)| v.trim().to_string())
                         .unwrap_or_default();
-                    let flags: Vec<String> = m.flags.iter().map(Flag::imap).collect();
+                    let flags: Vec<String> =
+                        m.flags.unwrap_or_default().iter().map(Flag::imap).collect();
                     msgs.push((id, flags));
-                }
+                })
+                .await
+                .unwrap();
             }
             msgs.sort();
             out.insert(entry.name, msgs);

@@ -5,6 +5,7 @@
 //! MOVE, 127.0.0.3 without MOVE and UIDPLUS.
 
 #![allow(dead_code)]
+pub mod interop;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

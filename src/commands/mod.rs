@@ -36,7 +36,7 @@ impl OpenError {
 /// A session for `account`, its secret read afresh (and dropped once
 /// logged in).
 pub async fn open_session(account: &Account) -> Result<Conn, OpenError> {
-    let credential = secret::resolve(&account.secret).await?;
+    let credential = secret::resolve(&account.secret, account.timeout).await?;
     Ok(crate::imap::connect(account, &credential).await?)
 }
 

@@ -12,7 +12,7 @@
 //!
 //! `message` turns raw RFC 5322 bytes (a file, or what IMAP FETCH returns)
 //! into the view the rules read. `cli` is the command line; `commands` holds
-//! one module per subcommand.
+//! one module per subcommand, which print through `output`.
 
 #![forbid(unsafe_code)]
 
@@ -22,6 +22,7 @@ pub mod config;
 pub mod execute;
 pub mod imap;
 pub mod message;
+pub mod output;
 pub mod pass;
 pub mod plan;
 pub mod recover;

@@ -522,3 +522,129 @@ fn watch_stopped_while_its_password_helper_waits_leaves_nothing_behind() {
     assert_eq!(status.code(), Some(0));
     helper.assert_gone();
 }
+
+/// Runs `cmd` with its standard output in a pipe, reads the first line and
+/// closes the pipe, as `| head -1` does; then waits for the end. The output
+/// must be larger than a pipe holds (64 KiB) for the command to notice.
+fn first_line_then_close(cmd: &mut Command) -> (String, Output) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).unwrap();
+        v
+    });
+    let mut first = String::new();
+    {
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    }
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("still running a minute after its output was closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = Output {
+        status,
+        stdout: Vec::new(),
+        stderr: err.join().unwrap(),
+    };
+    (first, output)
+}
+
+#[test]
+fn log_stops_quietly_when_its_reader_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    {
+        let s = mailwarden::state::State::open(&state).unwrap();
+        let intents: Vec<_> = (1..=20_000)
+            .map(|uid| mailwarden::state::Intent {
+                account: "personal".into(),
+                mailbox: "INBOX".into(),
+                uid_validity: mailwarden::imap::types::UidValidity(1),
+                uid: mailwarden::imap::types::Uid(uid),
+                message_id: Some(format!("m{uid}@example.org")),
+                rule: Some("GitHub notifications".into()),
+                action: "move".into(),
+                target: Some("Notifications/GitHub".into()),
+            })
+            .collect();
+        s.intend(&intents).unwrap();
+    }
+    for format in ["text", "json"] {
+        let (first, o) = first_line_then_close(
+            bin()
+                .args(["log", "--format", format, "--state"])
+                .arg(&state),
+        );
+        assert!(first.contains("m1@example.org"), "{first}");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{format}");
+    }
+}
+
+#[test]
+fn test_stops_printing_quietly_when_its_reader_goes() {
+    let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail");
+    let inputs = vec![mail.as_path(); 300];
+    let (first, o) = first_line_then_close(
+        bin()
+            .args(["test", "--explain", "--now", "2026-11-27T00:00:00Z", "-c"])
+            .arg(example())
+            .args(&inputs),
+    );
+    assert!(first.ends_with("01-github.eml\n"), "{first}");
+    // The outcome a full read would have had: every file was good.
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+
+    // A bad file after the reader left still counts.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("empty.eml"), "").unwrap();
+    let mut inputs = inputs;
+    let empty = dir.path().join("empty.eml");
+    inputs.push(&empty);
+    let (_, o) = first_line_then_close(
+        bin()
+            .args(["test", "--explain", "--format", "json", "-c"])
+            .arg(example())
+            .args(&inputs),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("empty.eml: error: empty message"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_stops_quietly_when_its_reader_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("many.yaml");
+    let mut text = String::from(
+        "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n",
+    );
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "  - name: rule number {i}\n    match: {{ from: {{ domain: d{i}.example }} }}\n    actions: [move: \"Lists/{i}\"]\n"
+        ));
+    }
+    fs::write(&cfg, text).unwrap();
+    let (first, o) = first_line_then_close(bin().arg("check").arg("-c").arg(&cfg));
+    assert!(first.starts_with("account a: u at h:993"), "{first}");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+}

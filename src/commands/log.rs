@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use crate::cli::{Format, Outcome, parse_time};
+use crate::output::{Stdout, stderr_line};
 use crate::state::{self, State};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -30,13 +31,14 @@ pub fn execute(args: &LogArgs) -> Outcome {
     {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("mailwarden: {e}");
+            stderr_line(format_args!("mailwarden: {e}"));
             return Outcome::SomeFailed;
         }
     };
+    let mut out = Stdout::new();
     for e in &entries {
-        match args.format {
-            Format::Json => println!("{}", serde_json::to_string(e).expect("serializable")),
+        let printed = match args.format {
+            Format::Json => writeln!(out, "{}", serde_json::to_string(e).expect("serializable")),
             Format::Text => {
                 let target = e
                     .target
@@ -48,7 +50,8 @@ pub fn execute(args: &LogArgs) -> Outcome {
                     .as_deref()
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default();
-                println!(
+                writeln!(
+                    out,
                     "{} {:<9} {}/{} UID {} <{}> rule \"{}\": {}{}{}",
                     e.time,
                     e.status,
@@ -60,9 +63,14 @@ pub fn execute(args: &LogArgs) -> Outcome {
                     e.action,
                     target,
                     detail
-                );
+                )
             }
+        };
+        // Whoever reads has seen enough (`| head`): a normal end.
+        if printed.is_err() {
+            break;
         }
     }
+    let _ = out.flush();
     Outcome::Success
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::Outcome;
 use crate::config::{self, Account, Config, LoadError};
 use crate::imap::{Conn, ImapError};
+use crate::output::stderr_line;
 use crate::secret::{self, SecretError};
 use crate::state::{self, State};
 
@@ -43,7 +44,7 @@ pub async fn open_session(account: &Account) -> Result<Conn, OpenError> {
 /// Opens the state file (`--state`, else the default) and takes its lock.
 pub fn open_state(path: Option<&PathBuf>) -> Result<State, Outcome> {
     State::open(&path.cloned().unwrap_or_else(state::default_path)).map_err(|e| {
-        eprintln!("mailwarden: {e}");
+        stderr_line(format_args!("mailwarden: {e}"));
         Outcome::SomeFailed
     })
 }
@@ -59,7 +60,7 @@ pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, Outcome> {
         tokio::runtime::Builder::new_current_thread()
     };
     builder.enable_all().build().map_err(|e| {
-        eprintln!("mailwarden: cannot start: {e}");
+        stderr_line(format_args!("mailwarden: cannot start: {e}"));
         Outcome::SomeFailed
     })
 }
@@ -68,15 +69,15 @@ pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, Outcome> {
 /// outcome to exit with.
 pub fn load_config(path: &Path) -> Result<Config, Outcome> {
     config::load(path).map_err(|e| {
-        eprintln!("{}", e.report());
+        stderr_line(e.report());
         match e {
             LoadError::Invalid { diagnostics, .. } => {
-                eprintln!(
+                stderr_line(format_args!(
                     "{} error{} in {}",
                     diagnostics.len(),
                     if diagnostics.len() == 1 { "" } else { "s" },
                     path.display()
-                );
+                ));
             }
             LoadError::Io { .. } => {}
         }

@@ -1,12 +1,13 @@
 //! `mailwarden log`: shows the action journal (what was done to which
-//! message, by which rule, and how it ended), oldest first.
+//! message, by which rule, and how it ended), oldest first. It only reads
+//! the state file: no lock, nothing written, nothing created.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 use crate::cli::{Format, Outcome, parse_time};
-use crate::output::{Stdout, stderr_line};
+use crate::output::Stdout;
 use crate::state::{self, State};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -26,14 +27,13 @@ pub struct LogArgs {
 
 pub fn execute(args: &LogArgs) -> Outcome {
     let path = args.state.clone().unwrap_or_else(state::default_path);
-    let entries = match State::open_read_only(&path)
-        .and_then(|s| s.entries(args.since, args.rule.as_deref()))
-    {
+    // No state file, or none with a journal: nothing has been done yet.
+    let entries = match State::open_read_only(&path).and_then(|s| match s {
+        Some(s) => s.entries(args.since, args.rule.as_deref()),
+        None => Ok(Vec::new()),
+    }) {
         Ok(e) => e,
-        Err(e) => {
-            stderr_line(format_args!("mailwarden: {e}"));
-            return Outcome::SomeFailed;
-        }
+        Err(e) => return super::state_failed(&e),
     };
     let mut out = Stdout::new();
     for e in &entries {

@@ -13,7 +13,7 @@ use crate::config::{self, Account, Config, LoadError};
 use crate::imap::{Conn, ImapError};
 use crate::output::stderr_line;
 use crate::secret::{self, SecretError};
-use crate::state::{self, State};
+use crate::state::{self, State, StateError};
 
 /// Why a session for an account could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -43,10 +43,13 @@ pub async fn open_session(account: &Account) -> Result<Conn, OpenError> {
 
 /// Opens the state file (`--state`, else the default) and takes its lock.
 pub fn open_state(path: Option<&PathBuf>) -> Result<State, Outcome> {
-    State::open(&path.cloned().unwrap_or_else(state::default_path)).map_err(|e| {
-        stderr_line(format_args!("mailwarden: {e}"));
-        Outcome::SomeFailed
-    })
+    State::open(&path.cloned().unwrap_or_else(state::default_path)).map_err(|e| state_failed(&e))
+}
+
+/// Reports a problem with the state file; the outcome to exit with.
+pub fn state_failed(e: &StateError) -> Outcome {
+    stderr_line(format_args!("mailwarden: {e}"));
+    Outcome::StateFailed
 }
 
 /// The async runtime: one thread for a one-shot pass, two for the daemon's

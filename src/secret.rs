@@ -147,12 +147,13 @@ async fn read_head(mut r: impl AsyncRead + Unpin, keep: usize) -> Result<Vec<u8>
     }
 }
 
-/// `60s`, or `300ms` below a second.
+/// `60s`, or `300ms` when not whole seconds: the deadline is short, and
+/// seconds are what the default (`timeout: 60s`) is written in.
 fn show_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
     } else {
-        crate::config::units::format_duration(d)
+        format!("{}ms", d.as_millis())
     }
 }
 
@@ -291,6 +292,12 @@ mod tests {
     use std::time::Instant;
 
     const DEADLINE: Duration = Duration::from_secs(20);
+
+    #[test]
+    fn deadlines_are_shown_in_seconds() {
+        assert_eq!(show_duration(Duration::from_secs(60)), "60s");
+        assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
+    }
 
     #[test]
     fn secrets_do_not_show_themselves() {

@@ -133,6 +133,16 @@ impl Drop for Watch {
     }
 }
 
+/// Makes a folder writable again when the test ends, so that the test's
+/// temporary folder can be removed even when we are not root.
+struct WritableAgain(PathBuf);
+
+impl Drop for WritableAgain {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(0o755));
+    }
+}
+
 fn journal_of(state: &Path, n: u32) {
     let s = State::open(state).unwrap();
     let intents: Vec<Intent> = (1..=n)
@@ -261,6 +271,7 @@ fn a_state_folder_that_cannot_be_written_exits_4_saying_what_to_do() {
         std::os::unix::fs::chown(&existing, Some(NOBODY), Some(NOBODY)).unwrap();
     }
     fs::set_permissions(&folder, fs::Permissions::from_mode(0o555)).unwrap();
+    let _writable_again = WritableAgain(folder.clone());
     for (state, why) in [
         (folder.join("state.db"), "Permission denied (os error 13)"),
         (existing, "attempt to write a readonly database"),
@@ -343,6 +354,7 @@ fn log_works_for_a_user_who_may_only_read_the_state_file() {
     assert!(!companion(&state, "-shm").exists());
     fs::set_permissions(&state, fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(&folder, fs::Permissions::from_mode(0o555)).unwrap();
+    let _writable_again = WritableAgain(folder.clone());
     let o = mailwarden(true, &["log", "--state"], &[&state]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();

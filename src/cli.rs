@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch to `commands`, and the one
 //! place where outcomes become exit codes (spec: 0 ok, 1 some messages
-//! failed, 2 invalid configuration, 3 cannot connect or log in).
+//! failed, 2 invalid configuration, 3 cannot connect or log in; 4, ours, the
+//! state file cannot be used).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,9 @@ pub enum Outcome {
     SomeFailed,
     ConfigInvalid,
     ConnectFailed,
+    /// The state file cannot be used: locked by another process, not a
+    /// state file, unwritable, or its disk full.
+    StateFailed,
 }
 
 impl Outcome {
@@ -82,6 +86,7 @@ impl Outcome {
             Outcome::SomeFailed => 1,
             Outcome::ConfigInvalid => 2,
             Outcome::ConnectFailed => 3,
+            Outcome::StateFailed => 4,
         })
     }
 }

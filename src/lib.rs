@@ -12,18 +12,17 @@
 //!
 //! `message` turns raw RFC 5322 bytes (a file, or what IMAP FETCH returns)
 //! into the view the rules read. `cli` is the command line; `commands` holds
-//! one module per subcommand.
+//! one module per subcommand, which print through `output`.
 
 #![forbid(unsafe_code)]
 
-/// A line on standard error for the user; a closed or broken standard
-/// error is no reason to stop (`eprintln!` would panic).
+/// A line on standard error for the user ([`output::stderr_line`]): a
+/// closed or broken standard error is no reason to stop.
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::output::stderr_line(format_args!($($arg)*))
+    };
 }
 
 pub mod cli;
@@ -34,6 +33,7 @@ pub mod execute;
 pub mod imap;
 pub mod marks;
 pub mod message;
+pub mod output;
 pub mod pass;
 pub mod plan;
 pub mod recover;

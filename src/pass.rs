@@ -263,7 +263,7 @@ async fn read(
         }
     }
     if progress {
-        eprintln!();
+        crate::say!("");
     }
     entries.sort_by_key(|e| e.uid);
     Ok(entries)

@@ -2,24 +2,85 @@
 //! UIDVALIDITY and the highest UID evaluated, and a journal of every action
 //! (intended before it is sent, done once the server confirms it). The last
 //! stage of the data flow; `execute` writes the journal, `watch` the marks.
-//! One process per state file, enforced by an OS lock.
+//! One process per state file, enforced by an OS lock on the file itself;
+//! the file, and the folder created for it, are private to their owner
+//! (they hold the subjects and addresses of the mail acted on).
 
 use std::fs::File;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::imap::types::{Mailbox, Uid, UidValidity};
 
+/// What went wrong with the state file, in terms of what to do about it.
+/// Every variant names the file; the command line gives them all an exit
+/// code of their own.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("another mailwarden is using {0} (only one process per state file)")]
-    Locked(String),
+    #[error(
+        "another mailwarden is using {path} (one process per state file): stop it first, or give this one another --state"
+    )]
+    Locked { path: String },
+    #[error(
+        "{path} is not a mailwarden state file ({detail}): move it away to start afresh; the journal in it is lost"
+    )]
+    NotState { path: String, detail: String },
+    #[error(
+        "cannot write the state file {path} ({detail}): the file and its folder must be writable by this user (SQLite adds files beside it); or give another --state"
+    )]
+    ReadOnly { path: String, detail: String },
+    #[error("cannot read the state file {path} ({detail}): run this as the user who owns it")]
+    Unreadable { path: String, detail: String },
+    #[error(
+        "cannot write the state file {path}: the disk is full ({detail}); make room and run again (what was recorded so far is kept)"
+    )]
+    DiskFull { path: String, detail: String },
     #[error("state file {path}: {detail}")]
-    Io { path: String, detail: String },
-    #[error("state database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Other { path: String, detail: String },
+}
+
+impl StateError {
+    /// An error of SQLite's on the file at `path`.
+    fn sqlite(path: &Path, e: rusqlite::Error) -> StateError {
+        let path = path.display().to_string();
+        let (code, detail) = match &e {
+            rusqlite::Error::SqliteFailure(f, None) => (
+                Some(f.code),
+                rusqlite::ffi::code_to_str(f.extended_code).to_string(),
+            ),
+            rusqlite::Error::SqliteFailure(f, Some(message)) => (Some(f.code), message.clone()),
+            _ => (None, e.to_string()),
+        };
+        match code {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+                StateError::NotState { path, detail }
+            }
+            Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+                StateError::ReadOnly { path, detail }
+            }
+            Some(ErrorCode::DiskFull) => StateError::DiskFull { path, detail },
+            _ => StateError::Other { path, detail },
+        }
+    }
+
+    /// An error of the system's on the file at `path` (or its folder).
+    fn io(path: &Path, e: &io::Error) -> StateError {
+        let path = path.display().to_string();
+        let detail = e.to_string();
+        match e.kind() {
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                StateError::ReadOnly { path, detail }
+            }
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                StateError::DiskFull { path, detail }
+            }
+            _ => StateError::Other { path, detail },
+        }
+    }
 }
 
 /// `$XDG_STATE_HOME/mailwarden/state.db`, else `~/.local/state/...`.
@@ -164,9 +225,62 @@ pub struct Entry {
 /// Shared by the account tasks of `watch`: every method locks the database
 /// only for its own statements, never across an await.
 pub struct State {
+    // Declared before the lock so that it is closed first: closing any
+    // descriptor of the file drops every POSIX lock this process holds on
+    // it, SQLite's included, so ours must outlive the connection.
     db: std::sync::Mutex<Connection>,
     /// The single-instance lock; none for a read-only view.
     _lock: Option<File>,
+    path: PathBuf,
+}
+
+/// Who may use the state file and the folder made for it: its owner only.
+const FILE_MODE: u32 = 0o600;
+const DIR_MODE: u32 = 0o700;
+
+/// The files SQLite keeps beside the database in WAL mode.
+fn companions(path: &Path) -> [PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
+}
+
+/// Takes group and other permissions away from `file` (at `path`), with a
+/// warning: a state file from before they were set, or one copied around.
+fn tighten(file: &File, path: &Path) {
+    let Ok(meta) = file.metadata() else { return };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    match file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700)) {
+        Ok(()) => tracing::warn!(
+            "{} was readable by others (mode {mode:o}); it holds the journal of your mail, so it is now {:o}",
+            path.display(),
+            mode & 0o700
+        ),
+        Err(e) => tracing::warn!(
+            "{} is readable by others (mode {mode:o}) and could not be changed: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// `path` as an SQLite URI (`file:` and the path, percent-encoded), to
+/// which query parameters can be added.
+fn sqlite_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri
 }
 
 const SCHEMA: &str = "
@@ -199,76 +313,157 @@ CREATE INDEX IF NOT EXISTS journal_status ON journal (status, account);
 impl State {
     /// Opens (creating if needed) the state file and takes its lock.
     pub fn open(path: &Path) -> Result<State, StateError> {
-        let io = |e: std::io::Error| StateError::Io {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        };
+        let io = |e: io::Error| StateError::io(path, &e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
+                .map_err(io)?;
         }
-        let lock_path = path.with_extension("lock");
-        let lock = File::options()
+        // Created here, private, before SQLite opens it: SQLite gives the
+        // -wal and -shm files it adds the mode of the database.
+        let file = File::options()
+            .read(true)
+            .write(true)
             .create(true)
             .truncate(false)
-            .write(true)
-            .open(&lock_path)
+            .mode(FILE_MODE)
+            .open(path)
             .map_err(io)?;
-        lock.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::WouldBlock => StateError::Locked(path.display().to_string()),
+        // The lock is on the file itself (its inode), so that no other
+        // path to it (a symlink, `..`, a hard link) gets in unlocked. It is
+        // a flock lock: on Linux independent of the POSIX (fcntl) locks
+        // SQLite takes on the same file, so it neither blocks SQLite here
+        // nor `log` reading beside us. (On NFS, Linux turns flock into a
+        // POSIX lock; SQLite's WAL mode is not for network filesystems
+        // anyway.)
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => StateError::Locked {
+                path: path.display().to_string(),
+            },
             std::fs::TryLockError::Error(e) => io(e),
         })?;
-        let db = Connection::open(path)?;
+        tighten(&file, path);
+        for companion in companions(path) {
+            if let Ok(f) = File::open(&companion) {
+                tighten(&f, &companion);
+            }
+        }
+        let sqlite = |e| StateError::sqlite(path, e);
+        let db = Connection::open(path).map_err(sqlite)?;
         // An intent must be on disk before its command is sent.
-        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
-        db.execute_batch(SCHEMA)?;
+        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(sqlite)?;
+        db.execute_batch(SCHEMA).map_err(sqlite)?;
         // Files from before mod-sequences were tracked gain the column.
         let has_modseq = db
-            .prepare("SELECT 1 FROM pragma_table_info('marks') WHERE name = 'highest_modseq'")?
-            .exists([])?;
+            .prepare("SELECT 1 FROM pragma_table_info('marks') WHERE name = 'highest_modseq'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(sqlite)?;
         if !has_modseq {
-            db.execute_batch("ALTER TABLE marks ADD COLUMN highest_modseq INTEGER")?;
+            db.execute_batch("ALTER TABLE marks ADD COLUMN highest_modseq INTEGER")
+                .map_err(sqlite)?;
         }
         // Journals from before destination UIDs were recorded gain them.
         let has_new_uid = db
-            .prepare("SELECT 1 FROM pragma_table_info('journal') WHERE name = 'new_uid'")?
-            .exists([])?;
+            .prepare("SELECT 1 FROM pragma_table_info('journal') WHERE name = 'new_uid'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(sqlite)?;
         if !has_new_uid {
-            db.execute_batch("ALTER TABLE journal ADD COLUMN new_uid INTEGER")?;
+            db.execute_batch("ALTER TABLE journal ADD COLUMN new_uid INTEGER")
+                .map_err(sqlite)?;
         }
         Ok(State {
             db: std::sync::Mutex::new(db),
-            _lock: Some(lock),
+            _lock: Some(file),
+            path: path.to_path_buf(),
         })
     }
 
     /// Opens the state file to read the journal, without the lock, so that
-    /// it works while `watch` runs (WAL lets readers in beside the writer).
-    pub fn open_read_only(path: &Path) -> Result<State, StateError> {
-        if !path.exists() {
-            return Err(StateError::Io {
-                path: path.display().to_string(),
-                detail: "no state file yet (nothing has been run)".into(),
+    /// it works while `watch` runs (WAL lets readers in beside the writer),
+    /// and without writing anything, so that it works for a user who may
+    /// only read the file. `None`: there is no journal yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<State>, StateError> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StateError::io(path, &e)),
+            Ok(_) => {}
+        }
+        // SQLite's own error for an unreadable file is only "unable to
+        // open database file".
+        if let Err(e) = File::open(path) {
+            let detail = e.to_string();
+            let path = path.display().to_string();
+            return Err(match e.kind() {
+                io::ErrorKind::PermissionDenied => StateError::Unreadable { path, detail },
+                _ => StateError::Other { path, detail },
             });
         }
-        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        Ok(State {
+        let open = |name: &str| -> rusqlite::Result<Connection> {
+            let db = Connection::open_with_flags(
+                name,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            // Opening reads nothing; this does, and fails as reading would.
+            db.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(db)
+        };
+        // A reader of a WAL database needs the -shm file beside it, and
+        // creates it when no writer has: impossible for a user who may not
+        // write the folder (or read the owner's -shm), which SQLite reports
+        // as "cannot open" or "read-only". Then the file is read as it is on
+        // disk, without the -shm, as SQLite's `immutable` does: what a
+        // running writer has not yet copied from its -wal into the file is
+        // missed (and a copy made while reading can make the read fail),
+        // which for a look at the journal is the lesser evil.
+        let db = match open(&sqlite_uri(path)) {
+            Ok(db) => db,
+            Err(e)
+                if !matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied)
+                ) =>
+            {
+                return Err(StateError::sqlite(path, e));
+            }
+            Err(e) => open(&format!("{}?immutable=1", sqlite_uri(path)))
+                .map_err(|_| StateError::sqlite(path, e))?,
+        };
+        let has_journal = db
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(|e| StateError::sqlite(path, e))?;
+        if !has_journal {
+            return Ok(None);
+        }
+        Ok(Some(State {
             db: std::sync::Mutex::new(db),
             _lock: None,
-        })
+            path: path.to_path_buf(),
+        }))
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// Runs `f` on the database (locked for its duration); an error names
+    /// the file and says what to do.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StateError> {
         // A panic while holding the lock leaves SQLite consistent (its own
         // transactions roll back), so a poisoned lock is still usable.
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut db).map_err(|e| StateError::sqlite(&self.path, e))
     }
 
     /// The mark of `mailbox` (server name); a row that could not have been
     /// written by mailwarden (UIDVALIDITY 0) is no mark.
     pub fn mark(&self, account: &str, mailbox: &Mailbox) -> Result<Option<Mark>, StateError> {
-        Ok(self
-            .db()
-            .query_row(
+        self.with(|db| {
+            db.query_row(
                 "SELECT uid_validity, last_uid, highest_modseq FROM marks WHERE account = ?1 AND mailbox = ?2",
                 params![account, mailbox.as_str()],
                 |r| {
@@ -281,47 +476,51 @@ impl State {
                     }))
                 },
             )
-            .optional()?
-            .flatten())
+            .optional()
+            .map(Option::flatten)
+        })
     }
 
     pub fn set_mark(&self, account: &str, mailbox: &Mailbox, mark: Mark) -> Result<(), StateError> {
-        self.db().execute(
-            "INSERT INTO marks (account, mailbox, uid_validity, last_uid, highest_modseq) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4, highest_modseq = ?5",
-            params![account, mailbox.as_str(), mark.uid_validity.get(), mark.last_uid, mark.highest_modseq.map(|m| m as i64)],
-        )?;
-        Ok(())
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO marks (account, mailbox, uid_validity, last_uid, highest_modseq) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4, highest_modseq = ?5",
+                params![account, mailbox.as_str(), mark.uid_validity.get(), mark.last_uid, mark.highest_modseq.map(|m| m as i64)],
+            )
+            .map(drop)
+        })
     }
 
     /// Records intents (one transaction, synced) and returns their ids.
     pub fn intend(&self, intents: &[Intent]) -> Result<Vec<i64>, StateError> {
         let now = Utc::now().to_rfc3339();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        let mut ids = Vec::with_capacity(intents.len());
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO journal (time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'intended')",
-            )?;
-            for i in intents {
-                insert.execute(params![
-                    now,
-                    i.account,
-                    i.mailbox.as_str(),
-                    i.uid_validity.get(),
-                    i.uid.get(),
-                    i.message_id,
-                    i.rule,
-                    i.action.as_str(),
-                    i.target
-                ])?;
-                ids.push(tx.last_insert_rowid());
+        self.with(|db| {
+            let tx = db.transaction()?;
+            let mut ids = Vec::with_capacity(intents.len());
+            {
+                let mut insert = tx.prepare(
+                    "INSERT INTO journal (time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'intended')",
+                )?;
+                for i in intents {
+                    insert.execute(params![
+                        now,
+                        i.account,
+                        i.mailbox.as_str(),
+                        i.uid_validity.get(),
+                        i.uid.get(),
+                        i.message_id,
+                        i.rule,
+                        i.action.as_str(),
+                        i.target
+                    ])?;
+                    ids.push(tx.last_insert_rowid());
+                }
             }
-        }
-        tx.commit()?;
-        Ok(ids)
+            tx.commit()?;
+            Ok(ids)
+        })
     }
 
     /// Sets the same outcome for intents.
@@ -346,24 +545,24 @@ impl State {
     /// Records how intents ended, each its own way, in one transaction.
     pub fn record(&self, outcomes: &[Outcome]) -> Result<(), StateError> {
         let now = Utc::now().to_rfc3339();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        {
-            let mut update = tx.prepare(
-                "UPDATE journal SET status = ?1, detail = ?2, time = ?3, new_uid = ?4 WHERE id = ?5",
-            )?;
-            for o in outcomes {
-                update.execute(params![
-                    o.status.as_str(),
-                    o.detail,
-                    now,
-                    o.new_uid.map(Uid::get),
-                    o.id
-                ])?;
+        self.with(|db| {
+            let tx = db.transaction()?;
+            {
+                let mut update = tx.prepare(
+                    "UPDATE journal SET status = ?1, detail = ?2, time = ?3, new_uid = ?4 WHERE id = ?5",
+                )?;
+                for o in outcomes {
+                    update.execute(params![
+                        o.status.as_str(),
+                        o.detail,
+                        now,
+                        o.new_uid.map(Uid::get),
+                        o.id
+                    ])?;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            tx.commit()
+        })
     }
 
     fn select(
@@ -375,36 +574,36 @@ impl State {
             "SELECT id, time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status, detail, new_uid
              FROM journal {filter} ORDER BY id"
         );
-        let db = self.db();
-        let mut stmt = db.prepare(&sql)?;
-        let rows = stmt.query_map(args, |r| {
-            let action: String = r.get(8)?;
-            let status: String = r.get(10)?;
-            Ok(Action::parse(&action)
-                .zip(Status::parse(&status))
-                .map(|(action, status)| Entry {
-                    id: r.get(0).unwrap_or_default(),
-                    time: r.get(1).unwrap_or_default(),
-                    account: r.get(2).unwrap_or_default(),
-                    mailbox: r.get(3).unwrap_or_default(),
-                    uid_validity: r.get(4).unwrap_or_default(),
-                    uid: r.get(5).unwrap_or_default(),
-                    message_id: r.get(6).unwrap_or_default(),
-                    rule: r.get(7).unwrap_or_default(),
+        self.with(|db| {
+            let mut stmt = db.prepare(&sql)?;
+            let rows = stmt.query_map(args, |r| {
+                let action: String = r.get(8)?;
+                let status: String = r.get(10)?;
+                let (Some(action), Some(status)) = (Action::parse(&action), Status::parse(&status))
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(Entry {
+                    id: r.get(0)?,
+                    time: r.get(1)?,
+                    account: r.get(2)?,
+                    mailbox: r.get(3)?,
+                    uid_validity: r.get(4)?,
+                    uid: r.get(5)?,
+                    message_id: r.get(6)?,
+                    rule: r.get(7)?,
                     action,
-                    target: r.get(9).unwrap_or_default(),
+                    target: r.get(9)?,
                     status,
-                    detail: r.get(11).unwrap_or_default(),
-                    new_uid: r.get(12).unwrap_or_default(),
+                    detail: r.get(11)?,
+                    new_uid: r.get(12)?,
                 }))
-        })?;
-        // A row no mailwarden wrote (an action or status it does not
-        // know) is not shown rather than misread.
-        Ok(rows
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .collect())
+            })?;
+            // A row no mailwarden wrote (an action or status it does not
+            // know) is left out rather than misread.
+            let rows: Vec<Option<Entry>> = rows.collect::<rusqlite::Result<_>>()?;
+            Ok(rows.into_iter().flatten().collect())
+        })
     }
 
     /// Intents of `account` that never got an outcome: the process stopped
@@ -490,7 +689,7 @@ mod tests {
     }
 
     #[test]
-    fn a_state_file_from_before_modseq_tracking_is_upgraded() {
+    fn a_state_file_from_before_modseq_and_new_uid_tracking_is_upgraded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
@@ -498,7 +697,12 @@ mod tests {
             db.execute_batch(
                 "CREATE TABLE marks (account TEXT NOT NULL, mailbox TEXT NOT NULL,
                  uid_validity INTEGER NOT NULL, last_uid INTEGER NOT NULL, PRIMARY KEY (account, mailbox));
-                 INSERT INTO marks VALUES ('a', 'INBOX', 9, 77);",
+                 INSERT INTO marks VALUES ('a', 'INBOX', 9, 77);
+                 CREATE TABLE journal (id INTEGER PRIMARY KEY, time TEXT NOT NULL, account TEXT NOT NULL,
+                 mailbox TEXT NOT NULL, uid_validity INTEGER NOT NULL, uid INTEGER NOT NULL, message_id TEXT,
+                 rule TEXT, action TEXT NOT NULL, target TEXT, status TEXT NOT NULL, detail TEXT);
+                 INSERT INTO journal VALUES (1, '2026-01-01T00:00:00+00:00', 'a', 'INBOX', 9, 5, 'm@x', 'r', 'move', 'X', 'done', NULL);
+                 INSERT INTO journal VALUES (2, '2026-01-01T00:00:00+00:00', 'a', 'INBOX', 9, 6, 'n@x', 'r', 'teleport', 'X', 'done', NULL);",
             )
             .unwrap();
         }
@@ -509,19 +713,161 @@ mod tests {
             highest_modseq: None,
         };
         assert_eq!(s.mark("a", &Mailbox::inbox()).unwrap(), Some(want));
+        // Old rows read back without a destination UID; a row no
+        // mailwarden wrote is left out.
+        let rows = s.entries(None, None).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].uid, rows[0].action, rows[0].new_uid),
+            (5, Action::Move, None)
+        );
     }
 
     #[test]
-    fn a_second_process_on_the_same_state_file_is_refused() {
+    fn the_lock_is_on_the_file_whatever_the_path_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w/state.db");
+        let first = State::open(&path).unwrap();
+        first.intend(&[intent(1)]).unwrap();
+        let symlink = dir.path().join("l.db");
+        std::os::unix::fs::symlink(&path, &symlink).unwrap();
+        let hard_link = dir.path().join("h.db");
+        std::fs::hard_link(&path, &hard_link).unwrap();
+        let dotdot = dir.path().join("w/../w/state.db");
+        for other in [&path, &symlink, &hard_link, &dotdot] {
+            let err = State::open(other).err().expect("second open must fail");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "another mailwarden is using {} (one process per state file): stop it first, or give this one another --state",
+                    other.display()
+                )
+            );
+        }
+        // The lock (flock) does not get in the way of SQLite's own: a
+        // reader reads beside the holder, and the holder still writes.
+        let reader = State::open_read_only(&symlink).unwrap().unwrap();
+        first.intend(&[intent(2)]).unwrap();
+        assert_eq!(reader.entries(None, None).unwrap().len(), 2);
+        drop(reader);
+        drop(first);
+        State::open(&symlink).unwrap();
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_state_file_and_the_folder_made_for_it_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/sub/state.db");
+        let s = State::open(&path).unwrap();
+        s.intend(&[intent(1)]).unwrap();
+        let [wal, shm] = companions(&path);
+        let got: Vec<u32> = [
+            dir.path().join("new"),
+            dir.path().join("new/sub"),
+            path.clone(),
+            wal,
+            shm,
+        ]
+        .iter()
+        .map(|p| mode(p))
+        .collect();
+        assert_eq!(got, [0o700, 0o700, 0o600, 0o600, 0o600]);
+    }
+
+    #[test]
+    fn a_state_file_readable_by_others_is_made_private() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let first = State::open(&path).unwrap();
-        let err = State::open(&path)
-            .err()
-            .expect("second open must fail")
-            .to_string();
-        assert!(err.contains("another mailwarden is using"), "{err}");
-        drop(first);
-        State::open(&path).unwrap();
+        State::open(&path).unwrap().intend(&[intent(1)]).unwrap();
+        let [wal, _] = companions(&path);
+        // As an older mailwarden, or a copy, left them.
+        std::fs::write(&wal, b"").unwrap();
+        for p in [&path, &wal] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let s = State::open(&path).unwrap();
+        assert_eq!((mode(&path), mode(&wal)), (0o600, 0o600));
+        assert_eq!(s.entries(None, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_state_file_is_named_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, "not a database\n".repeat(500)).unwrap();
+        let want = format!(
+            "{} is not a mailwarden state file (file is not a database): move it away to start afresh; the journal in it is lost",
+            path.display()
+        );
+        let err = State::open(&path).err().unwrap();
+        assert!(matches!(err, StateError::NotState { .. }));
+        assert_eq!(err.to_string(), want);
+        let err = State::open_read_only(&path).err().unwrap();
+        assert_eq!(err.to_string(), want);
+    }
+
+    #[test]
+    fn state_errors_say_what_they_are_about() {
+        let path = Path::new("/s/state.db");
+        let sqlite = |code| {
+            StateError::sqlite(
+                path,
+                rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+            )
+        };
+        assert!(matches!(
+            sqlite(rusqlite::ffi::SQLITE_FULL),
+            StateError::DiskFull { .. }
+        ));
+        assert!(matches!(
+            sqlite(rusqlite::ffi::SQLITE_READONLY),
+            StateError::ReadOnly { .. }
+        ));
+        assert!(matches!(
+            sqlite(rusqlite::ffi::SQLITE_CORRUPT),
+            StateError::NotState { .. }
+        ));
+        assert!(matches!(
+            sqlite(rusqlite::ffi::SQLITE_IOERR),
+            StateError::Other { .. }
+        ));
+        let io = |kind| StateError::io(path, &io::Error::from(kind));
+        assert!(matches!(
+            io(io::ErrorKind::StorageFull),
+            StateError::DiskFull { .. }
+        ));
+        assert!(matches!(
+            io(io::ErrorKind::PermissionDenied),
+            StateError::ReadOnly { .. }
+        ));
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_FULL).to_string(),
+            "cannot write the state file /s/state.db: the disk is full (database or disk is full); make room and run again (what was recorded so far is kept)"
+        );
+    }
+
+    #[test]
+    fn reading_a_journal_that_is_not_there_finds_nothing_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.db");
+        assert!(State::open_read_only(&path).unwrap().is_none());
+        assert!(!dir.path().join("sub").exists());
+        // A file the first open created, before SQLite wrote anything.
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        assert!(State::open_read_only(&path).unwrap().is_none());
+    }
+
+    #[test]
+    fn sqlite_uris_escape_what_is_not_plain() {
+        assert_eq!(
+            sqlite_uri(Path::new("/a b/s?t#1%.db")),
+            "file:/a%20b/s%3Ft%231%25.db"
+        );
+        assert_eq!(sqlite_uri(Path::new("rel/state.db")), "file:rel/state.db");
     }
 }

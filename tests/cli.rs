@@ -1,9 +1,11 @@
-//! The `mailwarden` binary end to end: exit codes, output formats, and bad
-//! input (each bad file reported, the others still evaluated, no panic).
+//! The `mailwarden` binary end to end: exit codes, output formats, bad
+//! input (each bad file reported, the others still evaluated, no panic), and
+//! secret helpers that hang or flood (stopped, nothing left running).
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mailwarden"))
@@ -289,4 +291,360 @@ fn an_unknown_account_or_a_bad_time_is_a_usage_error() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A configuration whose one account reads its password with `command`
+/// (never reaching the server: nothing listens on port 9).
+fn helper_config(dir: &Path, command: &str, timeout: &str) -> PathBuf {
+    let cfg = dir.join("helper.yaml");
+    fs::write(
+        &cfg,
+        format!(
+            "version: 1\naccounts:\n  a:\n    host: 127.0.0.1\n    port: 9\n    username: u\n    \
+             password_command: '{command}'\n    timeout: {timeout}\nrules:\n  - name: r\n    \
+             match: {{ from: x@y.example }}\n    actions: [move: X]\n"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A helper that waits for ever with two children, as a passphrase prompt
+/// behind a pipe would. It writes its pid to `helper.pid`, and its children
+/// carry `dir` in their environment, so that they can be found whichever
+/// process group they are in. Whatever is left of it is killed when the
+/// test ends, so that a failing test leaves nothing running either.
+struct StuckHelper {
+    command: String,
+    pid_file: PathBuf,
+    mark: String,
+}
+
+impl StuckHelper {
+    fn new(dir: &Path) -> Self {
+        let pid_file = dir.join("helper.pid");
+        let mark = format!("MAILWARDEN_HELPER_MARK={}", dir.display());
+        let command = format!(
+            "export {mark}; echo $$ > \"{}\"; sleep 3600 | sleep 3600",
+            pid_file.display()
+        );
+        StuckHelper {
+            command,
+            pid_file,
+            mark,
+        }
+    }
+
+    /// Waits for the helper to have started, and returns its pid.
+    fn started(&self) -> i32 {
+        for _ in 0..1000 {
+            if let Ok(text) = fs::read_to_string(&self.pid_file)
+                && let Ok(pid) = text.trim().parse()
+            {
+                return pid;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the helper never wrote {}", self.pid_file.display());
+    }
+
+    /// The helper's processes still running (zombies, dead but not yet
+    /// reaped by their parent, do not count).
+    fn running(&self, shell: i32) -> Vec<i32> {
+        let mut live = Vec::new();
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ...; comm may hold spaces.
+            let zombie = stat
+                .rsplit_once(')')
+                .is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'));
+            let environ = fs::read(entry.path().join("environ")).unwrap_or_default();
+            let marked = environ
+                .split(|&b| b == 0)
+                .any(|var| var == self.mark.as_bytes());
+            if !zombie && (pid == shell || marked) {
+                live.push(pid);
+            }
+        }
+        live
+    }
+
+    /// Asserts that nothing of the helper runs any more; a SIGKILL takes a
+    /// moment to land.
+    fn assert_gone(&self) {
+        let shell = self.started();
+        for _ in 0..200 {
+            if self.running(shell).is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("still running: {:?}", self.running(shell));
+    }
+}
+
+impl Drop for StuckHelper {
+    fn drop(&mut self) {
+        if let Ok(text) = fs::read_to_string(&self.pid_file)
+            && let Ok(shell) = text.trim().parse()
+        {
+            for pid in self.running(shell) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `cmd` to its end, or kills it after `limit` and fails the test:
+/// a hang must be a failure, not a test that never ends.
+fn output_within(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
+    let t0 = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).unwrap();
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).unwrap();
+        v
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = t0.elapsed();
+    let output = Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (output, elapsed)
+}
+
+#[test]
+fn run_stops_a_password_helper_at_the_account_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let helper = StuckHelper::new(dir.path());
+    let command = &helper.command;
+    let cfg = helper_config(dir.path(), command, "1s");
+    let (o, elapsed) = output_within(
+        bin()
+            .args(["run", "--state"])
+            .arg(dir.path().join("state.db"))
+            .arg("-c")
+            .arg(&cfg),
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "password_command `{command}` did not finish within 1s; it was stopped"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    helper.assert_gone();
+}
+
+#[test]
+fn run_stops_a_password_helper_that_prints_without_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = helper_config(dir.path(), "yes", "60s");
+    let (o, elapsed) = output_within(
+        bin()
+            .args(["run", "--state"])
+            .arg(dir.path().join("state.db"))
+            .arg("-c")
+            .arg(&cfg),
+        Duration::from_secs(10),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("password_command `yes` printed more than 16 KiB; it was stopped"),
+        "{}",
+        stderr(&o)
+    );
+    // At the cap, long before the 60 s deadline.
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[test]
+fn watch_stopped_while_its_password_helper_waits_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let helper = StuckHelper::new(dir.path());
+    let cfg = helper_config(dir.path(), &helper.command, "10m");
+    let mut watch = bin()
+        .args(["watch", "--state"])
+        .arg(dir.path().join("state.db"))
+        .arg("-c")
+        .arg(&cfg)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    helper.started();
+    let pid = rustix::process::Pid::from_raw(watch.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    // The daemon gives its accounts 30 s to finish what they are on.
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = watch.kill();
+            panic!("watch did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    helper.assert_gone();
+}
+
+/// Runs `cmd` with its standard output in a pipe, reads the first line and
+/// closes the pipe, as `| head -1` does; then waits for the end. The output
+/// must be larger than a pipe holds (64 KiB) for the command to notice.
+fn first_line_then_close(cmd: &mut Command) -> (String, Output) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).unwrap();
+        v
+    });
+    let mut first = String::new();
+    {
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    }
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("still running a minute after its output was closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = Output {
+        status,
+        stdout: Vec::new(),
+        stderr: err.join().unwrap(),
+    };
+    (first, output)
+}
+
+#[test]
+fn log_stops_quietly_when_its_reader_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    {
+        let s = mailwarden::state::State::open(&state).unwrap();
+        let intents: Vec<_> = (1..=20_000)
+            .map(|uid| mailwarden::state::Intent {
+                account: "personal".into(),
+                mailbox: mailwarden::imap::types::Mailbox::inbox(),
+                uid_validity: mailwarden::imap::types::UidValidity::new(1).unwrap(),
+                uid: mailwarden::imap::types::Uid::new(uid).unwrap(),
+                message_id: Some(format!("m{uid}@example.org")),
+                rule: Some("GitHub notifications".into()),
+                action: mailwarden::state::Action::Move,
+                target: Some("Notifications/GitHub".into()),
+            })
+            .collect();
+        s.intend(&intents).unwrap();
+    }
+    for format in ["text", "json"] {
+        let (first, o) = first_line_then_close(
+            bin()
+                .args(["log", "--format", format, "--state"])
+                .arg(&state),
+        );
+        assert!(first.contains("m1@example.org"), "{first}");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{format}");
+    }
+}
+
+#[test]
+fn test_stops_printing_quietly_when_its_reader_goes() {
+    let mail = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mail");
+    let inputs = vec![mail.as_path(); 300];
+    let (first, o) = first_line_then_close(
+        bin()
+            .args(["test", "--explain", "--now", "2026-11-27T00:00:00Z", "-c"])
+            .arg(example())
+            .args(&inputs),
+    );
+    assert!(first.ends_with("01-github.eml\n"), "{first}");
+    // The outcome a full read would have had: every file was good.
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+
+    // A bad file after the reader left still counts.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("empty.eml"), "").unwrap();
+    let mut inputs = inputs;
+    let empty = dir.path().join("empty.eml");
+    inputs.push(&empty);
+    let (_, o) = first_line_then_close(
+        bin()
+            .args(["test", "--explain", "--format", "json", "-c"])
+            .arg(example())
+            .args(&inputs),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("empty.eml: error: empty message"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_stops_quietly_when_its_reader_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("many.yaml");
+    let mut text = String::from(
+        "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n",
+    );
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "  - name: rule number {i}\n    match: {{ from: {{ domain: d{i}.example }} }}\n    actions: [move: \"Lists/{i}\"]\n"
+        ));
+    }
+    fs::write(&cfg, text).unwrap();
+    let (first, o) = first_line_then_close(bin().arg("check").arg("-c").arg(&cfg));
+    assert!(first.starts_with("account a: u at h:993"), "{first}");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
 }

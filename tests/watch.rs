@@ -96,7 +96,7 @@ async fn a_second_instance_on_the_same_state_file_is_refused() {
     daemon.expect_log("watching", 10).await;
     let second = user.mailwarden(&["watch"], &cfg);
     let (_, err) = text(&second);
-    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert_eq!(second.status.code(), Some(4), "{err}");
     assert!(err.contains("another mailwarden is using"), "{err}");
     let run = user.mailwarden(&["run"], &cfg);
     assert!(text(&run).1.contains("another mailwarden is using"));

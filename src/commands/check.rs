@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::load_config;
 use crate::cli::Outcome;
-use crate::config::{SecretSource, Tls};
+use crate::config::{Config, SecretSource, Tls};
+use crate::output::{Closed, Stdout};
 use crate::rules::describe_conditions;
 
 pub fn execute(path: &Path) -> Outcome {
@@ -13,6 +14,13 @@ pub fn execute(path: &Path) -> Outcome {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
+    // The configuration is valid whether or not all of the summary was
+    // read (`| head`).
+    let _ = summarise(&config, path, &mut Stdout::new());
+    Outcome::Success
+}
+
+fn summarise(config: &Config, path: &Path, out: &mut Stdout) -> Result<(), Closed> {
     for a in &config.accounts {
         let tls = match a.tls {
             Tls::Implicit => "implicit TLS",
@@ -25,14 +33,15 @@ pub fn execute(path: &Path) -> Outcome {
             SecretSource::File(_) => "password_file",
             SecretSource::OAuth2 { .. } => "oauth2 token_command",
         };
-        println!(
+        writeln!(
+            out,
             "account {}: {} at {}:{} ({tls}), secret from {secret}, watches {}",
             a.name,
             a.username,
             a.host,
             a.port,
             a.watch.join(", ")
-        );
+        )?;
     }
     for r in &config.rules {
         let actions: Vec<String> = r.actions.iter().map(ToString::to_string).collect();
@@ -56,15 +65,16 @@ pub fn execute(path: &Path) -> Outcome {
         {
             line.push_str("; stop");
         }
-        println!("{line}");
+        writeln!(out, "{line}")?;
     }
-    println!(
+    writeln!(
+        out,
         "{}: OK, {} account{}, {} rule{}",
         path.display(),
         config.accounts.len(),
         if config.accounts.len() == 1 { "" } else { "s" },
         config.rules.len(),
         if config.rules.len() == 1 { "" } else { "s" }
-    );
-    Outcome::Success
+    )?;
+    out.flush()
 }

@@ -1,11 +1,13 @@
 //! `mailwarden log`: shows the action journal (what was done to which
-//! message, by which rule, and how it ended), oldest first.
+//! message, by which rule, and how it ended), oldest first. It only reads
+//! the state file: no lock, nothing written, nothing created.
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 use crate::cli::{Format, Outcome, parse_time};
+use crate::output::Stdout;
 use crate::state::{self, State};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -25,18 +27,18 @@ pub struct LogArgs {
 
 pub fn execute(args: &LogArgs) -> Outcome {
     let path = args.state.clone().unwrap_or_else(state::default_path);
-    let entries = match State::open_read_only(&path)
-        .and_then(|s| s.entries(args.since, args.rule.as_deref()))
-    {
+    // No state file, or none with a journal: nothing has been done yet.
+    let entries = match State::open_read_only(&path).and_then(|s| match s {
+        Some(s) => s.entries(args.since, args.rule.as_deref()),
+        None => Ok(Vec::new()),
+    }) {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("mailwarden: {e}");
-            return Outcome::SomeFailed;
-        }
+        Err(e) => return super::state_failed(&e),
     };
+    let mut out = Stdout::new();
     for e in &entries {
-        match args.format {
-            Format::Json => println!("{}", serde_json::to_string(e).expect("serializable")),
+        let printed = match args.format {
+            Format::Json => writeln!(out, "{}", serde_json::to_string(e).expect("serializable")),
             Format::Text => {
                 let target = e
                     .target
@@ -48,7 +50,8 @@ pub fn execute(args: &LogArgs) -> Outcome {
                     .as_deref()
                     .map(|d| format!(" ({d})"))
                     .unwrap_or_default();
-                println!(
+                writeln!(
+                    out,
                     "{} {:<9} {}/{} UID {} <{}> rule \"{}\": {}{}{}",
                     e.time,
                     e.status,
@@ -60,9 +63,14 @@ pub fn execute(args: &LogArgs) -> Outcome {
                     e.action,
                     target,
                     detail
-                );
+                )
             }
+        };
+        // Whoever reads has seen enough (`| head`): a normal end.
+        if printed.is_err() {
+            break;
         }
     }
+    let _ = out.flush();
     Outcome::Success
 }

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use crate::cli::Outcome;
 use crate::config::{self, Account, Config, LoadError};
 use crate::imap::{ImapError, Session};
+use crate::output::stderr_line;
 use crate::secret::{self, SecretError};
-use crate::state::{self, State};
+use crate::state::{self, State, StateError};
 
 /// Why a session for an account could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ impl OpenError {
 /// A session for `account`, its secret read afresh (and dropped once
 /// logged in).
 pub async fn open_session(account: &Account) -> Result<Session, OpenError> {
-    let credential = secret::resolve(&account.secret).await?;
+    let credential = secret::resolve(&account.secret, account.timeout).await?;
     Ok(crate::imap::connect(account, &credential).await?)
 }
 
@@ -84,10 +85,13 @@ pub fn check_selection(
 
 /// Opens the state file (`--state`, else the default) and takes its lock.
 pub fn open_state(path: Option<&PathBuf>) -> Result<State, Outcome> {
-    State::open(&path.cloned().unwrap_or_else(state::default_path)).map_err(|e| {
-        eprintln!("mailwarden: {e}");
-        Outcome::SomeFailed
-    })
+    State::open(&path.cloned().unwrap_or_else(state::default_path)).map_err(|e| state_failed(&e))
+}
+
+/// Reports a problem with the state file; the outcome to exit with.
+pub fn state_failed(e: &StateError) -> Outcome {
+    stderr_line(format_args!("mailwarden: {e}"));
+    Outcome::StateFailed
 }
 
 /// The async runtime: one thread for a one-shot pass, two for the daemon's
@@ -101,7 +105,7 @@ pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, Outcome> {
         tokio::runtime::Builder::new_current_thread()
     };
     builder.enable_all().build().map_err(|e| {
-        eprintln!("mailwarden: cannot start: {e}");
+        stderr_line(format_args!("mailwarden: cannot start: {e}"));
         Outcome::SomeFailed
     })
 }
@@ -110,15 +114,15 @@ pub fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, Outcome> {
 /// outcome to exit with.
 pub fn load_config(path: &Path) -> Result<Config, Outcome> {
     config::load(path).map_err(|e| {
-        eprintln!("{}", e.report());
+        stderr_line(e.report());
         match e {
             LoadError::Invalid { diagnostics, .. } => {
-                eprintln!(
+                stderr_line(format_args!(
                     "{} error{} in {}",
                     diagnostics.len(),
                     if diagnostics.len() == 1 { "" } else { "s" },
                     path.display()
-                );
+                ));
             }
             LoadError::Io { .. } => {}
         }

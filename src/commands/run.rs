@@ -47,6 +47,8 @@ pub struct RunArgs {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct AccountResult {
     pub connect_failed: bool,
+    /// The state file could not be written: the pass stopped.
+    pub state_failed: bool,
     pub failed_messages: usize,
 }
 
@@ -114,7 +116,10 @@ pub async fn run_account(
                     "mailwarden: account {}: settling unfinished actions: {e}",
                     account.name
                 );
-                result.failed_messages += 1;
+                match e {
+                    ExecError::State(_) => result.state_failed = true,
+                    ExecError::Imap(_) => result.failed_messages += 1,
+                }
                 session.logout().await;
                 return result;
             }
@@ -195,7 +200,8 @@ pub async fn run_account(
                 result.failed_messages += failed;
                 if let Err(e) = state.set_mark(&account.name, &mailbox, planned.mark) {
                     crate::say!("mailwarden: {e}");
-                    result.failed_messages += 1;
+                    result.state_failed = true;
+                    break;
                 }
             }
             Err(ExecError::Imap(e)) => {
@@ -206,7 +212,7 @@ pub async fn run_account(
             }
             Err(e) => {
                 crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);
-                result.failed_messages += 1;
+                result.state_failed = true;
                 break;
             }
         }
@@ -238,7 +244,8 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
         Ok(rt) => rt,
         Err(outcome) => return outcome,
     };
-    let mut stdout = std::io::stdout();
+    // A closed standard output stops the printing, never the work.
+    let mut stdout = crate::output::Stdout::new();
     let results: Vec<AccountResult> = runtime.block_on(async {
         let mut results = Vec::new();
         for account in config
@@ -251,7 +258,9 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
         }
         results
     });
-    if results.iter().any(|r| r.connect_failed) {
+    if results.iter().any(|r| r.state_failed) {
+        Outcome::StateFailed
+    } else if results.iter().any(|r| r.connect_failed) {
         Outcome::ConnectFailed
     } else if results.iter().any(|r| r.failed_messages > 0) {
         Outcome::SomeFailed

@@ -15,6 +15,7 @@ use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::Config;
 use crate::config::units::parse_size;
 use crate::message::{Arrival, Message, Meta};
+use crate::output::{Stdout, stderr_line};
 use crate::report::{DecisionJson, actions_text, decision_json, trace_text};
 use crate::rules::{Decision, Flag, SystemFlag, evaluate};
 
@@ -205,23 +206,29 @@ pub fn execute(args: &TestArgs) -> Outcome {
     let account = match &args.account {
         Some(a) if config.account(a).is_none() => {
             let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
-            eprintln!(
+            stderr_line(format_args!(
                 "mailwarden: unknown account {a:?} (accounts: {})",
                 names.join(", ")
-            );
+            ));
             return Outcome::ConfigInvalid;
         }
         Some(a) => a.clone(),
         None => {
             let first = config.accounts[0].name.clone();
             if config.accounts.len() > 1 {
-                eprintln!("note: evaluating as account {first:?}; use --account to pick another");
+                stderr_line(format_args!(
+                    "note: evaluating as account {first:?}; use --account to pick another"
+                ));
             }
             first
         }
     };
     let now = args.now.unwrap_or_else(Utc::now);
 
+    // Once nobody reads standard output (`| head`), every file is still
+    // evaluated, and problems still reported on standard error, so that
+    // the exit code is the one a full read would have seen.
+    let mut out = Stdout::new();
     let (mut moved, mut flagged, mut stayed, mut failed) = (0, 0, 0, 0);
     for item in collect(&args.paths) {
         let result = item.and_then(|input| {
@@ -239,25 +246,30 @@ pub fn execute(args: &TestArgs) -> Outcome {
                     stayed += 1;
                 }
                 for w in &msg.warnings {
-                    eprintln!("{}: warning: {w}", path.display());
+                    stderr_line(format_args!("{}: warning: {w}", path.display()));
                 }
-                print_decision(args, &path, &msg, &d);
+                print_decision(&mut out, args, &path, &msg, &d);
             }
             Err((path, error)) => {
                 failed += 1;
-                eprintln!("{}: error: {error}", path.display());
-                if args.format == Format::Json {
+                stderr_line(format_args!("{}: error: {error}", path.display()));
+                if args.format == Format::Json && !out.is_closed() {
                     let line = ErrorJson {
                         file: path.display().to_string(),
                         error,
                     };
-                    println!("{}", serde_json::to_string(&line).expect("serializable"));
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&line).expect("serializable")
+                    );
                 }
             }
         }
     }
     if args.format == Format::Text {
-        println!(
+        let _ = writeln!(
+            out,
             "{} message{}: {moved} moved, {flagged} matched without moving, {stayed} unmatched, {failed} failed",
             moved + flagged + stayed + failed,
             if moved + flagged + stayed + failed == 1 {
@@ -267,6 +279,7 @@ pub fn execute(args: &TestArgs) -> Outcome {
             },
         );
     }
+    let _ = out.flush();
     if failed > 0 {
         Outcome::SomeFailed
     } else {
@@ -274,8 +287,12 @@ pub fn execute(args: &TestArgs) -> Outcome {
     }
 }
 
-fn print_decision(args: &TestArgs, path: &Path, msg: &Message, d: &Decision) {
-    match args.format {
+fn print_decision(out: &mut Stdout, args: &TestArgs, path: &Path, msg: &Message, d: &Decision) {
+    if out.is_closed() {
+        return;
+    }
+    // A closed output has nothing more to show; the caller goes on.
+    let _ = match args.format {
         Format::Json => {
             let line = FileJson {
                 file: path.display().to_string(),
@@ -283,29 +300,33 @@ fn print_decision(args: &TestArgs, path: &Path, msg: &Message, d: &Decision) {
                 decision: decision_json(d, args.explain),
                 warnings: &msg.warnings,
             };
-            println!("{}", serde_json::to_string(&line).expect("serializable"));
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&line).expect("serializable")
+            )
         }
         Format::Text => {
-            let mut out = format!("{}\n", path.display());
+            let mut text = format!("{}\n", path.display());
             if let Some(s) = &msg.subject {
-                out.push_str(&format!("    subject: {s}\n"));
+                text.push_str(&format!("    subject: {s}\n"));
             }
             match &d.rule {
                 Some(rule) => {
-                    out.push_str(&format!("    rule:    {rule}\n"));
+                    text.push_str(&format!("    rule:    {rule}\n"));
                     if d.matched.len() > 1 {
-                        out.push_str(&format!("    matched: {}\n", d.matched.join(", ")));
+                        text.push_str(&format!("    matched: {}\n", d.matched.join(", ")));
                     }
-                    out.push_str(&format!("    actions: {}\n", actions_text(d)));
+                    text.push_str(&format!("    actions: {}\n", actions_text(d)));
                 }
-                None => out.push_str(&format!("    no rule matched; stays in {}\n", args.mailbox)),
+                None => text.push_str(&format!("    no rule matched; stays in {}\n", args.mailbox)),
             }
             if args.explain {
-                trace_text(&d.trace, &mut out);
+                trace_text(&d.trace, &mut text);
             }
-            print!("{out}");
+            out.print(&text)
         }
-    }
+    };
 }
 
 #[cfg(test)]

@@ -178,7 +178,12 @@ async fn account_loop(
         if *stop.borrow() {
             return;
         }
-        let mut session = match super::open_session(&account).await {
+        // Logging in (and a secret helper) may wait; a stop does not.
+        let opened = tokio::select! {
+            r = super::open_session(&account) => r,
+            _ = stop.changed() => return,
+        };
+        let mut session = match opened {
             Ok(s) => s,
             Err(e) => {
                 let wait = backoff.next();
@@ -275,21 +280,38 @@ async fn account_loop(
     }
 }
 
-/// Runs every account until a stop signal; reloads on SIGHUP.
-pub async fn watch(config_path: PathBuf, config: Config, state: Arc<State>) -> Outcome {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        eprintln!("mailwarden: cannot install signal handlers");
-        return Outcome::SomeFailed;
-    };
+/// What the daemon is told from outside: SIGTERM or SIGINT stop it, SIGHUP
+/// reloads the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Stop,
+    Reload,
+}
+
+/// How long account tasks get to finish what they are doing after a stop
+/// (the command they are waiting on, a logout) before they are cut off:
+/// the daemon must end within 2 s whatever it waits on. Cutting a task off
+/// is safe: its unfinished actions stay intended in the journal and are
+/// settled on the next start.
+const STOP_GRACE: Duration = Duration::from_millis(1500);
+
+/// How long a reload lets the running passes finish before it cuts them
+/// off, so that a reload does not undo the work of a long sweep.
+const RELOAD_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs every account until told to stop; reloads the configuration when
+/// told to (an invalid one is reported and the old one kept). `signals`
+/// ending is a stop too. The same code `main` runs, driven by a channel.
+pub async fn run(
+    config_path: PathBuf,
+    config: Config,
+    state: Arc<State>,
+    mut signals: tokio::sync::mpsc::Receiver<Signal>,
+) -> Outcome {
     let mut config = Arc::new(config);
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let tasks: Vec<_> = config
+        let mut tasks: Vec<_> = config
             .accounts
             .iter()
             .map(|a| {
@@ -303,23 +325,31 @@ pub async fn watch(config_path: PathBuf, config: Config, state: Arc<State>) -> O
             .collect();
         tracing::info!(accounts = tasks.len(), "watching");
         let reload = loop {
-            tokio::select! {
-                _ = term.recv() => break None,
-                _ = int.recv() => break None,
-                _ = hup.recv() => match config::load(&config_path) {
+            match signals.recv().await {
+                None | Some(Signal::Stop) => break None,
+                Some(Signal::Reload) => match config::load(&config_path) {
                     Ok(new) => break Some(new),
-                    Err(e) => tracing::error!("the new configuration is invalid; keeping the old one:\n{}", e.report()),
+                    Err(e) => tracing::error!(
+                        "the new configuration is invalid; keeping the old one:\n{}",
+                        e.report()
+                    ),
                 },
             }
         };
         let _ = stop_tx.send(true);
-        // Each task finishes the mailbox it is on and logs out.
-        let deadline = tokio::time::sleep(Duration::from_secs(30));
-        tokio::pin!(deadline);
-        for t in tasks {
-            tokio::select! {
-                _ = t => {}
-                _ = &mut deadline => { tracing::warn!("an account did not stop in time"); }
+        let grace = if reload.is_some() {
+            RELOAD_GRACE
+        } else {
+            STOP_GRACE
+        };
+        let deadline = tokio::time::Instant::now() + grace;
+        for t in &mut tasks {
+            if tokio::time::timeout_at(deadline, &mut *t).await.is_err() {
+                tracing::warn!("an account did not stop in time; it is cut off");
+                // Dropping its future closes its connection and kills a
+                // secret helper it may be waiting on.
+                t.abort();
+                let _ = t.await;
             }
         }
         match reload {
@@ -330,6 +360,28 @@ pub async fn watch(config_path: PathBuf, config: Config, state: Arc<State>) -> O
             }
         }
     }
+}
+
+/// Turns SIGTERM, SIGINT and SIGHUP into [`Signal`]s.
+fn os_signals() -> std::io::Result<tokio::sync::mpsc::Receiver<Signal>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let s = tokio::select! {
+                _ = term.recv() => Signal::Stop,
+                _ = int.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+            };
+            if tx.send(s).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 pub fn execute_command(args: &WatchArgs) -> Outcome {
@@ -346,5 +398,13 @@ pub fn execute_command(args: &WatchArgs) -> Outcome {
         Ok(rt) => rt,
         Err(outcome) => return outcome,
     };
-    runtime.block_on(watch(path, config, state))
+    runtime.block_on(async {
+        match os_signals() {
+            Ok(signals) => run(path, config, state, signals).await,
+            Err(e) => {
+                crate::say!("mailwarden: cannot install signal handlers: {e}");
+                Outcome::SomeFailed
+            }
+        }
+    })
 }

@@ -319,6 +319,15 @@ pub async fn execute(
             }
             Ok(d) => d,
         };
+        if !step.already.is_empty()
+            && let Ok(Some(d)) = &step.to
+        {
+            report.done.push(format!(
+                "{} already in {}: not copied again",
+                messages(step.already.len()),
+                d.mailbox
+            ));
+        }
         if uids.is_empty() {
             continue;
         }

@@ -311,6 +311,14 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = messages(self.op.uids().len());
         match (&self.op, &self.to) {
+            (Operation::Copy { .. }, Ok(Some(d))) if self.op.uids().is_empty() => {
+                return write!(
+                    f,
+                    "copy none to {}: {} already there",
+                    d.mailbox,
+                    messages(self.already.len())
+                );
+            }
             (op, Ok(None)) => write!(f, "{op}")?,
             (Operation::Copy { .. }, Ok(Some(d))) => write!(f, "copy {n} to {}", d.mailbox)?,
             (_, Ok(Some(d))) => write!(f, "move {n} to {}", d.mailbox)?,
@@ -525,7 +533,10 @@ mod tests {
         step.skip(&set(&[3]));
         assert_eq!(
             step.to_string(),
-            "copy 0 messages to INBOX.Boss (1 message already there)"
+            "copy none to INBOX.Boss: 1 message already there"
         );
+        let mut step = p.steps(&courier, true).remove(0);
+        step.skip(&set(&[]));
+        assert_eq!(step.to_string(), "copy 1 message to INBOX.Boss");
     }
 }

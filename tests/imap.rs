@@ -1,126 +1,23 @@
-//! `mailwarden run` against a real Dovecot (see `support`): every action
-//! kind, MOVE and its fallbacks, folder creation, TLS, login failures, and
-//! message counts before and after every mutating pass.
+//! `mailwarden run` against a real Dovecot (see `support`): long UID sets,
+//! the server without UIDPLUS, `run` deciding as `test` does, MIME
+//! structure, TLS, login failures, and message counts before and after
+//! every mutating pass. The scenario over every layout is `layouts.rs`.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::process::Output;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use mailwarden::imap::Access;
 use mailwarden::imap::command::{FetchItems, SearchKey};
 use mailwarden::imap::types::{Mailbox, Uid, UidSet};
-use support::{FULL, NO_MOVE, NO_MOVE_NO_UIDPLUS, User, server, text, total};
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
-
-fn mail(id: &str, headers: &str) -> Vec<u8> {
-    format!("Message-ID: <{id}>\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\n{headers}\r\n\r\nbody of {id}\r\n").into_bytes()
-}
-
-const RULES: &str = r#"  - name: Spam
-    match: { header: { X-Spam-Flag: { is: "YES" } } }
-    actions: [delete]
-  - name: Bounces
-    match: { from: MAILER-DAEMON }
-    actions: [delete: { expunge: true }]
-  - name: Family
-    match: { from: { domain: family.example } }
-    actions: [unflag: flagged, stop]
-  - name: GitHub
-    match: { from: { domain: github.com } }
-    actions: [flag: seen, move: Notifications/GitHub]
-  - name: Lists
-    match: { list: { regex: '^(?P<list>[a-z-]+)\.lists\.example\.org$' } }
-    actions: [move: "Lists/{list}"]
-  - name: Invoices
-    match: { subject: invoice }
-    actions: [copy: "Receipts/{year}", flag: $Invoice]
-  - name: Newsletters
-    match: { exists: List-Unsubscribe }
-    actions: [archive]
-  - name: Old read mail
-    match: { seen: true, older_than: 1y }
-    actions: [archive: "Old/{year}"]
-"#;
+use support::scenario::{self, NOW, mail};
+use support::{FULL, NO_MOVE_NO_UIDPLUS, User, server, text, total};
 
 async fn fill(user: &User) {
-    let jan = Some(t("2026-01-05T10:00:00Z"));
-    let old = Some(t("2020-06-01T00:00:00Z"));
-    type Appended<'a> = (Vec<u8>, Vec<&'a str>, Option<DateTime<Utc>>);
-    let msgs: Vec<Appended> = vec![
-        (
-            mail(
-                "m1@x",
-                "From: GitHub <notifications@github.com>\r\nSubject: PR",
-            ),
-            vec![],
-            jan,
-        ),
-        (
-            mail(
-                "m2@x",
-                "From: a@b.example\r\nList-Id: <rust-users.lists.example.org>\r\nSubject: q",
-            ),
-            vec![],
-            jan,
-        ),
-        (
-            mail("m3@x", "From: shop@c.example\r\nSubject: Your invoice"),
-            vec![],
-            jan,
-        ),
-        (
-            mail(
-                "m4@x",
-                "From: news@d.example\r\nList-Unsubscribe: <mailto:x@d.example>\r\nSubject: news",
-            ),
-            vec![],
-            jan,
-        ),
-        (
-            mail("m5@x", "From: old@e.example\r\nSubject: old"),
-            vec!["\\Seen"],
-            old,
-        ),
-        (
-            mail(
-                "m6@x",
-                "From: spam@f.example\r\nX-Spam-Flag: YES\r\nSubject: win",
-            ),
-            vec![],
-            jan,
-        ),
-        (
-            mail("m7@x", "From: MAILER-DAEMON@g.example\r\nSubject: bounce"),
-            vec![],
-            jan,
-        ),
-        (
-            mail("m8@x", "From: mom@family.example\r\nSubject: lunch"),
-            vec!["\\Flagged"],
-            jan,
-        ),
-        (
-            mail("m9@x", "From: alice@h.example\r\nSubject: hello"),
-            vec![],
-            jan,
-        ),
-        // Another client is deleting this one: it must survive our pass.
-        (
-            mail(
-                "m10@x",
-                "From: spam@f.example\r\nX-Spam-Flag: YES\r\nSubject: win again",
-            ),
-            vec!["\\Deleted"],
-            jan,
-        ),
-    ];
-    for (raw, flags, date) in msgs {
-        user.append("INBOX", &raw, &flags, date).await;
+    for (raw, flags, date) in scenario::messages() {
+        user.append("INBOX", &raw, &flags, Some(date)).await;
     }
 }
 
@@ -132,69 +29,6 @@ fn ids(s: &BTreeMap<String, Vec<(String, Vec<String>)>>, mailbox: &str) -> Vec<S
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn expected_after_run() -> Vec<(&'static str, Vec<&'static str>)> {
-    vec![
-        ("Archive", vec!["<m4@x>"]),
-        (
-            "INBOX",
-            vec!["<m10@x> \\Deleted", "<m3@x> $Invoice", "<m8@x>", "<m9@x>"],
-        ),
-        ("Lists/rust-users", vec!["<m2@x>"]),
-        ("Notifications/GitHub", vec!["<m1@x> \\Seen"]),
-        ("Old/2020", vec!["<m5@x> \\Seen"]),
-        ("Receipts/2026", vec!["<m3@x> $Invoice"]),
-        ("Trash", vec!["<m6@x>"]),
-    ]
-}
-
-fn assert_placement(s: &BTreeMap<String, Vec<(String, Vec<String>)>>, want: &[(&str, Vec<&str>)]) {
-    let got: Vec<(String, Vec<String>)> = s
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, _)| (k.clone(), ids(s, k)))
-        .collect();
-    let want: Vec<(String, Vec<String>)> = want
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.iter().map(|x| x.to_string()).collect()))
-        .collect();
-    assert_eq!(got, want);
-}
-
-#[tokio::test]
-async fn every_action_kind_with_counts_before_and_after() {
-    let user = server().user();
-    fill(&user).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = user.config(dir.path(), FULL, "", RULES);
-    let before = user.snapshot().await;
-    assert_eq!(total(&before), 10);
-
-    // A dry run prints the plan and changes nothing at all.
-    let o = user.mailwarden(&["run", "--dry-run", "--now", "2026-02-01T00:00:00Z"], &cfg);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(
-        out.contains("would move 1 message to Notifications/GitHub"),
-        "{out}"
-    );
-    assert!(out.contains("would delete 1 message for good"), "{out}");
-    assert_eq!(user.snapshot().await, before, "dry run changed the mailbox");
-
-    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    let after = user.snapshot().await;
-    assert_placement(&after, &expected_after_run());
-    // 10 messages, one expunged for good, one copied: 10 again, and each
-    // original exactly once outside Receipts.
-    assert_eq!(total(&after), 10);
-
-    // A second pass over the result changes nothing.
-    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
-    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-    assert_eq!(user.snapshot().await, after, "second run changed something");
 }
 
 /// Runs mailwarden with `args` and this user's configuration, logging at
@@ -282,30 +116,12 @@ async fn scattered_uid_sets_are_split_under_the_line_limit_and_lose_nothing() {
 }
 
 #[tokio::test]
-async fn without_move_the_fallback_expunges_exactly_the_moved_uids() {
-    let user = server().user();
-    fill(&user).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = user.config(dir.path(), NO_MOVE, "", RULES);
-    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(
-        out.contains("(COPY, then UID EXPUNGE: the server lacks MOVE)"),
-        "{out}"
-    );
-    let after = user.snapshot().await;
-    assert_placement(&after, &expected_after_run());
-    assert_eq!(total(&after), 10);
-}
-
-#[tokio::test]
 async fn without_uidplus_messages_are_copied_and_marked_but_not_expunged() {
     let user = server().user();
     fill(&user).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = user.config(dir.path(), NO_MOVE_NO_UIDPLUS, "", RULES);
-    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
+    let cfg = user.config(dir.path(), NO_MOVE_NO_UIDPLUS, "", scenario::RULES);
+    let o = user.mailwarden(&["run", "--now", NOW], &cfg);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(err.contains("the server lacks UIDPLUS"), "{err}");
@@ -321,63 +137,6 @@ async fn without_uidplus_messages_are_copied_and_marked_but_not_expunged() {
     assert_eq!(ids(&after, "Notifications/GitHub"), ["<m1@x> \\Seen"]);
     // 10 originals stay in INBOX, plus the copies made.
     assert_eq!(after["INBOX"].len(), 10);
-}
-
-#[tokio::test]
-async fn a_folder_that_may_not_be_created_keeps_its_messages() {
-    let user = server().user();
-    fill(&user).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = user.config(dir.path(), FULL, "    create_folders: false\n", RULES);
-    let before = user.snapshot().await;
-    let o = user.mailwarden(&["run", "--now", "2026-02-01T00:00:00Z"], &cfg);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    assert!(
-        err.contains("folder Notifications/GitHub does not exist and create_folders is false"),
-        "{err}"
-    );
-    let after = user.snapshot().await;
-    assert!(
-        ids(&after, "INBOX").iter().any(|m| m.starts_with("<m1@x>")),
-        "GitHub mail must stay"
-    );
-    assert_eq!(
-        total(&after),
-        total(&before) - 1,
-        "only the expunged bounce is gone"
-    );
-}
-
-#[tokio::test]
-async fn non_ascii_folders_use_modified_utf7_and_injection_is_refused() {
-    let user = server().user();
-    user.deliver("INBOX", &mail("u1@x", "From: a@b\r\nSubject: [Öl] price"))
-        .await;
-    // A capture that would carry CR LF into a command line.
-    user.deliver(
-        "INBOX",
-        &mail(
-            "u2@x",
-            "From: a@b\r\nSubject: =?UTF-8?Q?[x=0D=0AA1_DELETE_INBOX]_y?=",
-        ),
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let rules = "  - name: Tagged\n    match: { subject: { regex: '^\\[(?P<tag>[^]]+)\\]' } }\n    actions: [move: \"Ümlaut/{tag}\"]\n";
-    let cfg = user.config(dir.path(), FULL, "", rules);
-    let o = user.mailwarden(&["run"], &cfg);
-    let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    assert!(err.contains("control character"), "{err}");
-    let after = user.snapshot().await;
-    assert_eq!(ids(&after, "Ümlaut/Öl"), ["<u1@x>"]);
-    assert_eq!(
-        ids(&after, "INBOX"),
-        ["<u2@x>"],
-        "the hostile message stays"
-    );
-    assert_eq!(total(&after), 2);
 }
 
 #[tokio::test]

@@ -5,7 +5,10 @@
 //! MOVE, 127.0.0.3 without MOVE and UIDPLUS.
 
 #![allow(dead_code)]
+
 pub mod interop;
+pub mod layout;
+pub mod scenario;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -25,6 +28,8 @@ use mailwarden::imap::types::Mailbox;
 use mailwarden::imap::{Access, Session, connect};
 use mailwarden::rules::Flag;
 use mailwarden::secret::{Credential, Secret};
+
+pub use layout::Layout;
 
 pub const FULL: &str = "127.0.0.1";
 pub const NO_MOVE: &str = "127.0.0.2";
@@ -107,15 +112,37 @@ impl Dovecot {
         std::fs::write(root.join("key.pem"), key).unwrap();
         // Users are made up front: Dovecot notices a changed passwd-file by
         // its mtime, which two quick additions can share.
+        // `dotN` users name their folders as hosting panels, Courier and
+        // Cyrus do: personal folders under `INBOX.`, separator `.` (userdb
+        // fields override the namespace settings, the shared one too).
         let mut passwd = String::new();
         for n in 1..=USERS {
-            let home = root.join("home").join(format!("user{n}"));
-            std::fs::create_dir_all(&home).unwrap();
-            passwd.push_str(&format!(
-                "user{n}:{{PLAIN}}{}:{uid}:{gid}::{}::\n",
-                password(n),
-                home.display()
-            ));
+            for (kind, extra) in [
+                ("user", ""),
+                (
+                    "dot",
+                    "userdb_namespace/inbox/prefix=INBOX. userdb_namespace/inbox/separator=. userdb_namespace/public/prefix=Public. userdb_namespace/public/separator=.",
+                ),
+            ] {
+                let home = root.join("home").join(format!("{kind}{n}"));
+                std::fs::create_dir_all(&home).unwrap();
+                passwd.push_str(&format!(
+                    "{kind}{n}:{{PLAIN}}{}:{uid}:{gid}::{}::{extra}\n",
+                    password(n),
+                    home.display()
+                ));
+            }
+        }
+        // A shared folder every user sees, outside their personal namespace.
+        for d in [
+            "cur",
+            "new",
+            "tmp",
+            ".shared-lists/cur",
+            ".shared-lists/new",
+            ".shared-lists/tmp",
+        ] {
+            std::fs::create_dir_all(root.join("public").join(d)).unwrap();
         }
         std::fs::write(root.join("passwd"), passwd).unwrap();
         std::fs::create_dir_all(root.join("home")).unwrap();
@@ -148,6 +175,14 @@ passdb {{
 userdb {{
   driver = passwd-file
   args = {r}/passwd
+}}
+namespace public {{
+  type = public
+  separator = /
+  prefix = Public/
+  location = maildir:{r}/public:INDEXPVT=~/public-index
+  list = yes
+  subscriptions = no
 }}
 namespace inbox {{
   inbox = yes
@@ -191,12 +226,27 @@ local {NO_MOVE_NO_UIDPLUS} {{
                 std::os::unix::fs::chown(root.join(p), Some(uid), Some(gid)).unwrap();
             }
             for n in 1..=USERS {
-                std::os::unix::fs::chown(
-                    root.join("home").join(format!("user{n}")),
-                    Some(uid),
-                    Some(gid),
-                )
-                .unwrap();
+                for kind in ["user", "dot"] {
+                    std::os::unix::fs::chown(
+                        root.join("home").join(format!("{kind}{n}")),
+                        Some(uid),
+                        Some(gid),
+                    )
+                    .unwrap();
+                }
+            }
+            let chown = |p: &Path| std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
+            chown(&root.join("public"));
+            for d in [
+                "cur",
+                "new",
+                "tmp",
+                ".shared-lists",
+                ".shared-lists/cur",
+                ".shared-lists/new",
+                ".shared-lists/tmp",
+            ] {
+                chown(&root.join("public").join(d));
             }
         }
         // A watchdog ends the server when this test binary ends: statics are
@@ -287,14 +337,33 @@ local {NO_MOVE_NO_UIDPLUS} {{
         self.dir.path().join("cert.pem")
     }
 
-    /// A new user with an empty mailbox set.
+    /// A new user with an empty mailbox set, in Dovecot's default layout.
     pub fn user(&self) -> User {
         let n = NEXT_USER.fetch_add(1, Ordering::SeqCst);
         assert!(n <= USERS, "more than {USERS} users in one test binary");
         User {
             name: format!("user{n}"),
             password: password(n),
+            layout: Layout::Plain,
         }
+    }
+
+    /// A new user in `layout`, with the folders a fresh account of that
+    /// kind has.
+    pub async fn user_in(&self, layout: Layout) -> User {
+        let mut user = self.user();
+        if layout == Layout::Dotted {
+            user.name = user.name.replace("user", "dot");
+        }
+        user.layout = layout;
+        if !layout.initial_folders().is_empty() {
+            let mut c = user.conn(FULL).await;
+            for f in layout.initial_folders() {
+                c.create(&Mailbox::verbatim(*f)).await.unwrap();
+            }
+            c.logout().await;
+        }
+        user
     }
 }
 
@@ -327,10 +396,25 @@ impl Drop for Dovecot {
 pub struct User {
     pub name: String,
     pub password: String,
+    pub layout: Layout,
 }
 
 impl User {
-    /// An account for this user on `ip` over plain IMAP (loopback only).
+    /// The port mailwarden is pointed at for this user on `ip`: Dovecot's,
+    /// or for a dressed layout its proxy's (which speaks to 127.0.0.1).
+    fn port(&self, ip: &str) -> u16 {
+        match self.layout {
+            Layout::Plain | Layout::Dotted => server().plain_port,
+            dressed => {
+                assert_eq!(ip, FULL, "a dressed server stands in front of {FULL} only");
+                dressed.port()
+            }
+        }
+    }
+
+    /// An account for this user on `ip` over plain IMAP (loopback only),
+    /// straight to Dovecot: what the test support uses to fill and read
+    /// mailboxes, whatever the layout.
     pub fn account(&self, ip: &str) -> Account {
         Account {
             name: "test".into(),
@@ -419,9 +503,12 @@ impl User {
         let mut c = self.conn(FULL).await;
         let mut out = BTreeMap::new();
         for entry in c.list_all().await.unwrap() {
-            if entry.attributes.iter().any(|a| {
-                a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
-            }) {
+            // The shared namespace is every user's; its folders are not
+            // this user's mail.
+            if entry.has("\\Noselect")
+                || entry.has("\\NonExistent")
+                || entry.name.starts_with("Public")
+            {
                 continue;
             }
             let status = c
@@ -463,7 +550,7 @@ impl User {
         let path = dir.join("config.yaml");
         let text = format!(
             "version: 1\naccounts:\n  test:\n    host: \"{ip}\"\n    port: {}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\n{extra_account}rules:\n{rules}",
-            server().plain_port,
+            self.port(ip),
             self.name
         );
         std::fs::write(&path, text).unwrap();

@@ -1,0 +1,296 @@
+//! The mailbox tests over every layout (`support::layout`): Dovecot's
+//! default, folders under `INBOX.` with `.` (a shared namespace visible in
+//! both), and Dovecot dressed as Gmail and as Exchange. The same rules and
+//! mail must give exit 0, every message where the rules say in the
+//! server's own names, nothing lost or duplicated, a dry run that shows
+//! exactly what the run then does, and a second run that changes nothing.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::scenario::{self, NOW, Names, mail};
+use support::{FULL, Layout, NO_MOVE, User, server, text, total};
+
+type Snapshot = BTreeMap<String, Vec<(String, Vec<String>)>>;
+
+/// One test per layout, each with a fresh user in it.
+macro_rules! per_layout {
+    ($(#[$doc:meta])* async fn $name:ident($user:ident, $names:ident) $body:block $(only [$($only:ident),+])?) => {
+        mod $name {
+            use super::*;
+            $(#[$doc])*
+            async fn body($user: User) {
+                let $names = $user.layout.names();
+                $body
+            }
+            per_layout!(@each $($($only),+)?);
+        }
+    };
+    (@each) => { per_layout!(@each Plain, Dotted, Gmail, Exchange); };
+    (@each $($layout:ident),+) => {
+        $(
+            #[tokio::test]
+            #[allow(non_snake_case)]
+            async fn $layout() {
+                body(server().user_in(Layout::$layout).await).await
+            }
+        )+
+    };
+}
+
+async fn fill(user: &User) {
+    for (raw, flags, date) in scenario::messages() {
+        user.append("INBOX", &raw, &flags, Some(date)).await;
+    }
+}
+
+/// `<id> flags` of each message of `mailbox`.
+fn ids(s: &Snapshot, mailbox: &str) -> Vec<String> {
+    s.get(mailbox)
+        .map(|v| {
+            v.iter()
+                .map(|(id, f)| format!("{id} {}", f.join(" ")).trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn placement(s: &Snapshot) -> Vec<(String, Vec<String>)> {
+    s.iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| (k.clone(), ids(s, k)))
+        .collect()
+}
+
+fn expected(names: &Names) -> Vec<(String, Vec<String>)> {
+    scenario::expected(names)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(str::to_string).collect()))
+        .collect()
+}
+
+/// What a dry run says it would do and what a run says it did, in one
+/// shape: (what, how many messages, where).
+fn operations(out: &str, dry: bool) -> Vec<(String, usize, String)> {
+    let mut ops: Vec<(String, usize, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = if dry { l.strip_prefix("would ")? } else { l };
+            // Notes in parentheses say how, not what.
+            let l = l.split(" (").next().unwrap_or(l);
+            let (verb, rest) = l.split_once(' ')?;
+            let verb = match verb {
+                "move" | "moved" => "move",
+                "copy" | "copied" => "copy",
+                "delete" | "deleted" => "delete",
+                "flag" | "unflag" => verb,
+                _ => return None,
+            };
+            let (what, rest) = if matches!(verb, "flag" | "unflag") {
+                let (flags, rest) = rest.split_once(" on ")?;
+                (format!("{verb} {flags}"), rest)
+            } else {
+                (verb.to_string(), rest)
+            };
+            let (n, rest) = rest.split_once(' ')?;
+            let n: usize = n.parse().ok()?;
+            let dest = rest
+                .split_once(" to ")
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default();
+            Some((what, n, dest))
+        })
+        .collect();
+    ops.sort();
+    ops
+}
+
+per_layout! {
+    /// Every action kind, with counts before and after; the dry run names
+    /// the server's folders and is what the run does.
+    async fn every_action_kind(user, names) {
+        fill(&user).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), FULL, "", scenario::RULES);
+        let before = user.snapshot().await;
+        assert_eq!(total(&before), 10);
+
+        let dry = user.mailwarden(&["run", "--dry-run", "--now", NOW], &cfg);
+        let (dry_out, err) = text(&dry);
+        assert_eq!(dry.status.code(), Some(0), "{dry_out}\n{err}");
+        let github = names.of("Notifications/GitHub");
+        assert!(
+            dry_out.contains(&format!("would move 1 message to {github} (a new folder)")),
+            "{dry_out}"
+        );
+        assert_eq!(user.snapshot().await, before, "the dry run changed the mailbox");
+
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        assert_eq!(operations(&dry_out, true), operations(&out, false), "dry run:\n{dry_out}\nrun:\n{out}");
+        let after = user.snapshot().await;
+        assert_eq!(placement(&after), expected(&names));
+        // 10 messages, one expunged for good, one copied: 10 again, and
+        // each original exactly once outside the copies' folder.
+        assert_eq!(total(&after), 10);
+
+        // A second pass over the result changes nothing and journals
+        // nothing; its dry run has nothing to do either.
+        let journal = user.mailwarden_bare(&["log"]);
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        assert_eq!(user.snapshot().await, after, "the second run changed something");
+        assert_eq!(user.mailwarden_bare(&["log"]).stdout, journal.stdout);
+        let dry = user.mailwarden(&["run", "--dry-run", "--now", NOW], &cfg);
+        assert_eq!(operations(&text(&dry).0, true), vec![], "{:?}", text(&dry));
+    }
+}
+
+per_layout! {
+    /// Without MOVE: COPY, then UID EXPUNGE of exactly the moved UIDs.
+    async fn without_move_the_fallback_expunges_exactly_the_moved_uids(user, names) {
+        fill(&user).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), NO_MOVE, "", scenario::RULES);
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        assert!(
+            out.contains("(COPY, then UID EXPUNGE: the server lacks MOVE)"),
+            "{out}"
+        );
+        let after = user.snapshot().await;
+        assert_eq!(placement(&after), expected(&names));
+        assert_eq!(total(&after), 10);
+    }
+    only [Plain, Dotted]
+}
+
+per_layout! {
+    /// `create_folders: false`: the messages stay, the dry run says so as
+    /// the run does, and both exit 1.
+    async fn a_folder_that_may_not_be_created_keeps_its_messages(user, names) {
+        fill(&user).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), FULL, "    create_folders: false\n", scenario::RULES);
+        let before = user.snapshot().await;
+        let refusal = format!(
+            "folder {} does not exist and create_folders is false",
+            names.of("Notifications/GitHub")
+        );
+        let dry = user.mailwarden(&["run", "--dry-run", "--now", NOW], &cfg);
+        let (out, err) = text(&dry);
+        assert_eq!(dry.status.code(), Some(1), "{out}\n{err}");
+        assert!(err.contains(&refusal), "{err}");
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+        assert!(err.contains(&refusal), "{err}");
+        let after = user.snapshot().await;
+        assert!(
+            ids(&after, "INBOX").iter().any(|m| m.starts_with("<m1@x>")),
+            "GitHub mail must stay"
+        );
+        // Only the expunged bounce is gone; messages that had somewhere to
+        // go (the special folders of Gmail and Exchange exist) went.
+        assert_eq!(total(&after), total(&before) - 1);
+    }
+}
+
+per_layout! {
+    /// Folder names from mail: non-ASCII names in modified UTF-7; a line
+    /// break, an invisible or a text-direction character, or a level of
+    /// blanks is refused for that message, which stays; the table shows
+    /// such text escaped.
+    async fn folder_names_from_mail_are_checked_before_they_are_made(user, names) {
+        let tagged = [
+            ("u1@x", "[Öl] price"),
+            ("u2@x", "=?UTF-8?Q?[x=0D=0AA1_DELETE_INBOX]_y?="),
+            ("u3@x", "=?UTF-8?Q?[a=E2=80=8Bb]_zero_width?="),
+            ("u4@x", "=?UTF-8?Q?[evil=E2=80=AEfdp.exe]_bidi?="),
+            ("u5@x", "[ ] blank"),
+        ];
+        for (id, subject) in tagged {
+            user.deliver("INBOX", &mail(id, &format!("From: a@b\r\nSubject: {subject}"))).await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let rules = "  - name: Tagged\n    match: { subject: { regex: '^\\[(?P<tag>[^]]+)\\]' } }\n    actions: [move: \"Ümlaut/{tag}\"]\n";
+        let cfg = user.config(dir.path(), FULL, "", rules);
+        let dry = user.mailwarden(&["run", "--dry-run"], &cfg);
+        let (out, err) = text(&dry);
+        assert_eq!(dry.status.code(), Some(1), "{out}\n{err}");
+        assert!(!out.contains('\u{202e}') && !err.contains('\u{202e}'), "raw text-direction character printed:\n{out}\n{err}");
+        assert!(err.contains("U+202E, an invisible or text-direction character"), "{err}");
+        let o = user.mailwarden(&["run"], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+        for why in ["control character", "U+200B", "U+202E", "blank level"] {
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        let after = user.snapshot().await;
+        assert_eq!(ids(&after, &names.of("Ümlaut/Öl")), ["<u1@x>"]);
+        assert_eq!(ids(&after, "INBOX"), ["<u2@x>", "<u3@x>", "<u4@x>", "<u5@x>"], "the odd ones stay");
+        assert_eq!(total(&after), 5);
+    }
+}
+
+per_layout! {
+    /// Rules on another mailbox, and a capture holding the server's
+    /// separator: the source is opened by its server name, and a level the
+    /// server cannot express is refused for that message, in the dry run
+    /// as in the run. (Where `/` separates levels, Dovecot's Maildir++
+    /// still refuses a `.` in a name, for reasons of its own that only
+    /// its answer to CREATE tells: the message stays there too.)
+    async fn source_mailboxes_and_captures_are_named_as_the_server_names_them(user, names) {
+        let work = names.of("Work");
+        user.append(&work, &mail("w1@x", "From: a@b\r\nList-Id: <rust-users.lists.example.org>\r\nSubject: one"), &[], None).await;
+        user.append(&work, &mail("w2@x", "From: a@b\r\nList-Id: <v1.2.lists.example.org>\r\nSubject: two"), &[], None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let rules = "  - name: Lists\n    mailbox: Work\n    match: { list: { regex: '^(?P<list>[a-z0-9.-]+)\\.lists\\.example\\.org$' } }\n    actions: [move: \"Lists/{list}\"]\n";
+        let cfg = user.config(dir.path(), FULL, "", rules);
+        let dotted = names.separator == '.';
+        let dry = user.mailwarden(&["run", "--dry-run"], &cfg);
+        let (out, err) = text(&dry);
+        assert_eq!(dry.status.code(), Some(if dotted { 1 } else { 0 }), "{out}\n{err}");
+        assert!(out.contains(&format!("test/{work} (UIDVALIDITY")), "{out}");
+        let refused = if dotted {
+            "folder level \"v1.2\" holds '.'"
+        } else {
+            "cannot create folder Lists/v1.2: CREATE refused by the server"
+        };
+        assert_eq!(err.contains(refused), dotted, "{err}");
+        let o = user.mailwarden(&["run"], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+        assert!(err.contains(refused), "{err}");
+        let after = user.snapshot().await;
+        assert_eq!(ids(&after, &names.of("Lists/rust-users")), ["<w1@x>"]);
+        assert_eq!(ids(&after, &work), ["<w2@x>"]);
+        assert_eq!(total(&after), 2);
+    }
+}
+
+/// The shared namespace really is there, in both Dovecot layouts: the
+/// tests above ran beside it.
+#[tokio::test]
+async fn a_shared_namespace_is_visible_beside_the_personal_one() {
+    for (layout, shared) in [
+        (Layout::Plain, "Public/shared-lists"),
+        (Layout::Dotted, "Public.shared-lists"),
+    ] {
+        let user = server().user_in(layout).await;
+        let mut c = user.conn(FULL).await;
+        let names: Vec<String> = c
+            .list_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        c.logout().await;
+        assert!(names.iter().any(|n| n == shared), "{layout:?}: {names:?}");
+    }
+}

@@ -7,12 +7,8 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
-use support::scenario::{self, NOW, Names, mail};
+use support::scenario::{self, NOW, expected, ids, mail, operations, placement};
 use support::{FULL, Layout, NO_MOVE, User, server, text, total};
-
-type Snapshot = BTreeMap<String, Vec<(String, Vec<String>)>>;
 
 /// One test per layout, each with a fresh user in it.
 macro_rules! per_layout {
@@ -43,68 +39,6 @@ async fn fill(user: &User) {
     for (raw, flags, date) in scenario::messages() {
         user.append("INBOX", &raw, &flags, Some(date)).await;
     }
-}
-
-/// `<id> flags` of each message of `mailbox`.
-fn ids(s: &Snapshot, mailbox: &str) -> Vec<String> {
-    s.get(mailbox)
-        .map(|v| {
-            v.iter()
-                .map(|(id, f)| format!("{id} {}", f.join(" ")).trim().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn placement(s: &Snapshot) -> Vec<(String, Vec<String>)> {
-    s.iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, _)| (k.clone(), ids(s, k)))
-        .collect()
-}
-
-fn expected(names: &Names) -> Vec<(String, Vec<String>)> {
-    scenario::expected(names)
-        .into_iter()
-        .map(|(k, v)| (k, v.into_iter().map(str::to_string).collect()))
-        .collect()
-}
-
-/// What a dry run says it would do and what a run says it did, in one
-/// shape: (what, how many messages, where).
-fn operations(out: &str, dry: bool) -> Vec<(String, usize, String)> {
-    let mut ops: Vec<(String, usize, String)> = out
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let l = if dry { l.strip_prefix("would ")? } else { l };
-            // Notes in parentheses say how, not what.
-            let l = l.split(" (").next().unwrap_or(l);
-            let (verb, rest) = l.split_once(' ')?;
-            let verb = match verb {
-                "move" | "moved" => "move",
-                "copy" | "copied" => "copy",
-                "delete" | "deleted" => "delete",
-                "flag" | "unflag" => verb,
-                _ => return None,
-            };
-            let (what, rest) = if matches!(verb, "flag" | "unflag") {
-                let (flags, rest) = rest.split_once(" on ")?;
-                (format!("{verb} {flags}"), rest)
-            } else {
-                (verb.to_string(), rest)
-            };
-            let (n, rest) = rest.split_once(' ')?;
-            let n: usize = n.parse().ok()?;
-            let dest = rest
-                .split_once(" to ")
-                .map(|(_, d)| d.to_string())
-                .unwrap_or_default();
-            Some((what, n, dest))
-        })
-        .collect();
-    ops.sort();
-    ops
 }
 
 per_layout! {

@@ -4,7 +4,12 @@
 //! Dovecot in each layout, on the Gmail and Exchange dressings and on real
 //! Cyrus and Courier must give the same placement.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+
+/// Every mailbox with its messages as (Message-ID, sorted flags).
+pub type Snapshot = BTreeMap<String, Vec<(String, Vec<String>)>>;
 
 /// The time every run of the scenario is told it is (`--now`).
 pub const NOW: &str = "2026-02-01T00:00:00Z";
@@ -161,7 +166,14 @@ impl Names {
 
 /// Where every message must be after one run of the scenario: each
 /// non-empty mailbox (sorted by name) with its messages as `<id> flags`.
-pub fn expected(n: &Names) -> Vec<(String, Vec<&'static str>)> {
+pub fn expected(n: &Names) -> Vec<(String, Vec<String>)> {
+    expected_ids(n)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_iter().map(str::to_string).collect()))
+        .collect()
+}
+
+fn expected_ids(n: &Names) -> Vec<(String, Vec<&'static str>)> {
     let mut want = vec![
         (n.archive.clone(), vec!["<m4@x>"]),
         (
@@ -176,4 +188,59 @@ pub fn expected(n: &Names) -> Vec<(String, Vec<&'static str>)> {
     ];
     want.sort();
     want
+}
+
+/// `<id> flags` of each message of `mailbox`.
+pub fn ids(s: &Snapshot, mailbox: &str) -> Vec<String> {
+    s.get(mailbox)
+        .map(|v| {
+            v.iter()
+                .map(|(id, f)| format!("{id} {}", f.join(" ")).trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn placement(s: &Snapshot) -> Vec<(String, Vec<String>)> {
+    s.iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| (k.clone(), ids(s, k)))
+        .collect()
+}
+
+/// What a dry run says it would do and what a run says it did, in one
+/// shape: (what, how many messages, where).
+pub fn operations(out: &str, dry: bool) -> Vec<(String, usize, String)> {
+    let mut ops: Vec<(String, usize, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = if dry { l.strip_prefix("would ")? } else { l };
+            // Notes in parentheses say how, not what.
+            let l = l.split(" (").next().unwrap_or(l);
+            let (verb, rest) = l.split_once(' ')?;
+            let verb = match verb {
+                "move" | "moved" => "move",
+                "copy" | "copied" => "copy",
+                "delete" | "deleted" => "delete",
+                "flag" | "unflag" => verb,
+                _ => return None,
+            };
+            let (what, rest) = if matches!(verb, "flag" | "unflag") {
+                let (flags, rest) = rest.split_once(" on ")?;
+                (format!("{verb} {flags}"), rest)
+            } else {
+                (verb.to_string(), rest)
+            };
+            let (n, rest) = rest.split_once(' ')?;
+            let n: usize = n.parse().ok()?;
+            let dest = rest
+                .split_once(" to ")
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default();
+            Some((what, n, dest))
+        })
+        .collect();
+    ops.sort();
+    ops
 }

@@ -228,3 +228,26 @@ async fn a_shared_namespace_is_visible_beside_the_personal_one() {
         assert!(names.iter().any(|n| n == shared), "{layout:?}: {names:?}");
     }
 }
+
+per_layout! {
+    /// `watch` follows new mail in every layout: the first pass, IDLE,
+    /// and a move into a folder named as the server names it.
+    async fn watch_moves_new_mail_into_server_named_folders(user, names) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), FULL, "    poll_interval: 30s\n", scenario::RULES);
+        let daemon = support::Daemon::start(&user, &cfg);
+        daemon.expect_log("idle started", 20).await;
+        user.deliver(
+            "INBOX",
+            &mail("n1@x", "From: notifications@github.com\r\nSubject: new"),
+        )
+        .await;
+        daemon
+            .expect_in_folder(&user, &names.of("Notifications/GitHub"), 1, 20)
+            .await;
+        assert_eq!(daemon.stop(), Some(0));
+        let after = user.snapshot().await;
+        assert_eq!(total(&after), 1);
+        assert_eq!(ids(&after, &names.of("Notifications/GitHub")), ["<n1@x> \\Seen"]);
+    }
+}

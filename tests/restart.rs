@@ -19,8 +19,8 @@ async fn watch_survives_a_server_restart_while_idling() {
     let rules = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
     let cfg = user.config(dir.path(), FULL, "", rules);
     let daemon = Daemon::start(&user, &cfg);
-    daemon.expect_log("connected", 20).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Idling, so the restart comes while it waits in IDLE.
+    daemon.expect_log("idle started", 20).await;
 
     let _restarted = server().restart();
     // Mail that arrives while the daemon is away (backoff starts at 1 s).

@@ -34,8 +34,11 @@ async fn follows_new_mail(idle: bool) {
     let daemon = Daemon::start(&user, &cfg);
     // The first pass moves what was already there.
     daemon.expect_in_folder(&user, "Notifications", 1, 15).await;
-    daemon.expect_log("connected", 5).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    if idle {
+        daemon.expect_log("idle started", 5).await;
+    } else {
+        daemon.expect_log("connected", 5).await;
+    }
 
     // Mail arriving from another connection while the daemon waits.
     let mut latencies = Vec::new();
@@ -300,8 +303,7 @@ async fn after_the_server_drops_the_connection_watch_reconnects_and_catches_up()
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "    poll_interval: 1s\n", RULES);
     let daemon = Daemon::start(&user, &cfg);
-    daemon.expect_log("connected", 10).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.expect_log("idle started", 10).await;
     // The server ends the session (as a restart or an admin would), and
     // mail arrives before the daemon is back.
     let kick = Command::new("doveadm")
@@ -335,8 +337,7 @@ async fn mail_arriving_during_a_pass_is_not_left_until_the_next_idle_renewal() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = user.config(dir.path(), FULL, "", RULES);
     let daemon = Daemon::start(&user, &cfg);
-    daemon.expect_log("connected", 10).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.expect_log("idle started", 10).await;
     // Bursts: the first message of each wakes the daemon, the others land
     // while it is reading or moving. None may wait for the IDLE renewal
     // (minutes away). This holds the mark to "only what the pass saw".
@@ -462,8 +463,7 @@ async fn a_flag_set_by_another_client_is_acted_on_without_waiting_for_the_sweep(
     let rules = "  - name: Flagged\n    match: { flagged: true }\n    actions: [move: Flagged]\n";
     let cfg = user.config(dir.path(), FULL, "", rules);
     let daemon = Daemon::start(&user, &cfg);
-    daemon.expect_log("connected", 10).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    daemon.expect_log("idle started", 10).await;
     assert_eq!(in_folder(&user, "Flagged").await, 0);
     // Another client flags the old message; the sweep is an hour away.
     let mut other = user.conn(FULL).await;
@@ -506,8 +506,7 @@ async fn several_watched_mailboxes_share_one_session() {
         rules,
     );
     let daemon = Daemon::start(&user, &cfg);
-    daemon.expect_log("connected", 10).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.expect_log("idle started", 10).await;
     // New mail in the mailbox IDLE is not on is found within poll_interval;
     // new mail in the other one wakes IDLE.
     user.deliver(

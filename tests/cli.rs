@@ -284,6 +284,22 @@ fn an_unknown_account_or_a_bad_time_is_a_usage_error() {
         "{}",
         stderr(&o)
     );
+    // `run` says so before connecting anywhere, for an account and for a
+    // mailbox no rule reads (a typo that would otherwise do nothing).
+    let o = mailwarden(&["run", "--dry-run", "--account", "nope"], &example(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown account \"nope\" (accounts: personal)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mailwarden(&["run", "--mailbox", "Inbx"], &example(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no rule reads mailbox \"Inbx\" (the rules read: INBOX"),
+        "{}",
+        stderr(&o)
+    );
     let o = mailwarden(&["test", "--now", "yesterday"], &example(), &[&mail]);
     assert_eq!(o.status.code(), Some(2));
     assert!(

@@ -54,7 +54,7 @@ pub fn check_selection(
         && !accounts.contains(&a)
     {
         crate::say!(
-            "mailwarden: no account {a:?} in the configuration; accounts: {}",
+            "mailwarden: unknown account {a:?} (accounts: {})",
             accounts.join(", ")
         );
         return Err(Outcome::ConfigInvalid);
@@ -74,7 +74,7 @@ pub fn check_selection(
         }
         if !read.iter().any(|x| crate::rules::same_mailbox(x, m)) {
             crate::say!(
-                "mailwarden: no rule reads mailbox {m:?}; the rules read: {}",
+                "mailwarden: no rule reads mailbox {m:?} (the rules read: {})",
                 read.join(", ")
             );
             return Err(Outcome::ConfigInvalid);

@@ -94,6 +94,23 @@ fn to_fetched(d: FetchData, reading: Reading, now: DateTime<Utc>) -> Fetched {
     }
 }
 
+/// One mailbox to read: as the rules name it, as the server names it, and
+/// the rules that read it.
+pub struct Source<'a> {
+    pub path: &'a FolderPath,
+    pub mailbox: &'a Mailbox,
+    pub rules: &'a [&'a Rule],
+}
+
+/// How to read it: read-only (a dry run) or not, all of it or only above
+/// an earlier pass's mark, and the time the rules compare against.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    pub access: Access,
+    pub mark: Option<Mark>,
+    pub now: DateTime<Utc>,
+}
+
 /// A mailbox read and decided, ready to print or to carry out.
 pub struct Planned {
     pub plan: MailboxPlan,
@@ -108,18 +125,15 @@ pub struct Planned {
 /// the same UIDVALIDITY, only the messages above it and those whose flags
 /// changed. The steps are resolved against `folders`, with copies already
 /// made left out, exactly as `run` would send them.
-#[allow(clippy::too_many_arguments)]
 pub async fn plan_mailbox(
     session: &mut Session,
     folders: &Folders,
     account: &Account,
-    path: &FolderPath,
-    mailbox: &Mailbox,
-    rules: &[&Rule],
-    access: Access,
-    mark: Option<Mark>,
-    now: DateTime<Utc>,
+    source: &Source<'_>,
+    options: ReadOptions,
 ) -> Result<Planned, ImapError> {
+    let ReadOptions { access, mark, now } = options;
+    let (mailbox, rules) = (source.mailbox, source.rules);
     // New mail in the mailbox already selected needs no new SELECT: a
     // NOOP has the server report it (RFC 3501 6.1.2), also on servers that
     // announce new mail to an idling client late.
@@ -171,7 +185,7 @@ pub async fn plan_mailbox(
         }
     };
     let needs = Needs::of(rules.iter().copied());
-    let entries = read(session, account, path, mailbox, rules, &uids, &needs, now).await?;
+    let entries = read(session, account, source, &uids, &needs, now).await?;
     let plan = MailboxPlan {
         account: account.name.clone(),
         mailbox: mailbox.clone(),
@@ -193,17 +207,15 @@ pub async fn plan_mailbox(
 /// whose answer could not be read (a BODYSTRUCTURE some servers get wrong)
 /// is read again from its text; one the server still does not answer for
 /// is reported, unless another client removed it meanwhile.
-#[allow(clippy::too_many_arguments)]
 async fn read(
     session: &mut Session,
     account: &Account,
-    path: &FolderPath,
-    mailbox: &Mailbox,
-    rules: &[&Rule],
+    source: &Source<'_>,
     uids: &UidSet,
     needs: &Needs,
     now: DateTime<Utc>,
 ) -> Result<Vec<Entry>, ImapError> {
+    let (path, mailbox, rules) = (source.path, source.mailbox, source.rules);
     let reading = Reading::of(needs);
     let (items, batch) = reading.items(needs);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
@@ -272,7 +284,6 @@ async fn read(
 /// Carries out a mailbox's steps and tells what was done: the summary (or
 /// JSON lines) on `out`, each action in the log, problems on standard
 /// error. Returns how many messages failed.
-#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     session: &mut Session,
     folders: &mut Folders,

@@ -210,7 +210,7 @@ async fn log_shows_what_moved_where_and_why() {
 #[tokio::test]
 async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again() {
     use mailwarden::imap::Access;
-    use mailwarden::pass::plan_mailbox;
+    use mailwarden::pass::{ReadOptions, Source, plan_mailbox};
     use mailwarden::state::Mark;
     let user = server().user();
     for i in 0..3 {
@@ -242,19 +242,19 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
         last_uid: 2,
         highest_modseq: None,
     };
-    let planned = plan_mailbox(
-        &mut conn,
-        &folders,
-        &account,
-        &path,
-        &inbox,
-        &rules,
-        Access::ReadOnly,
-        Some(same),
+    let source = Source {
+        path: &path,
+        mailbox: &inbox,
+        rules: &rules,
+    };
+    let options = ReadOptions {
+        access: Access::ReadOnly,
+        mark: Some(same),
         now,
-    )
-    .await
-    .unwrap();
+    };
+    let planned = plan_mailbox(&mut conn, &folders, &account, &source, options)
+        .await
+        .unwrap();
     assert_eq!(
         planned
             .plan
@@ -272,19 +272,19 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
         last_uid: 1000,
         highest_modseq: None,
     };
-    let planned = plan_mailbox(
-        &mut conn,
-        &folders,
-        &account,
-        &path,
-        &inbox,
-        &rules,
-        Access::ReadOnly,
-        Some(stale),
+    let source = Source {
+        path: &path,
+        mailbox: &inbox,
+        rules: &rules,
+    };
+    let options = ReadOptions {
+        access: Access::ReadOnly,
+        mark: Some(stale),
         now,
-    )
-    .await
-    .unwrap();
+    };
+    let planned = plan_mailbox(&mut conn, &folders, &account, &source, options)
+        .await
+        .unwrap();
     assert_eq!(planned.plan.entries.len(), 3);
     assert_eq!(
         planned.mark,

@@ -13,7 +13,7 @@ use crate::config::{Account, Config};
 use crate::execute::ExecError;
 use crate::imap::folders::Folders;
 use crate::imap::{Access, ImapError};
-use crate::pass::{apply, mailboxes_of, plan_mailbox, report_undecided};
+use crate::pass::{ReadOptions, Source, apply, mailboxes_of, plan_mailbox, report_undecided};
 use crate::plan::messages;
 use crate::recover::reconcile;
 use crate::report::{plan_json, plan_text};
@@ -142,19 +142,17 @@ pub async fn run_account(
                 continue;
             }
         };
-        let planned = match plan_mailbox(
-            &mut session,
-            &folders,
-            account,
+        let source = Source {
             path,
-            &mailbox,
-            &rules,
+            mailbox: &mailbox,
+            rules: &rules,
+        };
+        let options = ReadOptions {
             access,
-            None,
+            mark: None,
             now,
-        )
-        .await
-        {
+        };
+        let planned = match plan_mailbox(&mut session, &folders, account, &source, options).await {
             Ok(p) => p,
             Err(e) if !e.ends_session() => {
                 crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);

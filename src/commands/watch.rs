@@ -32,7 +32,7 @@ use crate::cli::{ConfigArg, Outcome};
 use crate::config::{self, Account, Config};
 use crate::imap::folders::Folders;
 use crate::imap::{Access, Session, Woke};
-use crate::pass::{apply, mailboxes_of, plan_mailbox};
+use crate::pass::{ReadOptions, Source, apply, mailboxes_of, plan_mailbox};
 use crate::recover::reconcile;
 use crate::rules::{FolderPath, Rule};
 use crate::state::State;
@@ -117,19 +117,19 @@ async fn pass(
             None
         };
         let now = chrono::Utc::now();
-        let planned = plan_mailbox(
-            session,
-            folders,
-            account,
+        let source = Source {
             path,
-            &mailbox,
-            &rules,
-            Access::ReadWrite,
+            mailbox: &mailbox,
+            rules: &rules,
+        };
+        let options = ReadOptions {
+            access: Access::ReadWrite,
             mark,
             now,
-        )
-        .await
-        .map_err(|e| format!("{mailbox}: {e}"))?;
+        };
+        let planned = plan_mailbox(session, folders, account, &source, options)
+            .await
+            .map_err(|e| format!("{mailbox}: {e}"))?;
         if !planned.plan.entries.is_empty() {
             apply(session, folders, &planned, account, state, false, &mut sink)
                 .await

@@ -86,10 +86,6 @@ pub struct Message {
 pub enum MessageError {
     #[error("empty message")]
     Empty,
-    #[error("binary data (NUL bytes) in the header: not an RFC 5322 message")]
-    Binary,
-    #[error("no header fields at the start: not an RFC 5322 message")]
-    NoHeader,
     #[error("the message could not be parsed")]
     Unparsable,
     #[error("the server sent no {0} for it")]
@@ -113,31 +109,60 @@ fn header_block(raw: &[u8]) -> &[u8] {
     raw
 }
 
-/// Rejects what is not a message at all; tolerates what real mail does
-/// wrong (8-bit header bytes, bare LF, odd folding).
-fn sanity_check(raw: &[u8]) -> Result<(), MessageError> {
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Err(MessageError::Empty);
-    }
-    let header = header_block(raw);
-    if header.contains(&0) {
-        return Err(MessageError::Binary);
-    }
-    // RFC 5322 2.2: a field name is printable ASCII except colon, then ':'.
-    // An mbox "From " separator line is allowed before it.
-    let mut lines = header.split(|&b| b == b'\n');
-    let mut first = lines.next().unwrap_or_default();
-    if first.starts_with(b"From ") {
-        first = lines.next().unwrap_or_default();
-    }
-    let name_len = first
+/// Whether a header line starts a field: a name of printable ASCII but
+/// the colon, maybe blanks (RFC 822's obsolete syntax), then `:`.
+fn is_field(line: &[u8]) -> bool {
+    let name = line
         .iter()
         .take_while(|&&b| (33..=126).contains(&b) && b != b':')
         .count();
-    if name_len == 0 || first.get(name_len) != Some(&b':') {
-        return Err(MessageError::NoHeader);
+    let blanks = line[name..]
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    name > 0 && line.get(name + blanks) == Some(&b':')
+}
+
+/// A loose file as an IMAP server reads the message it holds: in the
+/// header, lines that are no field (a stray line before the first field,
+/// an mbox `From ` line, text with no header at all) are left out, and so
+/// are NUL bytes; the body is as it is. Servers store such mail and serve
+/// its fields this way (Dovecot does), so `test` decides it as `run` does.
+/// Returns the message and what was left out.
+fn as_served(raw: &[u8]) -> (std::borrow::Cow<'_, [u8]>, Vec<String>) {
+    let header = header_block(raw);
+    let mut kept = Vec::with_capacity(header.len());
+    let (mut dropped, mut nuls, mut in_field) = (0usize, 0usize, false);
+    for (i, line) in header.split_inclusive(|&b| b == b'\n').enumerate() {
+        let folded = matches!(line.first(), Some(b' ' | b'\t'));
+        if is_field(line) || (folded && in_field) {
+            in_field = true;
+            nuls += line.iter().filter(|&&b| b == 0).count();
+            kept.extend(line.iter().filter(|&&b| b != 0));
+        } else {
+            in_field = false;
+            // An mbox separator before the header is what such files are.
+            if !(i == 0 && line.starts_with(b"From ")) {
+                dropped += 1;
+            }
+        }
     }
-    Ok(())
+    let mut warnings = Vec::new();
+    if dropped > 0 {
+        warnings.push(format!(
+            "{dropped} line{} in the header {} no header field; left out, as IMAP servers read it",
+            if dropped == 1 { "" } else { "s" },
+            if dropped == 1 { "is" } else { "are" }
+        ));
+    }
+    if nuls > 0 {
+        warnings.push("NUL bytes in the header were left out".to_string());
+    }
+    if kept.len() == header.len() {
+        return (std::borrow::Cow::Borrowed(raw), warnings);
+    }
+    kept.extend_from_slice(&raw[header.len()..]);
+    (std::borrow::Cow::Owned(kept), warnings)
 }
 
 fn addresses(addr: Option<&mail_parser::Address>) -> Vec<Address> {
@@ -187,10 +212,41 @@ fn attachments_of(parsed: &mail_parser::Message<'_>) -> Vec<Attachment> {
 }
 
 impl Message {
-    /// A whole message (headers and body), as a loose file holds it.
+    /// A whole message (headers and body), as a loose file holds it, read
+    /// as a server would serve it (`as_served`): only an empty file is no
+    /// message.
     pub fn parse(raw: &[u8], meta: Meta) -> Result<Message, MessageError> {
-        sanity_check(raw)?;
-        Self::parse_unchecked(raw, meta, false)
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Err(MessageError::Empty);
+        }
+        let (served, notes) = as_served(raw);
+        let header = header_block(&served);
+        let mut m = if header.iter().all(u8::is_ascii_whitespace) {
+            // No field at all: the text after the header block, as a server
+            // serves BODY[TEXT] of such a message.
+            let body = served[header.len()..]
+                .strip_prefix(b"\r\n".as_slice())
+                .or_else(|| served[header.len()..].strip_prefix(b"\n".as_slice()))
+                .unwrap_or(&served[header.len()..]);
+            Self::without_fields(
+                Some(body),
+                Meta {
+                    size: meta.size.or(Some(raw.len() as u64)),
+                    ..meta
+                },
+            )
+        } else {
+            Self::parse_unchecked(
+                &served,
+                Meta {
+                    size: meta.size.or(Some(raw.len() as u64)),
+                    ..meta
+                },
+                false,
+            )?
+        };
+        m.warnings.splice(0..0, notes);
+        Ok(m)
     }
 
     /// What a server sent of a message it holds: some of its header fields
@@ -466,17 +522,75 @@ JVBERi0=\r\n\
     }
 
     #[test]
-    fn bad_input_is_refused_or_tolerated() {
-        let refused: [(&[u8], MessageError); 5] = [
-            (b"", MessageError::Empty),
-            (b"\r\n \n", MessageError::Empty),
-            (b"\x89PNG\r\n\x1a\n\0\0\0", MessageError::Binary),
-            (b"just some text\nwithout headers\n", MessageError::NoHeader),
-            (b": no name\n\nbody", MessageError::NoHeader),
-        ];
-        for (raw, want) in refused {
-            assert_eq!(Message::parse(raw, meta()).unwrap_err(), want, "{raw:?}");
+    fn only_an_empty_file_is_no_message() {
+        for raw in [&b""[..], b"\r\n \n"] {
+            assert_eq!(
+                Message::parse(raw, meta()).unwrap_err(),
+                MessageError::Empty
+            );
         }
+    }
+
+    /// What IMAP servers store and serve is decided, with a warning, as the
+    /// server reads it (the fields Dovecot served for each, checked by
+    /// hand, are the `from` and `subject` below).
+    #[test]
+    fn what_a_server_would_accept_is_read_as_the_server_reads_it() {
+        // The file, the From address and Subject read, how many warnings.
+        type Case<'a> = (&'a [u8], Option<&'a str>, Option<&'a str>, usize);
+        let cases: [Case; 8] = [
+            (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0", None, None, 1),
+            (b"hello world\r\nthis is not mail\r\n", None, None, 1),
+            (
+                b"garbage line\r\nFrom: a@b.example\r\nSubject: hi there\r\n\r\nbody\r\n",
+                Some("a@b.example"),
+                Some("hi there"),
+                1,
+            ),
+            (
+                b"X-Od\0d: 1\r\nFrom: c@d.example\r\nSubject: nul\r\n\r\nbody\r\n",
+                Some("c@d.example"),
+                Some("nul"),
+                1,
+            ),
+            (
+                b": no name\r\nFrom: e@f.example\r\nSubject: colon\r\n\r\nbody\r\n",
+                Some("e@f.example"),
+                Some("colon"),
+                1,
+            ),
+            (
+                b"From : g@h.example\r\nSubject : spaced\r\n\r\nbody\r\n",
+                Some("g@h.example"),
+                Some("spaced"),
+                0,
+            ),
+            (
+                b"From foo@bar Mon Jan 1\r\nFrom: i@j.example\r\nSubject: mbox\r\n\r\nx\r\n",
+                Some("i@j.example"),
+                Some("mbox"),
+                0,
+            ),
+            (
+                b"Subject: folded\r\n  on\r\nnot a field\r\n  nor this\r\n\r\nx",
+                None,
+                Some("folded on"),
+                1,
+            ),
+        ];
+        for (raw, from, subject, warnings) in cases {
+            let m = Message::parse(raw, meta()).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+            let got_from = m.from.first().and_then(|a| a.address.as_deref());
+            assert_eq!((got_from, m.subject.as_deref()), (from, subject), "{raw:?}");
+            assert_eq!(m.warnings.len(), warnings, "{raw:?}: {:?}", m.warnings);
+            assert_eq!(m.size, raw.len() as u64, "{raw:?}");
+        }
+        let plain = Message::parse(b"hello world\r\n\r\nthe text\r\n", meta()).unwrap();
+        assert!(
+            plain.text.as_deref().unwrap().contains("the text"),
+            "{:?}",
+            plain.text
+        );
         let m = Message::parse(b"Subject: caf\xe9 \xff\r\nFrom: a@b\r\n\r\nbody", meta()).unwrap();
         assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
         assert!(m.subject.is_some());

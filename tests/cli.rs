@@ -162,18 +162,25 @@ fn bad_files_are_reported_one_by_one_and_the_rest_is_evaluated() {
             .clone()
     };
     assert_eq!(by_name("a-empty.eml")["error"], "empty message");
-    assert_eq!(
-        by_name("b-binary.eml")["error"],
-        "binary data (NUL bytes) in the header: not an RFC 5322 message"
-    );
+    // What a server would store and serve is decided as the server reads
+    // it, with a warning: no field there, so no rule matches.
+    for odd in ["b-binary.eml", "e-no-header.eml"] {
+        let l = by_name(odd);
+        assert!(l.get("error").is_none(), "{l}");
+        assert!(l["rule"].is_null(), "{l}");
+        assert!(
+            l["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("no header field; left out"),
+            "{l}"
+        );
+    }
     assert_eq!(
         by_name("c-50mb.eml")["error"],
         "52428800 bytes is over the 33554432-byte limit (--max-size)"
     );
-    assert_eq!(
-        by_name("e-no-header.eml")["error"],
-        "no header fields at the start: not an RFC 5322 message"
-    );
+
     assert!(
         by_name("f-dangling.eml")["error"]
             .as_str()
@@ -184,11 +191,11 @@ fn bad_files_are_reported_one_by_one_and_the_rest_is_evaluated() {
     // 8-bit bytes and a bare CR in a header: evaluated, with a warning.
     let garbage = by_name("d-garbage-header.eml");
     assert!(garbage.get("error").is_none(), "{garbage}");
+    let warnings = garbage["warnings"].as_array().unwrap();
     assert!(
-        garbage["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("not UTF-8"),
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("not UTF-8")),
         "{garbage}"
     );
     if unreadable {

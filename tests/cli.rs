@@ -211,6 +211,58 @@ fn bad_files_are_reported_one_by_one_and_the_rest_is_evaluated() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Keywords of a Maildir come from Dovecot's keyword file; a loose file
+/// has no flags or keywords, and `--explain` says so rather than pretend.
+#[test]
+fn test_says_what_a_file_cannot_tell() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("Mail");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(md.join(sub)).unwrap();
+    }
+    fs::write(md.join("dovecot-keywords"), "0 $Junk\n1 $Work\n").unwrap();
+    let msg = "From: a@b.example\nSubject: x\n\nx";
+    fs::write(md.join("cur/1.M1.h:2,Sb"), msg).unwrap();
+    fs::write(md.join("cur/2.M2.h:2,a"), msg).unwrap();
+    let loose = dir.path().join("loose.eml");
+    fs::write(&loose, msg).unwrap();
+    let cfg = dir.path().join("rules.yaml");
+    fs::write(&cfg, "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n  - name: work\n    match: { keyword: $Work }\n    actions: [move: Work]\n").unwrap();
+    let o = mailwarden(
+        &["test", "--format", "json", "--explain"],
+        &cfg,
+        &[&md, &loose],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    let rules: Vec<&serde_json::Value> = lines.iter().map(|l| &l["rule"]).collect();
+    assert_eq!(
+        rules,
+        [
+            &serde_json::json!("work"),
+            &serde_json::Value::Null,
+            &serde_json::Value::Null
+        ]
+    );
+    assert!(lines[0].get("unknown").is_none(), "{}", lines[0]);
+    assert_eq!(
+        lines[2]["unknown"],
+        serde_json::json!(["flags", "keywords"])
+    );
+    let o = mailwarden(&["test", "--explain"], &cfg, &[&loose]);
+    assert!(
+        stdout(&o).contains("unknown: flags and keywords, taken as unset (a loose file has none; give a Maildir to test them)"),
+        "{}",
+        stdout(&o)
+    );
+    // Without the keyword file, a Maildir's keywords are unknown too.
+    fs::remove_file(md.join("dovecot-keywords")).unwrap();
+    let o = mailwarden(&["test", "--format", "json", "--explain"], &cfg, &[&md]);
+    let lines = json_lines(&o);
+    assert!(lines.iter().all(|l| l["rule"].is_null()), "{}", stdout(&o));
+    assert_eq!(lines[0]["unknown"], serde_json::json!(["keywords"]));
+}
+
 #[test]
 fn maildir_flags_and_arrival_come_from_the_maildir() {
     let dir = tempfile::tempdir().unwrap();

@@ -54,12 +54,16 @@ pub struct Input {
     pub path: PathBuf,
     /// In a Maildir: the flags from its name (and arrival = mtime).
     pub maildir_flags: Option<BTreeSet<Flag>>,
+    /// What the file cannot tell, and `test` therefore took as unset: a
+    /// loose `.eml` has no flags and no keywords; a Maildir without
+    /// Dovecot's keyword file has no keyword names.
+    pub unknown: Vec<&'static str>,
 }
 
 /// Maildir info flags (`:2,FRS`): D draft, F flagged, R replied, S seen,
-/// T trashed. Lower-case letters (keywords) need the folder's keyword file
-/// and are ignored.
-pub fn maildir_flags(file_name: &str) -> BTreeSet<Flag> {
+/// T trashed; lower-case letters are keywords, `a` the first name in the
+/// folder's `dovecot-keywords` file (`keywords`), `b` the second...
+pub fn maildir_flags(file_name: &str, keywords: &[(usize, String)]) -> BTreeSet<Flag> {
     let mut flags = BTreeSet::new();
     if let Some((_, info)) = file_name.rsplit_once(":2,") {
         for c in info.chars() {
@@ -69,11 +73,33 @@ pub fn maildir_flags(file_name: &str) -> BTreeSet<Flag> {
                 'R' => flags.insert(Flag::System(SystemFlag::Answered)),
                 'S' => flags.insert(Flag::System(SystemFlag::Seen)),
                 'T' => flags.insert(Flag::Deleted),
+                'a'..='z' => {
+                    let index = c as usize - 'a' as usize;
+                    match keywords.iter().find(|(i, _)| *i == index) {
+                        Some((_, name)) => Flag::parse(name).is_ok_and(|f| flags.insert(f)),
+                        None => false,
+                    }
+                }
                 _ => false,
             };
         }
     }
     flags
+}
+
+/// Dovecot's keyword names of a Maildir (`dovecot-keywords`: one
+/// `INDEX NAME` per line); `None` where the file is not there.
+pub fn maildir_keywords(maildir: &Path) -> Option<Vec<(usize, String)>> {
+    let text = fs::read_to_string(maildir.join("dovecot-keywords")).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let (i, name) = l.split_once(' ')?;
+                Some((i.trim().parse().ok()?, name.trim().to_string()))
+            })
+            .filter(|(i, _)| *i < 26)
+            .collect(),
+    )
 }
 
 fn is_maildir(dir: &Path) -> bool {
@@ -104,11 +130,20 @@ fn walk(path: &Path, depth: usize, out: &mut Vec<Result<Input, (PathBuf, String)
         Err(e) => return out.push(Err((path.to_path_buf(), e.to_string()))),
     };
     if meta.is_file() {
-        let maildir_flags = in_maildir(path)
-            .then(|| maildir_flags(&path.file_name().unwrap_or_default().to_string_lossy()));
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let (maildir_flags, unknown) = if in_maildir(path) {
+            let root = path.parent().and_then(Path::parent).unwrap_or(path);
+            match maildir_keywords(root) {
+                Some(k) => (Some(maildir_flags(&name, &k)), vec![]),
+                None => (Some(maildir_flags(&name, &[])), vec!["keywords"]),
+            }
+        } else {
+            (None, vec!["flags", "keywords"])
+        };
         return out.push(Ok(Input {
             path: path.to_path_buf(),
             maildir_flags,
+            unknown,
         }));
     }
     if !meta.is_dir() {
@@ -190,6 +225,25 @@ struct FileJson<'a> {
     decision: DecisionJson<'a>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
+    /// With `--explain`: what the file could not tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unknown: Option<&'a [&'static str]>,
+}
+
+/// The `--explain` note on what a file cannot tell, when a rule reads it.
+fn unknown_note(unknown: &[&str], reads_flags: bool) -> Option<String> {
+    if unknown.is_empty() || !reads_flags {
+        return None;
+    }
+    let what = unknown.join(" and ");
+    let why = if unknown.contains(&"flags") {
+        "a loose file has none; give a Maildir to test them"
+    } else {
+        "the Maildir has no dovecot-keywords file naming them"
+    };
+    Some(format!(
+        "    unknown: {what}, taken as unset ({why}); seen:, flagged: and keyword: conditions are decided on that\n"
+    ))
 }
 
 #[derive(Serialize)]
@@ -233,11 +287,11 @@ pub fn execute(args: &TestArgs) -> Outcome {
     for item in collect(&args.paths) {
         let result = item.and_then(|input| {
             evaluate_file(&config, &input, &account, args, now)
-                .map(|r| (input.path.clone(), r))
+                .map(|r| (input.path.clone(), input.unknown.clone(), r))
                 .map_err(|e| (input.path, e))
         });
         match result {
-            Ok((path, (msg, d))) => {
+            Ok((path, unknown, (msg, d))) => {
                 if d.destination.is_some() {
                     moved += 1;
                 } else if !d.matched.is_empty() {
@@ -248,7 +302,17 @@ pub fn execute(args: &TestArgs) -> Outcome {
                 for w in &msg.warnings {
                     stderr_line(format_args!("{}: warning: {w}", path.display()));
                 }
-                print_decision(&mut out, args, &path, &msg, &d);
+                let reads_flags = config.rules_for(&account, &args.mailbox).any(|r| {
+                    r.conditions
+                        .iter()
+                        .any(crate::rules::Condition::reads_flags)
+                });
+                let shown = Shown {
+                    path: &path,
+                    unknown: &unknown,
+                    reads_flags,
+                };
+                print_decision(&mut out, args, &shown, &msg, &d);
             }
             Err((path, error)) => {
                 failed += 1;
@@ -287,7 +351,17 @@ pub fn execute(args: &TestArgs) -> Outcome {
     }
 }
 
-fn print_decision(out: &mut Stdout, args: &TestArgs, path: &Path, msg: &Message, d: &Decision) {
+/// A file's decision as it is shown, with what the file could not tell.
+struct Shown<'a> {
+    path: &'a Path,
+    unknown: &'a [&'static str],
+    /// Whether a rule reads flags or keywords, so that not knowing them
+    /// matters.
+    reads_flags: bool,
+}
+
+fn print_decision(out: &mut Stdout, args: &TestArgs, shown: &Shown, msg: &Message, d: &Decision) {
+    let path = shown.path;
     if out.is_closed() {
         return;
     }
@@ -299,6 +373,7 @@ fn print_decision(out: &mut Stdout, args: &TestArgs, path: &Path, msg: &Message,
                 message_id: msg.message_id.as_deref(),
                 decision: decision_json(d, args.explain),
                 warnings: &msg.warnings,
+                unknown: (args.explain && !shown.unknown.is_empty()).then_some(shown.unknown),
             };
             writeln!(
                 out,
@@ -322,6 +397,9 @@ fn print_decision(out: &mut Stdout, args: &TestArgs, path: &Path, msg: &Message,
                 None => text.push_str(&format!("    no rule matched; stays in {}\n", args.mailbox)),
             }
             if args.explain {
+                if let Some(note) = unknown_note(shown.unknown, shown.reads_flags) {
+                    text.push_str(&note);
+                }
                 trace_text(&d.trace, &mut text);
             }
             out.print(&text)
@@ -349,12 +427,26 @@ mod tests {
                 ],
             ),
             ("1.M1.h:2,", vec![]),
-            ("1.M1.h:2,Sab", vec![seen]),
+            (
+                "1.M1.h:2,Sab",
+                vec![seen.clone(), Flag::Keyword("$Work".into())],
+            ),
+            // A letter the keyword file does not name is no keyword.
+            ("1.M1.h:2,Sz", vec![seen]),
             ("1.M1.h", vec![]),
         ];
+        let keywords = vec![(0, "$Work".to_string()), (2, "Later".to_string())];
         for (name, want) in cases {
-            assert_eq!(maildir_flags(name), want.into_iter().collect(), "{name}");
+            assert_eq!(
+                maildir_flags(name, &keywords),
+                want.into_iter().collect(),
+                "{name}"
+            );
         }
+        assert_eq!(
+            maildir_flags("1.M1.h:2,c", &keywords),
+            [Flag::Keyword("Later".into())].into_iter().collect()
+        );
     }
 
     #[test]

@@ -245,6 +245,11 @@ impl Condition {
         self.any(&|c| matches!(c, Condition::Body(_)))
     }
 
+    /// Does deciding this condition read the message's flags or keywords?
+    pub fn reads_flags(&self) -> bool {
+        self.any(&|c| matches!(c, Condition::Flag(..) | Condition::Keyword(_)))
+    }
+
     /// Does deciding this condition need the MIME structure (attachments)?
     pub fn needs_structure(&self) -> bool {
         self.any(&|c| matches!(c, Condition::Attachment(_)))

@@ -37,7 +37,7 @@ pub struct Report {
     pub failed: BTreeSet<Uid>,
     pub problems: Vec<String>,
     /// Messages another client removed before the action reached them.
-    pub gone: usize,
+    pub gone: BTreeSet<Uid>,
 }
 
 impl Report {
@@ -244,6 +244,19 @@ impl Journal<'_> {
         Ok(())
     }
 
+    /// Records that `uids` were to get `action` and could not, before
+    /// anything was sent: `log` shows why they stayed.
+    fn refuse(
+        &self,
+        action: Action,
+        target: &str,
+        uids: &UidSet,
+        why: &str,
+    ) -> Result<(), StateError> {
+        let ids = self.intend(action, Some(target.to_string()), uids)?;
+        self.fail(action, &ids, why)
+    }
+
     fn fail(&self, action: Action, ids: &Ids, why: &str) -> Result<(), StateError> {
         let outcomes: Vec<Outcome> = ids
             .values()
@@ -312,8 +325,18 @@ pub async fn execute(
     let mut removals: Vec<(Action, Ids, String)> = Vec::new();
     for step in steps {
         let uids = step.op.uids();
+        // What moving or copying would be journaled as, for a refusal.
+        let refused_as = match &step.op {
+            Operation::Copy { folder, .. } => Some((Action::Copy, folder.to_string())),
+            Operation::Move { target, .. } => Some((Action::Move, target.to_string())),
+            _ => None,
+        };
         let dest = match &step.to {
-            Err(_) => {
+            Err(why) => {
+                // Journaled too, so that `log` shows why these stayed.
+                if let Some((action, target)) = &refused_as {
+                    journal.refuse(*action, target, uids, why)?;
+                }
                 report.fail(uids, step.to_string());
                 continue;
             }
@@ -335,14 +358,11 @@ pub async fn execute(
             && d.create
             && let Err(e) = folders.ensure(session, &d.mailbox).await
         {
-            let why = refusal(e)?;
-            report.fail(
-                uids,
-                format!(
-                    "cannot create folder {}: {why}; the messages stay",
-                    d.mailbox
-                ),
-            );
+            let why = format!("cannot create folder {}: {}", d.mailbox, refusal(e)?);
+            if let Some((action, _)) = &refused_as {
+                journal.refuse(*action, d.mailbox.as_str(), uids, &why)?;
+            }
+            report.fail(uids, format!("{why}; the messages stay"));
             continue;
         }
         match &step.op {
@@ -366,7 +386,7 @@ pub async fn execute(
                                     done += 1;
                                     outcome(id, Status::Done, None, None)
                                 } else {
-                                    report.gone += 1;
+                                    report.gone.insert(*uid);
                                     outcome(id, Status::Gone, Some(GONE), None)
                                 }
                             })
@@ -441,7 +461,7 @@ pub async fn execute(
                             ));
                         }
                         Some(Confirmed::Gone) => {
-                            report.gone += 1;
+                            report.gone.insert(*uid);
                             outcomes.push(outcome(id, Status::Gone, Some(GONE), None));
                         }
                     }
@@ -485,10 +505,10 @@ pub async fn execute(
     if !removals.is_empty() {
         remove(session, &journal, removals, &mut report).await?;
     }
-    if report.gone > 0 {
+    if !report.gone.is_empty() {
         report.problems.push(format!(
             "{} {GONE}; nothing was done to them",
-            messages(report.gone)
+            messages(report.gone.len())
         ));
     }
     Ok(report)

@@ -19,7 +19,7 @@ use crate::imap::{Access, ImapError, MailboxStatus, Session};
 use crate::marks::{self, Mark, Scope};
 use crate::message::{Arrival, Message, MessageError, Meta};
 use crate::plan::{Entry, Fetched, MailboxPlan, Step, decide, messages};
-use crate::report::{actions_text, plan_json};
+use crate::report::{changes_text, plan_json};
 use crate::rules::{FolderPath, Needs, Rule, same_mailbox};
 use crate::search::criteria;
 use crate::state::State;
@@ -310,19 +310,19 @@ pub async fn apply(
             let _ = writeln!(out, "  {}", crate::display::escape(line));
         }
     }
+    // One line per message that something was done to: a message whose
+    // flags were already as the rules want is not logged on every pass.
     for e in &plan.entries {
+        let changes = changes_text(e);
         if let Ok(d) = &e.outcome
-            && d.rule.is_some()
+            && !changes.is_empty()
             && !report.failed.contains(&e.uid)
-            && (!e.add.is_empty()
-                || !e.remove.is_empty()
-                || d.destination.is_some()
-                || !d.copies.is_empty())
+            && !report.gone.contains(&e.uid)
         {
             tracing::info!(
                 account = %account.name, mailbox = %plan.mailbox, uid = e.uid.get(),
                 message_id = e.message_id.as_deref().unwrap_or(""), rule = d.rule.as_deref().unwrap_or(""),
-                "{}", actions_text(d)
+                "{changes}"
             );
         }
     }

@@ -117,6 +117,34 @@ pub fn actions_text(d: &Decision) -> String {
     }
 }
 
+/// What a pass does to one message, in words: the flags it adds and
+/// removes (not those the message has already), the copies, where it goes.
+/// Empty when nothing changes.
+pub fn changes_text(e: &crate::plan::Entry) -> String {
+    let Ok(d) = &e.outcome else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if !e.add.is_empty() {
+        parts.push(format!("flag {}", flags(&e.add).join(" ")));
+    }
+    if !e.remove.is_empty() {
+        parts.push(format!("unflag {}", flags(&e.remove).join(" ")));
+    }
+    for c in &d.copies {
+        parts.push(format!("copy to {c}"));
+    }
+    if let Some(dest) = &d.destination {
+        parts.push(match (&dest.disposition, &dest.target) {
+            (_, Target::Expunge) => "delete for good (expunge)".to_string(),
+            (Disposition::Move, t) => format!("move to {t}"),
+            (Disposition::Archive, t) => format!("archive to {t}"),
+            (Disposition::Delete, t) => format!("delete to {t}"),
+        });
+    }
+    parts.join("; ")
+}
+
 /// The `--explain` trace as indented lines.
 pub fn trace_text(trace: &[RuleTrace], out: &mut String) {
     for t in trace {

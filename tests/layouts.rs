@@ -128,6 +128,12 @@ per_layout! {
             ids(&after, "INBOX").iter().any(|m| m.starts_with("<m1@x>")),
             "GitHub mail must stay"
         );
+        // The journal tells why it stayed, not only the run's output.
+        let log = text(&user.mailwarden_bare(&["log"])).0;
+        assert!(
+            log.lines().any(|l| l.contains("failed") && l.contains("<m1@x>") && l.contains(&refusal)),
+            "{log}"
+        );
         // Only the expunged bounce is gone; messages that had somewhere to
         // go (the special folders of Gmail and Exchange exist) went.
         assert_eq!(total(&after), total(&before) - 1);

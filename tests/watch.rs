@@ -529,3 +529,35 @@ async fn several_watched_mailboxes_share_one_session() {
     // One connection did all of it.
     assert_eq!(log.matches("connected account=test").count(), 1, "{log}");
 }
+
+/// A message whose flags are already as the rules want is not acted on,
+/// logged or journaled again at every sweep.
+#[tokio::test]
+async fn sweeps_log_and_journal_only_what_changes() {
+    let user = server().user();
+    user.deliver(
+        "INBOX",
+        &mail("f1@x", "From: boss@corp.example\r\nSubject: important"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "  - {name: boss, match: {from: boss}, actions: [flag: flagged]}\n";
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "    sweep: 1s\n    poll_interval: 1s\n",
+        rules,
+    );
+    let daemon = Daemon::start(&user, &cfg);
+    // Three sweeps at least: the first flags, the others find it flagged.
+    let swept = eventually(Duration::from_secs(20), || async {
+        daemon.log().matches("done command=\"SELECT\"").count() >= 4
+    })
+    .await;
+    assert!(swept, "{}", daemon.log());
+    let log = daemon.log();
+    assert_eq!(daemon.stop(), Some(0));
+    assert_eq!(log.matches("flag \\Flagged").count(), 1, "{log}");
+    let journal = text(&user.mailwarden_bare(&["log"])).0;
+    assert_eq!(journal.lines().count(), 1, "{journal}");
+}

@@ -63,6 +63,8 @@ pub enum Command {
     Watch(commands::watch::WatchArgs),
     /// Show the action journal: what moved where, and why
     Log(commands::log::LogArgs),
+    /// Take back journaled actions, newest first
+    Undo(commands::undo::UndoArgs),
 }
 
 /// How a command ended; [`Outcome::exit_code`] is the only mapping to
@@ -119,5 +121,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Run(args) => commands::run::execute_command(&args),
         Command::Watch(args) => commands::watch::execute_command(&args),
         Command::Log(args) => commands::log::execute(&args),
+        Command::Undo(args) => commands::undo::execute(&args),
     }
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::imap::command::{SearchKey, StoreMode, is_quotable};
 use crate::imap::folders::Folders;
 use crate::imap::session::Copied;
-use crate::imap::types::{Capability, Mailbox, Uid, UidSet};
+use crate::imap::types::{Capability, Mailbox, Uid, UidSet, UidValidity};
 use crate::imap::{Access, ImapError, Session};
 use crate::plan::{MailboxPlan, Operation, Step, messages};
 use crate::rules::Flag;
@@ -168,10 +168,7 @@ pub async fn skip_present_copies(
     Ok(())
 }
 
-fn check_validity(
-    plan: &MailboxPlan,
-    now: crate::imap::types::UidValidity,
-) -> Result<(), ImapError> {
+fn check_validity(plan: &MailboxPlan, now: UidValidity) -> Result<(), ImapError> {
     if now == plan.uid_validity {
         Ok(())
     } else {
@@ -187,7 +184,7 @@ fn check_validity(
 /// `move`, `copy`, `flag`, `unflag` or `expunge`), the process kills itself
 /// with SIGKILL right after that journal write, as a crash there would.
 /// Unset, it does nothing.
-fn fault_point(moment: &str, action: Action) {
+pub(crate) fn fault_point(moment: &str, action: Action) {
     static FAULT: std::sync::LazyLock<Option<String>> =
         std::sync::LazyLock::new(|| std::env::var("MAILWARDEN_FAULT").ok());
     if FAULT.as_deref() == Some(&format!("{moment}:{}", action.as_str())) {
@@ -230,6 +227,7 @@ impl Journal<'_> {
                     rule,
                     action,
                     target: target.clone(),
+                    undoes: None,
                 }
             })
             .collect();
@@ -271,7 +269,12 @@ impl Journal<'_> {
     }
 }
 
-fn outcome(id: i64, status: Status, detail: Option<&str>, new_uid: Option<Uid>) -> Outcome {
+fn outcome(
+    id: i64,
+    status: Status,
+    detail: Option<&str>,
+    new_uid: Option<(UidValidity, Uid)>,
+) -> Outcome {
     Outcome {
         id,
         status,
@@ -528,7 +531,7 @@ fn op_uids(op: &mut Operation) -> &mut UidSet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Confirmed {
     /// It is in the target, with this UID where the server said.
-    Went(Option<Uid>),
+    Went(Option<(UidValidity, Uid)>),
     /// The server kept it where it was.
     Stayed,
     /// It was not there to act on.
@@ -551,13 +554,14 @@ async fn confirm(
     match &copied.pairs {
         Some(pairs) => {
             let news: HashMap<Uid, Uid> = pairs.iter().copied().collect();
+            let validity = copied.validity;
             let missing = UidSet::new(uids.iter().filter(|u| !news.contains_key(u)));
             let here = still_here(session, &missing).await?;
             for uid in uids.iter() {
                 out.insert(
                     uid,
                     match news.get(&uid) {
-                        Some(n) => Confirmed::Went(Some(*n)),
+                        Some(n) => Confirmed::Went(validity.map(|v| (v, *n))),
                         None if here.contains(uid) => Confirmed::Stayed,
                         None => Confirmed::Gone,
                     },

@@ -42,3 +42,4 @@ pub mod rules;
 pub mod search;
 pub mod secret;
 pub mod state;
+pub mod undo;

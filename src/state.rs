@@ -151,6 +151,8 @@ pub struct Intent {
     pub action: Action,
     /// The destination mailbox (server name), or the flags.
     pub target: Option<String>,
+    /// For an action of `mailwarden undo`: the journal row it takes back.
+    pub undoes: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -198,9 +200,9 @@ pub struct Outcome {
     pub id: i64,
     pub status: Status,
     pub detail: Option<String>,
-    /// The message's UID in the destination, where the server said
-    /// (COPYUID, RFC 4315).
-    pub new_uid: Option<Uid>,
+    /// The message's UIDVALIDITY and UID in the destination, where the
+    /// server said (COPYUID, RFC 4315): what `undo` finds it by.
+    pub new_uid: Option<(UidValidity, Uid)>,
 }
 
 /// One row of the journal, as `mailwarden log` shows it.
@@ -220,6 +222,11 @@ pub struct Entry {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_uid_validity: Option<u32>,
+    /// For an action of `mailwarden undo`: the row it takes back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<i64>,
 }
 
 /// Shared by the account tasks of `watch`: every method locks the database
@@ -305,7 +312,9 @@ CREATE TABLE IF NOT EXISTS journal (
     target TEXT,
     status TEXT NOT NULL,
     detail TEXT,
-    new_uid INTEGER
+    new_uid INTEGER,
+    new_uid_validity INTEGER,
+    undoes INTEGER
 );
 CREATE INDEX IF NOT EXISTS journal_status ON journal (status, account);
 ";
@@ -356,23 +365,24 @@ impl State {
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(sqlite)?;
         db.execute_batch(SCHEMA).map_err(sqlite)?;
-        // Files from before mod-sequences were tracked gain the column.
-        let has_modseq = db
-            .prepare("SELECT 1 FROM pragma_table_info('marks') WHERE name = 'highest_modseq'")
-            .and_then(|mut s| s.exists([]))
-            .map_err(sqlite)?;
-        if !has_modseq {
-            db.execute_batch("ALTER TABLE marks ADD COLUMN highest_modseq INTEGER")
+        // Files from before these were recorded gain the columns: marks'
+        // mod-sequences, the journal's destination UIDs and undo links.
+        for (table, column) in [
+            ("marks", "highest_modseq"),
+            ("journal", "new_uid"),
+            ("journal", "new_uid_validity"),
+            ("journal", "undoes"),
+        ] {
+            let has = db
+                .prepare(&format!(
+                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+                ))
+                .and_then(|mut s| s.exists([]))
                 .map_err(sqlite)?;
-        }
-        // Journals from before destination UIDs were recorded gain them.
-        let has_new_uid = db
-            .prepare("SELECT 1 FROM pragma_table_info('journal') WHERE name = 'new_uid'")
-            .and_then(|mut s| s.exists([]))
-            .map_err(sqlite)?;
-        if !has_new_uid {
-            db.execute_batch("ALTER TABLE journal ADD COLUMN new_uid INTEGER")
-                .map_err(sqlite)?;
+            if !has {
+                db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER"))
+                    .map_err(sqlite)?;
+            }
         }
         Ok(State {
             db: std::sync::Mutex::new(db),
@@ -500,8 +510,8 @@ impl State {
             let mut ids = Vec::with_capacity(intents.len());
             {
                 let mut insert = tx.prepare(
-                    "INSERT INTO journal (time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'intended')",
+                    "INSERT INTO journal (time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status, undoes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'intended', ?10)",
                 )?;
                 for i in intents {
                     insert.execute(params![
@@ -513,7 +523,8 @@ impl State {
                         i.message_id,
                         i.rule,
                         i.action.as_str(),
-                        i.target
+                        i.target,
+                        i.undoes
                     ])?;
                     ids.push(tx.last_insert_rowid());
                 }
@@ -549,14 +560,15 @@ impl State {
             let tx = db.transaction()?;
             {
                 let mut update = tx.prepare(
-                    "UPDATE journal SET status = ?1, detail = ?2, time = ?3, new_uid = ?4 WHERE id = ?5",
+                    "UPDATE journal SET status = ?1, detail = ?2, time = ?3, new_uid = ?4, new_uid_validity = ?5 WHERE id = ?6",
                 )?;
                 for o in outcomes {
                     update.execute(params![
                         o.status.as_str(),
                         o.detail,
                         now,
-                        o.new_uid.map(Uid::get),
+                        o.new_uid.map(|(_, u)| u.get()),
+                        o.new_uid.map(|(v, _)| v.get()),
                         o.id
                     ])?;
                 }
@@ -571,7 +583,7 @@ impl State {
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<Entry>, StateError> {
         let sql = format!(
-            "SELECT id, time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status, detail, new_uid
+            "SELECT id, time, account, mailbox, uid_validity, uid, message_id, rule, action, target, status, detail, new_uid, new_uid_validity, undoes
              FROM journal {filter} ORDER BY id"
         );
         self.with(|db| {
@@ -597,6 +609,8 @@ impl State {
                     status,
                     detail: r.get(11)?,
                     new_uid: r.get(12)?,
+                    new_uid_validity: r.get(13)?,
+                    undoes: r.get(14)?,
                 }))
             })?;
             // A row no mailwarden wrote (an action or status it does not
@@ -610,6 +624,12 @@ impl State {
     /// between recording and confirming them.
     pub fn unfinished(&self, account: &str) -> Result<Vec<Entry>, StateError> {
         self.select("WHERE status = 'intended' AND account = ?1", &[&account])
+    }
+
+    /// Every row of `account`, oldest first: what `undo` reads to find
+    /// where each message went and what was taken back already.
+    pub fn history(&self, account: &str) -> Result<Vec<Entry>, StateError> {
+        self.select("WHERE account = ?1", &[&account])
     }
 
     /// The journal, oldest first, optionally since a time and for one rule.
@@ -641,6 +661,7 @@ mod tests {
             rule: Some("r".into()),
             action: Action::Move,
             target: Some("X".into()),
+            undoes: None,
         }
     }
 
@@ -664,7 +685,7 @@ mod tests {
                 id: ids[0],
                 status: Status::Done,
                 detail: None,
-                new_uid: Uid::new(99),
+                new_uid: Some((UidValidity::new(3).unwrap(), Uid::new(99).unwrap())),
             }])
             .unwrap();
             s.finish(&ids[1..2], Status::Failed, Some("NO")).unwrap();
@@ -680,7 +701,10 @@ mod tests {
             all.iter().map(|e| e.status).collect::<Vec<_>>(),
             [Status::Done, Status::Failed, Status::Intended]
         );
-        assert_eq!(all[0].new_uid, Some(99));
+        assert_eq!(
+            (all[0].new_uid_validity, all[0].new_uid),
+            (Some(3), Some(99))
+        );
         assert_eq!(all[0].action, Action::Move);
         assert_eq!(all[1].detail.as_deref(), Some("NO"));
         assert!(s.entries(None, Some("other rule")).unwrap().is_empty());

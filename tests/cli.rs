@@ -653,6 +653,7 @@ fn log_stops_quietly_when_its_reader_goes() {
                 rule: Some("GitHub notifications".into()),
                 action: mailwarden::state::Action::Move,
                 target: Some("Notifications/GitHub".into()),
+                undoes: None,
             })
             .collect();
         s.intend(&intents).unwrap();

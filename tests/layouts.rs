@@ -257,3 +257,71 @@ per_layout! {
         assert_eq!(ids(&after, &names.of("Notifications/GitHub")), ["<n1@x> \\Seen"]);
     }
 }
+
+per_layout! {
+    /// `undo` after a run that moved, flagged, copied and deleted: every
+    /// message back in INBOX with its flags as before, the copy gone, the
+    /// expunged one said to be beyond reach; the dry run shows what the
+    /// undo then does, and a second undo does nothing.
+    async fn undo_takes_back_a_whole_run(user, names) {
+        fill(&user).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), FULL, "", scenario::RULES);
+        let before = user.snapshot().await;
+        let since = chrono::Utc::now().to_rfc3339();
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        assert_eq!(placement(&user.snapshot().await), expected(&names));
+
+        let dry = user.mailwarden(&["undo", "--dry-run", "--since", &since], &cfg);
+        let (dry_out, err) = text(&dry);
+        assert_eq!(dry.status.code(), Some(0), "{dry_out}\n{err}");
+        assert!(err.contains("deleted for good (expunged); that cannot be taken back"), "{err}");
+        let o = user.mailwarden(&["undo", "--since", &since], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        // What the dry run said, the undo did.
+        let would: Vec<String> = dry_out
+            .lines()
+            .filter(|l| !l.starts_with("would take back"))
+            .filter_map(|l| l.strip_prefix("would "))
+            .map(|l| {
+                let (verb, rest) = l.split_once(' ').unwrap();
+                let done = match verb {
+                    "move" => "moved",
+                    "remove" => "removed",
+                    "flag" => "flagged",
+                    "unflag" => "unflagged",
+                    other => other,
+                };
+                format!("{done} {rest}")
+            })
+            .collect();
+        let did: Vec<&str> = out.lines().filter(|l| !l.starts_with("took back")).collect();
+        assert_eq!(would, did, "dry run:\n{dry_out}\nundo:\n{out}");
+        // Five moves, a copy, two flags and an unflag; not the expunge.
+        assert!(out.contains("took back 9 actions"), "{out}");
+
+        let after = user.snapshot().await;
+        // Everything but the bounce (expunged for good) is back, flags and
+        // all; the copy and the folders' contents are gone.
+        let mut want: Vec<String> = ids(&before, "INBOX")
+            .into_iter()
+            .filter(|m| !m.starts_with("<m7@x>"))
+            .collect();
+        want.sort();
+        let mut got = ids(&after, "INBOX");
+        got.sort();
+        assert_eq!(got, want);
+        assert_eq!(total(&after), 9, "{after:?}");
+
+        // Taken back once is taken back: nothing more to do.
+        let journal = user.mailwarden_bare(&["log"]).stdout;
+        let o = user.mailwarden(&["undo", "--since", &since], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        assert!(out.contains("took back 0 actions"), "{out}");
+        assert_eq!(user.snapshot().await, after);
+        assert_eq!(user.mailwarden_bare(&["log"]).stdout, journal);
+    }
+}

@@ -155,6 +155,7 @@ fn journal_of(state: &Path, n: u32) {
             rule: Some("r".into()),
             action: Action::Move,
             target: Some("X".into()),
+            undoes: None,
         })
         .collect();
     s.intend(&intents).unwrap();

@@ -143,6 +143,7 @@ async fn actions_left_unfinished_by_a_crash_are_settled_without_duplicates() {
             rule: Some("GitHub".into()),
             action: Action::Move,
             target: Some("Notifications".into()),
+            undoes: None,
         };
         state.intend(&[intent(1, "a@x"), intent(2, "b@x")]).unwrap();
     }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod log;
 pub mod run;
 pub mod test;
+pub mod undo;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

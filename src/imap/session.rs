@@ -138,6 +138,8 @@ pub struct Done {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Copied {
     pub pairs: Option<Vec<(Uid, Uid)>>,
+    /// The target's UIDVALIDITY the new UIDs belong to.
+    pub validity: Option<UidValidity>,
 }
 
 pub struct Session {
@@ -755,6 +757,7 @@ impl Session {
             }
         }
         let mut pairs = Some(Vec::new());
+        let mut target_validity = None;
         for set in chunks(uids, |set| {
             make(set, to, moving).render().map(|r| request_len(&r))
         })? {
@@ -762,27 +765,31 @@ impl Session {
             let done = self
                 .run(&make(&set, to, moving), |u| match u {
                     Untagged::Status {
-                        code: Some(Code::CopyUid { pairs, .. }),
+                        code: Some(Code::CopyUid { pairs, validity }),
                         ..
                     } if found.is_none() => {
-                        found = Some(pairs);
+                        found = Some((validity, pairs));
                         Heed::Used
                     }
                     Untagged::Expunge(_) => Heed::Used,
                     _ => Heed::Ignored,
                 })
                 .await?;
-            if let Some(Code::CopyUid { pairs, .. }) = done.code {
-                found = Some(pairs);
+            if let Some(Code::CopyUid { pairs, validity }) = done.code {
+                found = Some((validity, pairs));
             }
             match (&mut pairs, found) {
-                (Some(all), Some(p)) => {
+                (Some(all), Some((validity, p))) => {
+                    target_validity = Some(validity);
                     all.extend(p.into_iter().filter(|(from, _)| set.contains(*from)))
                 }
                 (all, _) => *all = None,
             }
         }
-        Ok(Copied { pairs })
+        Ok(Copied {
+            validity: target_validity.filter(|_| pairs.is_some()),
+            pairs,
+        })
     }
 
     /// RFC 4315 UID EXPUNGE: removes exactly these UIDs, never other

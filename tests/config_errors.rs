@@ -78,12 +78,20 @@ fn each_class_of_mistake_has_its_position_and_message() {
             "rules.yaml:7:19: idle_renewal must be under 29 minutes (servers may drop an IDLE after 30 minutes (RFC 2177))",
         ),
         (
+            format!("{ACCOUNT}    tls: maybe\nrules: []\n"),
+            "rules.yaml:7:10: unknown value \"maybe\" for tls (expected implicit, starttls or none)",
+        ),
+        (
+            format!("{ACCOUNT}    port: 99999\nrules: []\n"),
+            "rules.yaml:7:11: port 99999 is out of range (1-65535)",
+        ),
+        (
             format!("{ACCOUNT}    tls: starttsl\nrules: []\n"),
-            "rules.yaml:7:10: unknown value \"starttsl\" (did you mean \"starttls\"?)",
+            "rules.yaml:7:10: unknown value \"starttsl\" for tls (did you mean \"starttls\"?)",
         ),
         (
             format!("{ACCOUNT}    port: imap\nrules: []\n"),
-            "rules.yaml:7:11: expected u16, found \"imap\"",
+            "rules.yaml:7:11: expected a port number (1-65535), found \"imap\"",
         ),
         (
             rule("      size: { over: 5XB }\n", "      - archive\n"),
@@ -237,4 +245,45 @@ fn loopback_hosts_may_go_without_tls() {
     }
     let text = "version: 1\naccounts:\n  t:\n    host: mail.example.org\n    tls: none\n    allow_plaintext: true\n    username: u\n    password_env: P\nrules: []\n";
     assert_eq!(errors(text), Vec::<String>::new());
+}
+
+#[test]
+fn a_bad_value_hides_no_other_error_of_its_account() {
+    let text = format!(
+        "{ACCOUNT}    tls: maybe\n    idle: sometimes\n    poll_interval: -5m\nrules: []\n"
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "rules.yaml:7:10: unknown value \"maybe\" for tls (expected implicit, starttls or none)",
+            "rules.yaml:8:11: expected true or false, found a string",
+            "rules.yaml:9:20: invalid duration \"-5m\": expected a number followed by a unit (s, m, h, d, w, y), as in 90d",
+        ]
+    );
+}
+
+#[test]
+fn accounts_and_rules_missing_keys_are_still_checked() {
+    let text = "version: 1
+accounts:
+  p:
+    port: 0
+    password_env: \"\"
+rules:
+  - nmae: x
+    match: {subjet: y}
+";
+    assert_eq!(
+        errors(text),
+        [
+            "rules.yaml:4:5: missing key \"host\"",
+            "rules.yaml:4:5: missing key \"username\"",
+            "rules.yaml:4:11: port 0 is not a port",
+            "rules.yaml:5:19: the secret source is empty",
+            "rules.yaml:7:5: unknown key \"nmae\" (did you mean \"name\"?)",
+            "rules.yaml:7:5: missing key \"name\"",
+            "rules.yaml:7:5: the rule at line 7 has no actions (add `actions:`, or `stop: true` to end evaluation)",
+            "rules.yaml:8:13: unknown key \"subjet\" in match (did you mean \"subject\"?)",
+        ]
+    );
 }

@@ -96,6 +96,28 @@ pub fn suggest(given: &str, candidates: &[&str]) -> String {
     }
 }
 
+/// `text` in double quotes, for a message. `"`, `\` and control characters
+/// are escaped as a YAML double-quoted string writes them, so the user can
+/// search for it or paste it back into the file.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            // Control characters are U+0000-U+001F and U+007F-U+009F.
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Optimal string alignment distance: Levenshtein plus adjacent swaps, so
 /// `form` is one edit from `from`.
 fn distance(a: &str, b: &str) -> usize {
@@ -140,6 +162,26 @@ mod tests {
         ];
         for (given, want) in cases {
             assert_eq!(suggest(given, &keys), want, "{given}");
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        let cases = [
+            ("A//B", r#""A//B""#),
+            ("", r#""""#),
+            ("say \"hi\"", r#""say \"hi\"""#),
+            ("a\\b", r#""a\\b""#),
+            ("two\nlines\tand\r", r#""two\nlines\tand\r""#),
+            (
+                "bell\u{7} del\u{7f} c1\u{85}",
+                r#""bell\x07 del\x7f c1\x85""#,
+            ),
+            // Letters of any script, combining marks included, stay as written.
+            ("Cafe\u{301} Ärger 日本", "\"Cafe\u{301} Ärger 日本\""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(quoted(text), want, "{text}");
         }
     }
 

@@ -1,10 +1,10 @@
-//! Configuration: reads the YAML file (`yaml`), mirrors it in raw serde
-//! structs (`raw`), then validates it into the typed [`Config`] with compiled
-//! rules (`validate`). First stage of the data flow:
+//! Configuration: builds a positioned YAML tree (`yaml`), then reads and
+//! validates it (`read`, `validate`) into the typed [`Config`] with compiled
+//! rules. First stage of the data flow:
 //! config -> rules -> plan -> imap/execute -> state.
 
 pub mod diagnostic;
-pub mod raw;
+pub mod read;
 pub mod units;
 pub mod validate;
 pub mod yaml;

@@ -4,7 +4,7 @@
 //! a [`Diagnostic`] at the value and the caller goes on with the next key, so
 //! that one bad value never hides the problems of the others.
 
-use super::diagnostic::{Diagnostic, close_match, quoted, suggest};
+use super::diagnostic::{Diagnostic, Diagnostics, close_match, quoted};
 use super::yaml::{Node, Spanned, Value};
 
 /// The entries of a mapping, read by key.
@@ -16,11 +16,7 @@ pub struct Fields<'a> {
 /// The entries of `node`, which must be a mapping whose keys are all in
 /// `known`: each other key is reported (with the closest known one) and
 /// left out. `None`, reported, when `node` is not a mapping.
-pub fn fields<'a>(
-    node: &'a Node,
-    known: &[&str],
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Fields<'a>> {
+pub fn fields<'a>(node: &'a Node, known: &[&str], diags: &mut Diagnostics) -> Option<Fields<'a>> {
     let Value::Map(entries) = &node.value else {
         diags.push(Diagnostic::new(
             node.pos,
@@ -30,9 +26,9 @@ pub fn fields<'a>(
     };
     for (key, _) in entries.iter() {
         if !known.contains(&key.value.as_str()) {
+            let hint = diags.suggest(key.pos, &key.value, known);
             diags.push(
-                Diagnostic::new(key.pos, format!("unknown key \"{}\"", key.value))
-                    .hint(suggest(&key.value, known)),
+                Diagnostic::new(key.pos, format!("unknown key \"{}\"", key.value)).hint(hint),
             );
         }
     }
@@ -55,7 +51,7 @@ impl<'a> Fields<'a> {
 
     /// The value of a key that must be given; reported at the mapping when
     /// it is not.
-    pub fn require(&self, key: &str, diags: &mut Vec<Diagnostic>) -> Option<&'a Node> {
+    pub fn require(&self, key: &str, diags: &mut Diagnostics) -> Option<&'a Node> {
         let found = self.entry(key);
         if found.is_none() {
             diags.push(Diagnostic::new(
@@ -68,7 +64,7 @@ impl<'a> Fields<'a> {
 }
 
 /// A scalar as text; numbers and booleans as written (`username: 1234`).
-pub fn text(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Spanned<String>> {
+pub fn text(node: &Node, diags: &mut Diagnostics) -> Option<Spanned<String>> {
     match node.value.as_text() {
         Some(value) => Some(Spanned {
             pos: node.pos,
@@ -85,7 +81,7 @@ pub fn text(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Spanned<String>>
 }
 
 /// `true` or `false`.
-pub fn boolean(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<bool> {
+pub fn boolean(node: &Node, diags: &mut Diagnostics) -> Option<bool> {
     match node.value {
         Value::Bool(b) => Some(b),
         _ => {
@@ -99,7 +95,7 @@ pub fn boolean(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<bool> {
 }
 
 /// A TCP port, 1 to 65535.
-pub fn port(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<u16> {
+pub fn port(node: &Node, diags: &mut Diagnostics) -> Option<u16> {
     let problem = match &node.value {
         Value::Int(0) => "port 0 is not a port".to_string(),
         Value::Int(n) => match u16::try_from(*n) {
@@ -118,7 +114,7 @@ pub fn word<T: Copy>(
     node: &Node,
     key: &str,
     words: &[(&str, T)],
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diagnostics,
 ) -> Option<T> {
     let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
     let Some(given) = node.value.as_text() else {
@@ -172,17 +168,17 @@ mod tests {
         entries[0].1.clone()
     }
 
-    fn shown(diags: &[Diagnostic]) -> Vec<String> {
-        diags.iter().map(|d| d.to_string()).collect()
+    fn shown(diags: Diagnostics) -> Vec<String> {
+        diags.into_vec().iter().map(|d| d.to_string()).collect()
     }
 
     #[test]
     fn fields_reports_every_unknown_key_and_reads_the_rest() {
         let doc = parse("nmae: x\nname: y\nport: 10\nprot: 3\nempty:\n").unwrap();
-        let mut diags = Vec::new();
+        let mut diags = Diagnostics::default();
         let f = fields(&doc, &["name", "port", "empty", "on"], &mut diags).unwrap();
         assert_eq!(
-            shown(&diags),
+            shown(diags),
             [
                 "1:1: unknown key \"nmae\" (did you mean \"name\"?)",
                 "4:1: unknown key \"prot\" (did you mean \"port\"?)"
@@ -193,10 +189,10 @@ mod tests {
         assert_eq!(f.get("on"), None);
         // Written without a value: left out for `get`, there for `require`.
         assert_eq!(f.get("empty"), None);
-        let mut diags = Vec::new();
+        let mut diags = Diagnostics::default();
         assert_eq!(f.require("empty", &mut diags).unwrap().value, Value::Null);
         assert_eq!(f.require("on", &mut diags), None);
-        assert_eq!(shown(&diags), ["1:1: missing key \"on\""]);
+        assert_eq!(shown(diags), ["1:1: missing key \"on\""]);
     }
 
     #[test]
@@ -208,19 +204,19 @@ mod tests {
             ("3", "1:6: expected a mapping, found a number"),
         ];
         for (value, want) in cases {
-            let mut diags = Vec::new();
+            let mut diags = Diagnostics::default();
             assert!(
                 fields(&node(value), &["a"], &mut diags).is_none(),
                 "{value}"
             );
-            assert_eq!(shown(&diags), [want], "{value}");
+            assert_eq!(shown(diags), [want], "{value}");
         }
     }
 
     /// Each reader on each kind of value: what it gives, or what it says.
     #[test]
     fn readers() {
-        type Reader = fn(&Node, &mut Vec<Diagnostic>) -> Option<String>;
+        type Reader = fn(&Node, &mut Diagnostics) -> Option<String>;
         let text_of: Reader = |n, d| text(n, d).map(|s| s.value);
         let bool_of: Reader = |n, d| boolean(n, d).map(|b| b.to_string());
         let port_of: Reader = |n, d| port(n, d).map(|p| p.to_string());
@@ -321,16 +317,16 @@ mod tests {
             ),
         ];
         for (read, value, want) in cases {
-            let mut diags = Vec::new();
+            let mut diags = Diagnostics::default();
             let got = read(&node(value), &mut diags);
             match want {
                 Ok(v) => {
                     assert_eq!(got.as_deref(), Some(*v), "{value}");
-                    assert_eq!(shown(&diags), Vec::<String>::new(), "{value}");
+                    assert_eq!(shown(diags), Vec::<String>::new(), "{value}");
                 }
                 Err(e) => {
                     assert_eq!(got, None, "{value}");
-                    assert_eq!(shown(&diags), [*e], "{value}");
+                    assert_eq!(shown(diags), [*e], "{value}");
                 }
             }
         }

@@ -3,12 +3,14 @@
 //! instead of stopping at the first. No file is opened (paths are resolved,
 //! `~/` from `$HOME`, not read).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::diagnostic::{Diagnostic, Pos, close_match, quoted, suggest};
+use regex::Regex;
+
+use super::diagnostic::{Diagnostic, Diagnostics, Pos, listing, quoted};
 use super::read::{self, Fields};
 use super::units::{parse_date_bound, parse_duration, parse_size};
 use super::yaml::{Node, Spanned, Value};
@@ -88,7 +90,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_IDLE_RENEWAL: Duration = Duration::from_secs(29 * 60);
 
 struct Ctx {
-    diags: Vec<Diagnostic>,
+    diags: Diagnostics,
+    /// Globs and regexes compiled so far, by pattern. A pattern written
+    /// again, or repeated by an alias, is compiled once: a large one takes
+    /// milliseconds.
+    globs: HashMap<String, Result<Regex, String>>,
+    regexes: HashMap<String, Result<Regex, String>>,
 }
 
 impl Ctx {
@@ -99,15 +106,43 @@ impl Ctx {
     fn err_hint(&mut self, pos: Pos, msg: impl Into<String>, hint: impl Into<String>) {
         self.diags.push(Diagnostic::new(pos, msg).hint(hint));
     }
+
+    fn compile(&mut self, glob: bool, pattern: &str) -> Result<Regex, String> {
+        let cache = if glob {
+            &mut self.globs
+        } else {
+            &mut self.regexes
+        };
+        if let Some(compiled) = cache.get(pattern) {
+            return compiled.clone();
+        }
+        let compiled = if glob {
+            compile_glob(pattern)
+        } else {
+            compile_regex(pattern)
+        };
+        cache.insert(pattern.to_string(), compiled.clone());
+        compiled
+    }
+
+    /// `given` is not one of `known`: the hint says which one it may mean.
+    fn unknown(&mut self, pos: Pos, msg: impl Into<String>, given: &str, known: &[&str]) {
+        let hint = self.diags.suggest(pos, given, known);
+        self.err_hint(pos, msg, hint);
+    }
 }
 
 /// Validates a parsed YAML document. `base` is the configuration file's
 /// folder, against which relative paths are resolved.
 pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
-    let mut cx = Ctx { diags: Vec::new() };
+    let mut cx = Ctx {
+        diags: Diagnostics::default(),
+        globs: HashMap::new(),
+        regexes: HashMap::new(),
+    };
     let start = Pos { line: 1, col: 1 };
     let Some(file) = read::fields(root, FILE_KEYS, &mut cx.diags) else {
-        return Err(cx.diags);
+        return Err(cx.diags.into_vec());
     };
 
     match file.get("version") {
@@ -139,7 +174,7 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
             if entries.is_empty() {
                 cx.err(*pos, "no accounts defined");
             }
-            for (name, node) in entries {
+            for (name, node) in entries.iter() {
                 // One that cannot be read keeps its name, so that rules
                 // naming it do not report a second, misleading error.
                 let a = account(&mut cx, name, node, base)
@@ -167,8 +202,9 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
             value: Value::Seq(items),
             ..
         }) => {
+            let names = AccountNames::of(&accounts);
             let mut seen: HashMap<String, u32> = HashMap::new();
-            for node in items {
+            for node in items.iter() {
                 let Some(f) = read::fields(node, RULE_KEYS, &mut cx.diags) else {
                     continue;
                 };
@@ -186,7 +222,7 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
                         seen.insert(name.value.clone(), name.pos.line);
                     }
                 }
-                if let Some(r) = rule(&mut cx, name, &f, node.pos, &accounts) {
+                if let Some(r) = rule(&mut cx, name, &f, node.pos, &names) {
                     rules.push(r);
                 }
             }
@@ -203,9 +239,7 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     if cx.diags.is_empty() {
         Ok(Config { accounts, rules })
     } else {
-        cx.diags.sort_by_key(|d| d.pos);
-        cx.diags.dedup();
-        Err(cx.diags)
+        Err(cx.diags.into_vec())
     }
 }
 
@@ -275,7 +309,7 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
     let tls = tls_node
         .and_then(|n| read::word(n, "tls", TLS_WORDS, d))
         .unwrap_or(Tls::Implicit);
-    let flag = |key, default, d: &mut Vec<Diagnostic>| {
+    let flag = |key, default, d: &mut Diagnostics| {
         f.get(key)
             .and_then(|n| read::boolean(n, d))
             .unwrap_or(default)
@@ -428,6 +462,20 @@ fn mailbox_list(cx: &mut Ctx, node: &Node) -> Vec<String> {
     out
 }
 
+/// The accounts' names, in file order and for lookup.
+struct AccountNames<'a> {
+    list: Vec<&'a str>,
+    set: HashSet<&'a str>,
+}
+
+impl<'a> AccountNames<'a> {
+    fn of(accounts: &'a [Account]) -> Self {
+        let list: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+        let set = list.iter().copied().collect();
+        AccountNames { list, set }
+    }
+}
+
 /// Reads and checks one rule. `name` is `None` when it is missing or not
 /// text (reported already): the rest is still checked, and messages call it
 /// by its line.
@@ -436,7 +484,7 @@ fn rule(
     name: Option<Spanned<String>>,
     f: &Fields,
     pos: Pos,
-    accounts: &[Account],
+    accounts: &AccountNames,
 ) -> Option<Rule> {
     let trimmed = name.as_ref().map(|n| n.value.trim().to_string());
     if let (Some(n), Some("")) = (&name, trimmed.as_deref()) {
@@ -456,27 +504,26 @@ fn rule(
     let account = match f.get("account") {
         Some(node) => match read::text(node, &mut cx.diags) {
             Some(a) => {
-                if !accounts.iter().any(|x| x.name == a.value) {
-                    let names: Vec<&str> = accounts.iter().map(|x| x.name.as_str()).collect();
-                    cx.err_hint(
+                if !accounts.set.contains(a.value.as_str()) {
+                    cx.unknown(
                         a.pos,
                         format!("unknown account \"{}\"", a.value),
-                        suggest(&a.value, &names),
+                        &a.value,
+                        &accounts.list,
                     );
                 }
                 a.value
             }
             None => String::new(),
         },
-        None => match accounts {
-            [one] => one.name.clone(),
+        None => match accounts.list.as_slice() {
+            [one] => one.to_string(),
             [] => String::new(),
-            _ => {
-                let names: Vec<&str> = accounts.iter().map(|x| x.name.as_str()).collect();
+            names => {
                 cx.err_hint(
                     name_pos,
                     format!("{who} needs `account:` since there are several accounts"),
-                    format!("one of: {}", names.join(", ")),
+                    format!("one of: {}", listing(names)),
                 );
                 String::new()
             }
@@ -499,7 +546,7 @@ fn rule(
             value: Value::Seq(items),
             ..
         }) => {
-            for item in items {
+            for item in items.iter() {
                 if let Some(a) = action(cx, item) {
                     // Point at the value (`X` of `- move: X`), where the
                     // problem usually is.
@@ -549,13 +596,21 @@ fn rule(
     for c in &conditions {
         capture_names(c, false, &mut live, &mut negated);
     }
+    // A rule can hold thousands of captures, actions and mailboxes; each
+    // check below is one lookup, not a scan.
+    let live_set: HashSet<&str> = live.iter().map(String::as_str).collect();
+    let negated_set: HashSet<&str> = negated.iter().map(String::as_str).collect();
+    let mut known: Vec<&str> = builtin_names().collect();
+    known.extend(&live_set);
+    let reads: HashSet<&str> = mailboxes.iter().map(String::as_str).collect();
+    let reads_inbox = mailboxes.iter().any(|m| same_mailbox(m, "INBOX"));
     for (at, a) in &actions {
         let Some(t) = a.templates() else { continue };
         for name in t.captures() {
-            if live.iter().any(|n| n == name) {
+            if live_set.contains(name) {
                 continue;
             }
-            if negated.iter().any(|n| n == name) {
+            if negated_set.contains(name) {
                 cx.err(
                     *at,
                     format!(
@@ -563,14 +618,13 @@ fn rule(
                     ),
                 );
             } else {
-                let mut known: Vec<&str> = builtin_names().collect();
-                known.extend(live.iter().map(String::as_str));
+                let close = cx.diags.close_match(*at, name, &known);
                 cx.err_hint(
                     *at,
                     format!(
                         "unknown template variable {{{name}}}: no regex of {who_as_written} captures it"
                     ),
-                    match close_match(name, &known) {
+                    match close {
                         Some(c) => format!("did you mean \"{c}\"?"),
                         None => format!(
                             "name a group (?P<{name}>...) in a regex of this rule, or use one of: {}",
@@ -582,7 +636,12 @@ fn rule(
         }
         if let Action::Move(t) = a
             && t.is_literal()
-            && mailboxes.iter().any(|m| same_mailbox(m, t.source()))
+            // As `mailboxes.iter().any(|m| same_mailbox(m, t.source()))`.
+            && if same_mailbox(t.source(), "INBOX") {
+                reads_inbox
+            } else {
+                reads.contains(t.source())
+            }
         {
             cx.err(
                 *at,
@@ -714,7 +773,7 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
         "header" => match &v.value {
             Value::Map(entries) if !entries.is_empty() => {
                 let mut out = Vec::new();
-                for (name, test) in entries {
+                for (name, test) in entries.iter() {
                     if let Err(e) = header_name(&name.value) {
                         cx.err(name.pos, e);
                         continue;
@@ -806,10 +865,11 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
             }
         },
         other => {
-            cx.err_hint(
+            cx.unknown(
                 key.pos,
                 format!("unknown key \"{other}\" in match"),
-                suggest(other, CONDITION_KEYS),
+                other,
+                CONDITION_KEYS,
             );
             None
         }
@@ -890,12 +950,13 @@ fn text_test(cx: &mut Ctx, v: &Node, plain_is: bool) -> Option<TextTest> {
         }
         Value::Map(entries) => {
             let mut found = None;
-            for (k, val) in entries {
+            for (k, val) in entries.iter() {
                 if !TEXT_KEYS.contains(&k.value.as_str()) {
-                    cx.err_hint(
+                    cx.unknown(
                         k.pos,
                         format!("unknown text test \"{}\"", k.value),
-                        suggest(&k.value, TEXT_KEYS),
+                        &k.value,
+                        TEXT_KEYS,
                     );
                     continue;
                 }
@@ -924,14 +985,14 @@ fn text_test_kind(cx: &mut Ctx, kind: &str, v: &Node) -> Option<TextTest> {
     match kind {
         "is" => Some(TextTest::is(&pattern)),
         "contains" => Some(TextTest::contains(&pattern)),
-        "glob" => match compile_glob(&pattern) {
+        "glob" => match cx.compile(true, &pattern) {
             Ok(regex) => Some(TextTest::Glob { pattern, regex }),
             Err(e) => {
                 cx.err(v.pos, format!("invalid glob: {e}"));
                 None
             }
         },
-        _ => match compile_regex(&pattern) {
+        _ => match cx.compile(false, &pattern) {
             Ok(regex) => Some(TextTest::Regex { pattern, regex }),
             Err(e) => {
                 let first = e
@@ -958,7 +1019,7 @@ fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
         Value::Map(entries) => {
             let (mut text, mut domain, mut localpart) = (None, None, None);
             let mut ok = true;
-            for (k, val) in entries {
+            for (k, val) in entries.iter() {
                 match k.value.as_str() {
                     "domain" => {
                         domain = text_test(cx, val, true).or_else(|| {
@@ -984,10 +1045,11 @@ fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
                         }
                     }
                     other => {
-                        cx.err_hint(
+                        cx.unknown(
                             k.pos,
                             format!("unknown address test \"{other}\""),
-                            suggest(other, ADDRESS_KEYS),
+                            other,
+                            ADDRESS_KEYS,
                         );
                         ok = false;
                     }
@@ -1019,15 +1081,16 @@ fn attachment(cx: &mut Ctx, v: &Node) -> Option<Condition> {
         )))),
         Value::Map(entries) if !entries.is_empty() => {
             let mut a = AttachmentTest::default();
-            for (k, val) in entries {
+            for (k, val) in entries.iter() {
                 match k.value.as_str() {
                     "name" => a.name = Some(text_test(cx, val, false)?),
                     "type" => a.mime_type = Some(text_test(cx, val, false)?),
                     other => {
-                        cx.err_hint(
+                        cx.unknown(
                             k.pos,
                             format!("unknown attachment test \"{other}\""),
-                            suggest(other, &["name", "type"]),
+                            other,
+                            &["name", "type"],
                         );
                         return None;
                     }
@@ -1060,15 +1123,16 @@ fn size(cx: &mut Ctx, v: &Node) -> Option<Condition> {
     };
     let (mut over, mut under) = (None, None);
     let mut invalid = false;
-    for (k, val) in entries {
+    for (k, val) in entries.iter() {
         let slot = match k.value.as_str() {
             "over" => &mut over,
             "under" => &mut under,
             other => {
-                cx.err_hint(
+                cx.unknown(
                     k.pos,
                     format!("unknown size test \"{other}\""),
-                    suggest(other, &["over", "under"]),
+                    other,
+                    &["over", "under"],
                 );
                 continue;
             }
@@ -1159,10 +1223,11 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
                     None
                 }
                 other => {
-                    cx.err_hint(
+                    cx.unknown(
                         item.pos,
                         format!("unknown action \"{other}\""),
-                        suggest(other, ACTION_KEYS),
+                        other,
+                        ACTION_KEYS,
                     );
                     None
                 }
@@ -1199,7 +1264,7 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
             Value::Null => Some(Action::Delete { expunge: false }),
             Value::Map(entries) => {
                 let mut expunge = false;
-                for (k, val) in entries {
+                for (k, val) in entries.iter() {
                     match (k.value.as_str(), &val.value) {
                         ("expunge", Value::Bool(b)) => expunge = *b,
                         ("expunge", other) => {
@@ -1210,10 +1275,11 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
                             return None;
                         }
                         (other, _) => {
-                            cx.err_hint(
+                            cx.unknown(
                                 k.pos,
                                 format!("unknown key \"{other}\""),
-                                suggest(other, &["expunge"]),
+                                other,
+                                &["expunge"],
                             );
                             return None;
                         }
@@ -1241,10 +1307,11 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
             }
         },
         other => {
-            cx.err_hint(
+            cx.unknown(
                 key.pos,
                 format!("unknown action \"{other}\""),
-                suggest(other, ACTION_KEYS),
+                other,
+                ACTION_KEYS,
             );
             None
         }

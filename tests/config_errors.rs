@@ -303,6 +303,29 @@ rules:
 }
 
 #[test]
+fn a_byte_order_mark_is_skipped_and_takes_no_column() {
+    let valid = format!("{ACCOUNT}rules: []\n");
+    assert_eq!(errors(&format!("\u{feff}{valid}")), Vec::<String>::new());
+    let typo = valid.replace("version", "verison");
+    assert_eq!(
+        errors(&format!("\u{feff}{typo}")),
+        [
+            "rules.yaml:1:1: unknown key \"verison\" (did you mean \"version\"?)",
+            "rules.yaml:1:1: missing key \"version\" (add `version: 1` at the top)",
+        ]
+    );
+    // In a file it is three bytes, before the first character of line 1.
+    assert_eq!(
+        load_report(&[b"\xEF\xBB\xBF", valid.as_bytes()].concat()),
+        ""
+    );
+    assert_eq!(
+        load_report(b"\xEF\xBB\xBFversion: 1\xFF\n"),
+        "FILE:1:11: the file is not valid UTF-8"
+    );
+}
+
+#[test]
 fn a_file_over_256_kib_is_refused_unread() {
     let mut bytes = format!("{ACCOUNT}rules: []\n#").into_bytes();
     bytes.resize(MAX_FILE_BYTES, b'#');

@@ -174,6 +174,10 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
             ),
         )));
     }
+    // A byte order mark is allowed (see `yaml::parse`); it takes no column.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     let text = String::from_utf8(bytes).map_err(|e| LoadError::Invalid {
         path: shown.clone(),
         diagnostics: vec![Diagnostic::new(
@@ -188,14 +192,38 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
     })
 }
 
+/// The position of byte `offset`, which follows valid UTF-8. Columns count
+/// characters, as the YAML positions do.
 fn line_col_of(bytes: &[u8], offset: usize) -> Pos {
     let before = &bytes[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-    let col = (offset
-        - before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1)) as u32
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count() as u32
         + 1;
     Pos { line, col }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_bytes_count_lines_and_characters() {
+        let cases: [(&[u8], usize, (u32, u32)); 5] = [
+            (b"", 0, (1, 1)),
+            (b"abc", 3, (1, 4)),
+            (b"a\nbc", 4, (2, 3)),
+            (b"a\n", 2, (2, 1)),
+            // Two characters of two bytes each before the offset.
+            ("x\n\u{e9}\u{e9}".as_bytes(), 6, (2, 3)),
+        ];
+        for (bytes, offset, (line, col)) in cases {
+            assert_eq!(line_col_of(bytes, offset), Pos { line, col }, "{bytes:?}");
+        }
+    }
 }

@@ -345,6 +345,9 @@ fn too_deep(pos: Pos) -> Diagnostic {
 /// duplicate keys are reported too (YAML forbids them, and silently keeping
 /// the last one would hide a rule the user thinks is there).
 pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
+    // A byte order mark may open the stream (YAML 1.2, 5.2). Editors show no
+    // column for it, so positions are counted after it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     loop {
@@ -414,6 +417,19 @@ mod tests {
                 value: Value::Str("y".into())
             }
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_takes_no_column() {
+        let doc = parse("\u{feff}a: 1\nb: 2\n").unwrap();
+        let Value::Map(entries) = &doc.value else {
+            panic!()
+        };
+        assert_eq!(entries[0].0.value, "a");
+        assert_eq!(entries[0].0.pos, p(1, 1));
+        assert_eq!(entries[0].1.pos, p(1, 4));
+        // Only at the start: anywhere else it is text.
+        assert!(parse("a: \u{feff}x\n").is_ok());
     }
 
     #[test]

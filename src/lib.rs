@@ -3,7 +3,7 @@
 //! Data flow, one module per stage:
 //!
 //! ```text
-//! config  (YAML -> raw structs -> validated Config with compiled rules)
+//! config  (YAML -> positioned tree -> validated Config with compiled rules)
 //!   -> rules    (pure: evaluate(rules, message, now) -> Decision)
 //!   -> plan     (pure: decisions per mailbox -> Plan; dry-run prints it)
 //!   -> imap / execute (one session per account carries out the Plan)

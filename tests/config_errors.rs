@@ -1,9 +1,11 @@
 //! Configuration errors: each class of mistake is reported as
-//! `FILE:LINE:COL: message (hint)`, and all of a file's errors at once.
+//! `FILE:LINE:COL: message (hint)`, and all of a file's errors at once,
+//! whatever the file holds: what reading it costs is bounded.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use mailwarden::config::parse_str;
+use mailwarden::config::{MAX_FILE_BYTES, load, parse_str};
 
 const ACCOUNT: &str = "version: 1
 accounts:
@@ -18,6 +20,18 @@ fn errors(text: &str) -> Vec<String> {
     match parse_str(text, Path::new("/cfg")) {
         Ok(_) => vec![],
         Err(diags) => diags.iter().map(|d| d.render("rules.yaml")).collect(),
+    }
+}
+
+/// The report of loading a file holding `bytes`, its path shown as `FILE`;
+/// empty when the file is valid.
+fn load_report(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, bytes).unwrap();
+    match load(&path) {
+        Ok(_) => String::new(),
+        Err(e) => e.report().replace(&path.display().to_string(), "FILE"),
     }
 }
 
@@ -78,12 +92,20 @@ fn each_class_of_mistake_has_its_position_and_message() {
             "rules.yaml:7:19: idle_renewal must be under 29 minutes (servers may drop an IDLE after 30 minutes (RFC 2177))",
         ),
         (
+            format!("{ACCOUNT}    tls: maybe\nrules: []\n"),
+            "rules.yaml:7:10: unknown value \"maybe\" for tls (expected implicit, starttls or none)",
+        ),
+        (
+            format!("{ACCOUNT}    port: 99999\nrules: []\n"),
+            "rules.yaml:7:11: port 99999 is out of range (1-65535)",
+        ),
+        (
             format!("{ACCOUNT}    tls: starttsl\nrules: []\n"),
-            "rules.yaml:7:10: unknown value \"starttsl\" (did you mean \"starttls\"?)",
+            "rules.yaml:7:10: unknown value \"starttsl\" for tls (did you mean \"starttls\"?)",
         ),
         (
             format!("{ACCOUNT}    port: imap\nrules: []\n"),
-            "rules.yaml:7:11: expected u16, found \"imap\"",
+            "rules.yaml:7:11: expected a port number (1-65535), found \"imap\"",
         ),
         (
             rule("      size: { over: 5XB }\n", "      - archive\n"),
@@ -237,4 +259,203 @@ fn loopback_hosts_may_go_without_tls() {
     }
     let text = "version: 1\naccounts:\n  t:\n    host: mail.example.org\n    tls: none\n    allow_plaintext: true\n    username: u\n    password_env: P\nrules: []\n";
     assert_eq!(errors(text), Vec::<String>::new());
+}
+
+#[test]
+fn a_bad_value_hides_no_other_error_of_its_account() {
+    let text = format!(
+        "{ACCOUNT}    tls: maybe\n    idle: sometimes\n    poll_interval: -5m\nrules: []\n"
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "rules.yaml:7:10: unknown value \"maybe\" for tls (expected implicit, starttls or none)",
+            "rules.yaml:8:11: expected true or false, found a string",
+            "rules.yaml:9:20: invalid duration \"-5m\": expected a number followed by a unit (s, m, h, d, w, y), as in 90d",
+        ]
+    );
+}
+
+#[test]
+fn accounts_and_rules_missing_keys_are_still_checked() {
+    let text = "version: 1
+accounts:
+  p:
+    port: 0
+    password_env: \"\"
+rules:
+  - nmae: x
+    match: {subjet: y}
+";
+    assert_eq!(
+        errors(text),
+        [
+            "rules.yaml:4:5: missing key \"host\"",
+            "rules.yaml:4:5: missing key \"username\"",
+            "rules.yaml:4:11: port 0 is not a port",
+            "rules.yaml:5:19: the secret source is empty",
+            "rules.yaml:7:5: unknown key \"nmae\" (did you mean \"name\"?)",
+            "rules.yaml:7:5: missing key \"name\"",
+            "rules.yaml:7:5: the rule at line 7 has no actions (add `actions:`, or `stop: true` to end evaluation)",
+            "rules.yaml:8:13: unknown key \"subjet\" in match (did you mean \"subject\"?)",
+        ]
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_and_takes_no_column() {
+    let valid = format!("{ACCOUNT}rules: []\n");
+    assert_eq!(errors(&format!("\u{feff}{valid}")), Vec::<String>::new());
+    let typo = valid.replace("version", "verison");
+    assert_eq!(
+        errors(&format!("\u{feff}{typo}")),
+        [
+            "rules.yaml:1:1: unknown key \"verison\" (did you mean \"version\"?)",
+            "rules.yaml:1:1: missing key \"version\" (add `version: 1` at the top)",
+        ]
+    );
+    // In a file it is three bytes, before the first character of line 1.
+    assert_eq!(
+        load_report(&[b"\xEF\xBB\xBF", valid.as_bytes()].concat()),
+        ""
+    );
+    assert_eq!(
+        load_report(b"\xEF\xBB\xBFversion: 1\xFF\n"),
+        "FILE:1:11: the file is not valid UTF-8"
+    );
+}
+
+#[test]
+fn a_file_over_256_kib_is_refused_unread() {
+    let mut bytes = format!("{ACCOUNT}rules: []\n#").into_bytes();
+    bytes.resize(MAX_FILE_BYTES, b'#');
+    assert_eq!(
+        load_report(&bytes),
+        "",
+        "a file of exactly the limit is read"
+    );
+    bytes.push(b'\n');
+    assert_eq!(
+        load_report(&bytes),
+        "FILE: the file is larger than 256 KiB, more than any configuration needs (is it the right file?)"
+    );
+    // A file that never ends: only the limit and one byte are read.
+    #[cfg(unix)]
+    assert_eq!(
+        load(Path::new("/dev/zero")).unwrap_err().report(),
+        "/dev/zero: the file is larger than 256 KiB, more than any configuration needs (is it the right file?)"
+    );
+}
+
+#[test]
+fn aliases_that_expand_exponentially_are_stopped_at_the_alias() {
+    // Each level holds nine of the one before: `f` alone stands for 531,441
+    // subject tests. The limit is passed at the first alias of `f`.
+    let text = format!(
+        "{ACCOUNT}rules:
+  - name: laughs
+    match:
+      subject:
+        - &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+        - &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+        - &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+        - &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+        - &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+        - &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+    actions: [stop]
+"
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "rules.yaml:16:15: aliases expand to more than 100000 values; expansion stops at this one (an alias repeats its anchor's whole value, so aliases of aliases grow exponentially)"
+        ]
+    );
+}
+
+#[test]
+fn a_billion_laughs_file_is_refused_quickly() {
+    // Ten levels: 9^10 values for `*j`, some 10 GB if they were built.
+    let mut text = String::from(
+        "version: 1\naccounts:\n  p:\n    host: h\n    username: u\n    password_env: P\n",
+    );
+    text.push_str("    watch: [&a [lol, lol, lol, lol, lol, lol, lol, lol, lol],\n");
+    for (level, prev) in "bcdefghij".chars().zip("abcdefghi".chars()) {
+        let nine = vec![format!("*{prev}"); 9].join(", ");
+        text.push_str(&format!("      &{level} [{nine}],\n"));
+    }
+    text.push_str("      *j]\nrules: []\n");
+    assert!(text.len() < 700, "{}", text.len());
+    let start = Instant::now();
+    assert_eq!(
+        load_report(text.as_bytes()),
+        "FILE:12:11: aliases expand to more than 100000 values; expansion stops at this one (an alias repeats its anchor's whole value, so aliases of aliases grow exponentially)"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_without_exhausting_the_stack() {
+    // Block style: the YAML scanner sets no limit, and the tree is walked
+    // recursively.
+    let block = format!("{ACCOUNT}rules:\n{}x\n", "- ".repeat(100_000));
+    assert_eq!(
+        errors(&block),
+        ["rules.yaml:8:127: lists and mappings nest more than 64 levels deep here"]
+    );
+    // Flow style, within the scanner's own limit of 255 levels.
+    let flow = format!("{ACCOUNT}rules: {}a{}\n", "[".repeat(100), "]".repeat(100));
+    assert_eq!(
+        errors(&flow),
+        ["rules.yaml:7:71: lists and mappings nest more than 64 levels deep here"]
+    );
+    // Past it, the scanner stops first; said the same way.
+    let flow = format!("{ACCOUNT}rules: {}\n", "[".repeat(100_000));
+    assert_eq!(
+        errors(&flow),
+        ["rules.yaml:7:263: lists and mappings nest more than 64 levels deep here"]
+    );
+}
+
+#[test]
+fn past_1000_errors_the_report_says_where_the_others_begin() {
+    let text = format!("{ACCOUNT}rules:\n{}", "  - 1\n".repeat(5000));
+    let got = errors(&text);
+    assert_eq!(got.len(), 1001);
+    assert_eq!(got[0], "rules.yaml:8:5: expected a mapping, found a number");
+    assert_eq!(
+        got[999],
+        "rules.yaml:1007:5: expected a mapping, found a number"
+    );
+    assert_eq!(
+        got[1000],
+        "rules.yaml:1008:5: too many errors: only the first 1000 are listed, the others start here"
+    );
+}
+
+#[test]
+fn a_pattern_repeated_by_aliases_is_compiled_once() {
+    // Compiling this one fails only after about a megabyte of work.
+    let mut text = format!(
+        "{ACCOUNT}rules:\n  - name: r0\n    match: &m {{ subject: {{ regex: '\\w{{150}}\\w{{150}}' }} }}\n    actions: [stop]\n"
+    );
+    for i in 1..300 {
+        text.push_str(&format!(
+            "  - {{ name: r{i}, match: *m, actions: [stop] }}\n"
+        ));
+    }
+    let start = Instant::now();
+    assert_eq!(
+        errors(&text)[0],
+        "rules.yaml:9:35: invalid regex: Compiled regex exceeds size limit of 1048576 bytes.\n    Compiled regex exceeds size limit of 1048576 bytes."
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
 }

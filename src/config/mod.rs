@@ -1,14 +1,15 @@
-//! Configuration: reads the YAML file (`yaml`), mirrors it in raw serde
-//! structs (`raw`), then validates it into the typed [`Config`] with compiled
-//! rules (`validate`). First stage of the data flow:
+//! Configuration: reads the file (bounded, [`load`]), builds a positioned
+//! YAML tree (`yaml`), then reads and validates it (`read`, `validate`) into
+//! the typed [`Config`] with compiled rules. First stage of the data flow:
 //! config -> rules -> plan -> imap/execute -> state.
 
 pub mod diagnostic;
-pub mod raw;
+pub mod read;
 pub mod units;
 pub mod validate;
 pub mod yaml;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -123,7 +124,17 @@ impl LoadError {
     }
 }
 
+/// The largest configuration file [`load`] reads: 256 KiB, where real ones
+/// are a few kilobytes (the shipped example, twelve rules with comments, is
+/// 3.4 KB). The cap keeps a wrong `-c` (a mailbox, a disk image, a device)
+/// from being read into memory, and bounds what parsing costs: the YAML
+/// scanner holds a whole flow collection (`[a, a, ...]`) in memory, at about
+/// 130 bytes a byte, before it yields its first item.
+pub const MAX_FILE_BYTES: usize = 256 << 10;
+
 /// Parses and validates configuration text; `base` resolves relative paths.
+/// Memory and time grow with the text, so the caller bounds its size as
+/// [`load`] does.
 pub fn parse_str(text: &str, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     let root = yaml::parse(text)?;
     validate::validate(&root, base)
@@ -142,13 +153,31 @@ pub(crate) fn with_rules(rules: &str) -> Config {
     })
 }
 
-/// Reads, parses and validates the configuration file at `path`.
+/// Reads, parses and validates the configuration file at `path`. A file
+/// over [`MAX_FILE_BYTES`] is refused after reading one byte more than that.
 pub fn load(path: &Path) -> Result<Config, LoadError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+    let io_error = |source| LoadError::Io {
         path: shown.clone(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(io_error)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(io_error(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!(
+                "the file is larger than {} KiB, more than any configuration needs (is it the right file?)",
+                MAX_FILE_BYTES >> 10
+            ),
+        )));
+    }
+    // A byte order mark is allowed (see `yaml::parse`); it takes no column.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     let text = String::from_utf8(bytes).map_err(|e| LoadError::Invalid {
         path: shown.clone(),
         diagnostics: vec![Diagnostic::new(
@@ -163,14 +192,38 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
     })
 }
 
+/// The position of byte `offset`, which follows valid UTF-8. Columns count
+/// characters, as the YAML positions do.
 fn line_col_of(bytes: &[u8], offset: usize) -> Pos {
     let before = &bytes[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-    let col = (offset
-        - before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1)) as u32
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count() as u32
         + 1;
     Pos { line, col }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_bytes_count_lines_and_characters() {
+        let cases: [(&[u8], usize, (u32, u32)); 5] = [
+            (b"", 0, (1, 1)),
+            (b"abc", 3, (1, 4)),
+            (b"a\nbc", 4, (2, 3)),
+            (b"a\n", 2, (2, 1)),
+            // Two characters of two bytes each before the offset.
+            ("x\n\u{e9}\u{e9}".as_bytes(), 6, (2, 3)),
+        ];
+        for (bytes, offset, (line, col)) in cases {
+            assert_eq!(line_col_of(bytes, offset), Pos { line, col }, "{bytes:?}");
+        }
+    }
 }

@@ -1,16 +1,19 @@
-//! Stage two of loading: raw structs -> typed [`Config`] with compiled rules.
-//! Collects every problem as a positioned [`Diagnostic`] instead of stopping
-//! at the first. Pure: no IO (paths are resolved, not opened).
+//! Stage two of loading: the positioned YAML tree -> typed [`Config`] with
+//! compiled rules. Collects every problem as a positioned [`Diagnostic`]
+//! instead of stopping at the first. No file is opened (paths are resolved,
+//! `~/` from `$HOME`, not read).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::diagnostic::{Diagnostic, Pos, close_match, suggest};
-use super::raw::{RawAccount, RawFile, RawRule, RawTls};
+use regex::Regex;
+
+use super::diagnostic::{Diagnostic, Diagnostics, Pos, listing, quoted};
+use super::read::{self, Fields};
 use super::units::{parse_date_bound, parse_duration, parse_size};
-use super::yaml::{Node, Spanned, Value, from_node};
+use super::yaml::{Node, Spanned, Value};
 use super::{Account, Config, SecretSource, Tls};
 use crate::rules::template::{Template, builtin_names, check_folder};
 use crate::rules::text::{TextTest, compile_glob, compile_regex};
@@ -19,6 +22,32 @@ use crate::rules::{
     same_mailbox,
 };
 
+const FILE_KEYS: &[&str] = &["version", "accounts", "rules"];
+const ACCOUNT_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "tls",
+    "ca_file",
+    "username",
+    "password_command",
+    "password_env",
+    "password_file",
+    "oauth2",
+    "allow_plaintext",
+    "create_folders",
+    "watch",
+    "poll_interval",
+    "idle",
+    "sweep",
+    "idle_renewal",
+    "timeout",
+];
+const TLS_WORDS: &[(&str, Tls)] = &[
+    ("implicit", Tls::Implicit),
+    ("starttls", Tls::StartTls),
+    ("none", Tls::None),
+];
+const RULE_KEYS: &[&str] = &["name", "account", "mailbox", "match", "actions", "stop"];
 const CONDITION_KEYS: &[&str] = &[
     "from",
     "to",
@@ -61,7 +90,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_IDLE_RENEWAL: Duration = Duration::from_secs(29 * 60);
 
 struct Ctx {
-    diags: Vec<Diagnostic>,
+    diags: Diagnostics,
+    /// Globs and regexes compiled so far, by pattern. A pattern written
+    /// again, or repeated by an alias, is compiled once: a large one takes
+    /// milliseconds.
+    globs: HashMap<String, Result<Regex, String>>,
+    regexes: HashMap<String, Result<Regex, String>>,
 }
 
 impl Ctx {
@@ -73,21 +107,45 @@ impl Ctx {
         self.diags.push(Diagnostic::new(pos, msg).hint(hint));
     }
 
-    fn parse<'de, T: serde::Deserialize<'de>>(&mut self, node: &'de Node) -> Option<T> {
-        from_node(node, &mut self.diags)
+    fn compile(&mut self, glob: bool, pattern: &str) -> Result<Regex, String> {
+        let cache = if glob {
+            &mut self.globs
+        } else {
+            &mut self.regexes
+        };
+        if let Some(compiled) = cache.get(pattern) {
+            return compiled.clone();
+        }
+        let compiled = if glob {
+            compile_glob(pattern)
+        } else {
+            compile_regex(pattern)
+        };
+        cache.insert(pattern.to_string(), compiled.clone());
+        compiled
+    }
+
+    /// `given` is not one of `known`: the hint says which one it may mean.
+    fn unknown(&mut self, pos: Pos, msg: impl Into<String>, given: &str, known: &[&str]) {
+        let hint = self.diags.suggest(pos, given, known);
+        self.err_hint(pos, msg, hint);
     }
 }
 
 /// Validates a parsed YAML document. `base` is the configuration file's
 /// folder, against which relative paths are resolved.
 pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
-    let mut cx = Ctx { diags: Vec::new() };
+    let mut cx = Ctx {
+        diags: Diagnostics::default(),
+        globs: HashMap::new(),
+        regexes: HashMap::new(),
+    };
     let start = Pos { line: 1, col: 1 };
-    let Some(file) = cx.parse::<RawFile>(root) else {
-        return Err(cx.diags);
+    let Some(file) = read::fields(root, FILE_KEYS, &mut cx.diags) else {
+        return Err(cx.diags.into_vec());
     };
 
-    match &file.version {
+    match file.get("version") {
         None => cx.err_hint(
             start,
             "missing key \"version\"",
@@ -107,7 +165,7 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     }
 
     let mut accounts = Vec::new();
-    match &file.accounts {
+    match file.get("accounts") {
         None => cx.err(start, "missing key \"accounts\""),
         Some(Spanned {
             value: Value::Map(entries),
@@ -116,16 +174,12 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
             if entries.is_empty() {
                 cx.err(*pos, "no accounts defined");
             }
-            for (name, node) in entries {
-                if let Some(raw) = cx.parse::<RawAccount>(node) {
-                    if let Some(a) = account(&mut cx, name, node.pos, raw, base) {
-                        accounts.push(a);
-                    }
-                } else {
-                    // Keep the name so that rules naming it do not report a
-                    // second, misleading error.
-                    accounts.push(placeholder_account(&name.value));
-                }
+            for (name, node) in entries.iter() {
+                // One that cannot be read keeps its name, so that rules
+                // naming it do not report a second, misleading error.
+                let a = account(&mut cx, name, node, base)
+                    .unwrap_or_else(|| placeholder_account(&name.value));
+                accounts.push(a);
             }
         }
         Some(other) => cx.err(
@@ -138,7 +192,7 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     }
 
     let mut rules = Vec::new();
-    match &file.rules {
+    match file.get("rules") {
         None => cx.err_hint(
             start,
             "missing key \"rules\"",
@@ -148,28 +202,31 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
             value: Value::Seq(items),
             ..
         }) => {
+            let names = AccountNames::of(&accounts);
             let mut seen: HashMap<String, u32> = HashMap::new();
-            for node in items {
-                let Some(raw) = cx.parse::<RawRule>(node) else {
+            for node in items.iter() {
+                let Some(f) = read::fields(node, RULE_KEYS, &mut cx.diags) else {
                     continue;
                 };
-                if let Some(first) = seen.get(&raw.name.value) {
-                    cx.err_hint(
-                        raw.name.pos,
-                        format!("duplicate rule name \"{}\"", raw.name.value),
-                        format!("first used at line {first}"),
-                    );
-                } else {
-                    seen.insert(raw.name.value.clone(), raw.name.pos.line);
+                let name = f
+                    .require("name", &mut cx.diags)
+                    .and_then(|n| read::text(n, &mut cx.diags));
+                if let Some(name) = &name {
+                    if let Some(first) = seen.get(&name.value) {
+                        cx.err_hint(
+                            name.pos,
+                            format!("duplicate rule name \"{}\"", name.value),
+                            format!("first used at line {first}"),
+                        );
+                    } else {
+                        seen.insert(name.value.clone(), name.pos.line);
+                    }
                 }
-                if let Some(r) = rule(&mut cx, raw, node.pos, &accounts) {
+                if let Some(r) = rule(&mut cx, name, &f, node.pos, &names) {
                     rules.push(r);
                 }
             }
         }
-        Some(Spanned {
-            value: Value::Null, ..
-        }) => {}
         Some(other) => cx.err(
             other.pos,
             format!(
@@ -182,9 +239,7 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     if cx.diags.is_empty() {
         Ok(Config { accounts, rules })
     } else {
-        cx.diags.sort_by_key(|d| d.pos);
-        cx.diags.dedup();
-        Err(cx.diags)
+        Err(cx.diags.into_vec())
     }
 }
 
@@ -222,89 +277,94 @@ fn expand_path(text: &str, base: &Path) -> PathBuf {
     base.join(text)
 }
 
-fn duration_field(cx: &mut Ctx, v: &Option<Spanned<String>>, default: Duration) -> Duration {
-    match v {
-        None => default,
-        Some(s) => match parse_duration(&s.value) {
-            Ok(d) if d.is_zero() => {
-                cx.err(s.pos, "the interval must be longer than 0s");
-                default
-            }
-            Ok(d) => d,
-            Err(e) => {
-                cx.err(s.pos, e);
-                default
-            }
-        },
+fn duration_field(cx: &mut Ctx, node: Option<&Node>, default: Duration) -> Duration {
+    let Some(s) = node.and_then(|n| read::text(n, &mut cx.diags)) else {
+        return default;
+    };
+    match parse_duration(&s.value) {
+        Ok(d) if d.is_zero() => {
+            cx.err(s.pos, "the interval must be longer than 0s");
+            default
+        }
+        Ok(d) => d,
+        Err(e) => {
+            cx.err(s.pos, e);
+            default
+        }
     }
 }
 
-fn account(
-    cx: &mut Ctx,
-    name: &Spanned<String>,
-    pos: Pos,
-    raw: RawAccount,
-    base: &Path,
-) -> Option<Account> {
+/// Reads and checks one account. Every key is read even when another is
+/// wrong; `None` when a key it cannot do without is missing or unreadable.
+fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Option<Account> {
     if name.value.trim().is_empty() {
         cx.err(name.pos, "an account name cannot be empty");
     }
-    let tls = match raw.tls.as_ref().map(|t| t.value) {
-        None | Some(RawTls::Implicit) => Tls::Implicit,
-        Some(RawTls::Starttls) => Tls::StartTls,
-        Some(RawTls::None) => Tls::None,
+    let f = read::fields(node, ACCOUNT_KEYS, &mut cx.diags)?;
+    let pos = node.pos;
+    let d = &mut cx.diags;
+    let host = f.require("host", d).and_then(|n| read::text(n, d));
+    let username = f.require("username", d).and_then(|n| read::text(n, d));
+    let tls_node = f.get("tls");
+    let tls = tls_node
+        .and_then(|n| read::word(n, "tls", TLS_WORDS, d))
+        .unwrap_or(Tls::Implicit);
+    let flag = |key, default, d: &mut Diagnostics| {
+        f.get(key)
+            .and_then(|n| read::boolean(n, d))
+            .unwrap_or(default)
     };
-    if raw.host.value.trim().is_empty() {
-        cx.err(raw.host.pos, "the host cannot be empty");
-    }
-    let allow_plaintext = raw.allow_plaintext.unwrap_or(false);
-    if tls == Tls::None && !allow_plaintext && !is_loopback(&raw.host.value) {
-        let at = raw.tls.as_ref().map_or(pos, |t| t.pos);
-        cx.err_hint(
-            at,
-            format!(
-                "tls: none would send the password for \"{}\" unencrypted to {}",
-                name.value, raw.host.value
-            ),
-            "use tls: implicit or starttls, or set allow_plaintext: true if you really mean it",
-        );
-    }
-    let port = match &raw.port {
-        Some(p) if p.value == 0 => {
-            cx.err(p.pos, "port 0 is not a port");
-            0
-        }
-        Some(p) => p.value,
+    let allow_plaintext = flag("allow_plaintext", false, d);
+    let create_folders = flag("create_folders", true, d);
+    let idle = flag("idle", true, d);
+    let port = match f.get("port") {
+        Some(n) => read::port(n, d).unwrap_or(0),
         None if tls == Tls::Implicit => 993,
         None => 143,
     };
+    let ca_file = f
+        .get("ca_file")
+        .and_then(|n| read::text(n, d))
+        .map(|c| expand_path(&c.value, base));
 
-    let mut sources: Vec<(&str, Pos, SecretSource)> = [
-        raw.password_command.as_ref().map(|s| {
-            (
-                "password_command",
-                s.pos,
-                SecretSource::Command(s.value.clone()),
-            )
-        }),
-        raw.password_env
-            .as_ref()
-            .map(|s| ("password_env", s.pos, SecretSource::Env(s.value.clone()))),
-        raw.password_file.as_ref().map(|s| {
-            (
-                "password_file",
-                s.pos,
-                SecretSource::File(expand_path(&s.value, base)),
-            )
-        }),
-        raw.oauth2.as_ref().map(|o| {
-            let cmd = o.value.token_command.value.clone();
-            ("oauth2", o.pos, SecretSource::OAuth2 { token_command: cmd })
-        }),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    if let Some(host) = &host {
+        if host.value.trim().is_empty() {
+            cx.err(host.pos, "the host cannot be empty");
+        }
+        if tls == Tls::None && !allow_plaintext && !is_loopback(&host.value) {
+            let at = tls_node.map_or(pos, |t| t.pos);
+            cx.err_hint(
+                at,
+                format!(
+                    "tls: none would send the password for \"{}\" unencrypted to {}",
+                    name.value, host.value
+                ),
+                "use tls: implicit or starttls, or set allow_plaintext: true if you really mean it",
+            );
+        }
+    }
+
+    // Every source given, with what it names when it could be read.
+    let mut sources: Vec<(&str, Pos, Option<SecretSource>)> = Vec::new();
+    for key in ["password_command", "password_env", "password_file"] {
+        let Some(n) = f.get(key) else { continue };
+        let source = read::text(n, &mut cx.diags).map(|t| match key {
+            "password_command" => SecretSource::Command(t.value),
+            "password_env" => SecretSource::Env(t.value),
+            _ => SecretSource::File(expand_path(&t.value, base)),
+        });
+        sources.push((key, n.pos, source));
+    }
+    if let Some(n) = f.get("oauth2") {
+        let d = &mut cx.diags;
+        let command = read::fields(n, &["token_command"], d)
+            .and_then(|o| o.require("token_command", d))
+            .and_then(|t| read::text(t, d));
+        let source = command.map(|c| SecretSource::OAuth2 {
+            token_command: c.value,
+        });
+        sources.push(("oauth2", n.pos, source));
+    }
     // The later one in the file is the one to point at.
     sources.sort_by_key(|(_, pos, _)| *pos);
     let secret = match sources.as_slice() {
@@ -314,7 +374,7 @@ fn account(
                 format!("account \"{}\" has no secret", name.value),
                 "set one of password_command, password_env, password_file or oauth2",
             );
-            SecretSource::Env(String::new())
+            None
         }
         [(_, _, s)] => s.clone(),
         [(first, _, s), rest @ ..] => {
@@ -333,46 +393,47 @@ fn account(
     };
     for (_, at, s) in &sources {
         let empty = match s {
-            SecretSource::Command(c) | SecretSource::Env(c) => c.trim().is_empty(),
-            SecretSource::OAuth2 { token_command } => token_command.trim().is_empty(),
-            SecretSource::File(_) => false,
+            Some(SecretSource::Command(c) | SecretSource::Env(c)) => c.trim().is_empty(),
+            Some(SecretSource::OAuth2 { token_command }) => token_command.trim().is_empty(),
+            Some(SecretSource::File(_)) | None => false,
         };
         if empty {
             cx.err(*at, "the secret source is empty");
         }
     }
 
-    let watch = match &raw.watch {
+    let watch = match f.get("watch") {
         None => vec!["INBOX".to_string()],
         Some(node) => mailbox_list(cx, node),
     };
+    let poll_interval = duration_field(cx, f.get("poll_interval"), DEFAULT_POLL);
+    let sweep = duration_field(cx, f.get("sweep"), DEFAULT_SWEEP);
+    let idle_renewal = duration_field(cx, f.get("idle_renewal"), DEFAULT_IDLE_RENEWAL);
+    if idle_renewal > MAX_IDLE_RENEWAL {
+        let at = f.get("idle_renewal").map_or(pos, |r| r.pos);
+        cx.err_hint(
+            at,
+            "idle_renewal must be under 29 minutes",
+            "servers may drop an IDLE after 30 minutes (RFC 2177)",
+        );
+    }
+    let timeout = duration_field(cx, f.get("timeout"), DEFAULT_TIMEOUT);
     Some(Account {
         name: name.value.clone(),
-        host: raw.host.value.trim().to_string(),
+        host: host?.value.trim().to_string(),
         port,
         tls,
-        ca_file: raw.ca_file.as_ref().map(|c| expand_path(&c.value, base)),
-        username: raw.username.value,
-        secret,
+        ca_file,
+        username: username?.value,
+        secret: secret?,
         allow_plaintext,
-        create_folders: raw.create_folders.unwrap_or(true),
+        create_folders,
         watch,
-        poll_interval: duration_field(cx, &raw.poll_interval, DEFAULT_POLL),
-        idle: raw.idle.unwrap_or(true),
-        sweep: duration_field(cx, &raw.sweep, DEFAULT_SWEEP),
-        idle_renewal: {
-            let d = duration_field(cx, &raw.idle_renewal, DEFAULT_IDLE_RENEWAL);
-            if d > MAX_IDLE_RENEWAL {
-                let at = raw.idle_renewal.as_ref().map_or(pos, |r| r.pos);
-                cx.err_hint(
-                    at,
-                    "idle_renewal must be under 29 minutes",
-                    "servers may drop an IDLE after 30 minutes (RFC 2177)",
-                );
-            }
-            d
-        },
-        timeout: duration_field(cx, &raw.timeout, DEFAULT_TIMEOUT),
+        poll_interval,
+        idle,
+        sweep,
+        idle_renewal,
+        timeout,
     })
 }
 
@@ -401,54 +462,91 @@ fn mailbox_list(cx: &mut Ctx, node: &Node) -> Vec<String> {
     out
 }
 
-fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Rule> {
-    let name = raw.name.value.trim().to_string();
-    if name.is_empty() {
-        cx.err(raw.name.pos, "a rule name cannot be empty");
+/// The accounts' names, in file order and for lookup.
+struct AccountNames<'a> {
+    list: Vec<&'a str>,
+    set: HashSet<&'a str>,
+}
+
+impl<'a> AccountNames<'a> {
+    fn of(accounts: &'a [Account]) -> Self {
+        let list: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+        let set = list.iter().copied().collect();
+        AccountNames { list, set }
     }
-    let account = match &raw.account {
-        Some(a) => {
-            if !accounts.iter().any(|x| x.name == a.value) {
-                let names: Vec<&str> = accounts.iter().map(|x| x.name.as_str()).collect();
-                cx.err_hint(
-                    a.pos,
-                    format!("unknown account \"{}\"", a.value),
-                    suggest(&a.value, &names),
-                );
-            }
-            a.value.clone()
+}
+
+/// Reads and checks one rule. `name` is `None` when it is missing or not
+/// text (reported already): the rest is still checked, and messages call it
+/// by its line.
+fn rule(
+    cx: &mut Ctx,
+    name: Option<Spanned<String>>,
+    f: &Fields,
+    pos: Pos,
+    accounts: &AccountNames,
+) -> Option<Rule> {
+    let trimmed = name.as_ref().map(|n| n.value.trim().to_string());
+    if let (Some(n), Some("")) = (&name, trimmed.as_deref()) {
+        cx.err(n.pos, "a rule name cannot be empty");
+    }
+    let (who, who_as_written) = match &name {
+        Some(n) => (
+            format!("rule \"{}\"", n.value.trim()),
+            format!("rule \"{}\"", n.value),
+        ),
+        None => {
+            let line = format!("the rule at line {}", pos.line);
+            (line.clone(), line)
         }
-        None => match accounts {
-            [one] => one.name.clone(),
+    };
+    let name_pos = name.as_ref().map_or(pos, |n| n.pos);
+    let account = match f.get("account") {
+        Some(node) => match read::text(node, &mut cx.diags) {
+            Some(a) => {
+                if !accounts.set.contains(a.value.as_str()) {
+                    cx.unknown(
+                        a.pos,
+                        format!("unknown account \"{}\"", a.value),
+                        &a.value,
+                        &accounts.list,
+                    );
+                }
+                a.value
+            }
+            None => String::new(),
+        },
+        None => match accounts.list.as_slice() {
+            [one] => one.to_string(),
             [] => String::new(),
-            _ => {
-                let names: Vec<&str> = accounts.iter().map(|x| x.name.as_str()).collect();
+            names => {
                 cx.err_hint(
-                    raw.name.pos,
-                    format!("rule \"{name}\" needs `account:` since there are several accounts"),
-                    format!("one of: {}", names.join(", ")),
+                    name_pos,
+                    format!("{who} needs `account:` since there are several accounts"),
+                    format!("one of: {}", listing(names)),
                 );
                 String::new()
             }
         },
     };
-    let mailboxes = match &raw.mailbox {
+    let mailboxes = match f.get("mailbox") {
         None => vec!["INBOX".to_string()],
         Some(node) => mailbox_list(cx, node),
     };
-    let conditions = match &raw.match_ {
+    let conditions = match f.get("match") {
         None => Vec::new(),
         Some(node) => condition_map(cx, node),
     };
 
+    let actions_node = f.get("actions");
     let mut actions = Vec::new();
-    match &raw.actions {
+    match actions_node {
         None => {}
         Some(Spanned {
             value: Value::Seq(items),
             ..
         }) => {
-            for item in items {
+            for item in items.iter() {
                 if let Some(a) = action(cx, item) {
                     // Point at the value (`X` of `- move: X`), where the
                     // problem usually is.
@@ -466,16 +564,19 @@ fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Ru
             "write each action on its own line starting with `- `",
         ),
     }
-    let stop = raw.stop.as_ref().is_some_and(|s| s.value)
+    let stop = f
+        .get("stop")
+        .and_then(|n| read::boolean(n, &mut cx.diags))
+        .unwrap_or(false)
         || actions.iter().any(|(_, a)| matches!(a, Action::Stop));
     // An invalid action was reported already; "no actions" would repeat it.
     let written =
-        matches!(&raw.actions, Some(Spanned { value: Value::Seq(items), .. }) if !items.is_empty());
+        matches!(actions_node, Some(Spanned { value: Value::Seq(items), .. }) if !items.is_empty());
     if actions.is_empty() && !stop && !written {
-        let at = raw.actions.as_ref().map_or(pos, |a| a.pos);
+        let at = actions_node.map_or(pos, |a| a.pos);
         cx.err_hint(
             at,
-            format!("rule \"{name}\" has no actions"),
+            format!("{who} has no actions"),
             "add `actions:`, or `stop: true` to end evaluation",
         );
     }
@@ -495,13 +596,21 @@ fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Ru
     for c in &conditions {
         capture_names(c, false, &mut live, &mut negated);
     }
+    // A rule can hold thousands of captures, actions and mailboxes; each
+    // check below is one lookup, not a scan.
+    let live_set: HashSet<&str> = live.iter().map(String::as_str).collect();
+    let negated_set: HashSet<&str> = negated.iter().map(String::as_str).collect();
+    let mut known: Vec<&str> = builtin_names().collect();
+    known.extend(&live_set);
+    let reads: HashSet<&str> = mailboxes.iter().map(String::as_str).collect();
+    let reads_inbox = mailboxes.iter().any(|m| same_mailbox(m, "INBOX"));
     for (at, a) in &actions {
         let Some(t) = a.templates() else { continue };
         for name in t.captures() {
-            if live.iter().any(|n| n == name) {
+            if live_set.contains(name) {
                 continue;
             }
-            if negated.iter().any(|n| n == name) {
+            if negated_set.contains(name) {
                 cx.err(
                     *at,
                     format!(
@@ -509,15 +618,13 @@ fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Ru
                     ),
                 );
             } else {
-                let mut known: Vec<&str> = builtin_names().collect();
-                known.extend(live.iter().map(String::as_str));
+                let close = cx.diags.close_match(*at, name, &known);
                 cx.err_hint(
                     *at,
                     format!(
-                        "unknown template variable {{{name}}}: no regex of rule \"{}\" captures it",
-                        raw.name.value
+                        "unknown template variable {{{name}}}: no regex of {who_as_written} captures it"
                     ),
-                    match close_match(name, &known) {
+                    match close {
                         Some(c) => format!("did you mean \"{c}\"?"),
                         None => format!(
                             "name a group (?P<{name}>...) in a regex of this rule, or use one of: {}",
@@ -529,19 +636,24 @@ fn rule(cx: &mut Ctx, raw: RawRule, pos: Pos, accounts: &[Account]) -> Option<Ru
         }
         if let Action::Move(t) = a
             && t.is_literal()
-            && mailboxes.iter().any(|m| same_mailbox(m, t.source()))
+            // As `mailboxes.iter().any(|m| same_mailbox(m, t.source()))`.
+            && if same_mailbox(t.source(), "INBOX") {
+                reads_inbox
+            } else {
+                reads.contains(t.source())
+            }
         {
             cx.err(
                 *at,
                 format!(
-                    "rule \"{name}\" moves messages into {}, the mailbox it reads",
+                    "{who} moves messages into {}, the mailbox it reads",
                     t.source()
                 ),
             );
         }
     }
     Some(Rule {
-        name,
+        name: trimmed?,
         account,
         mailboxes,
         conditions,
@@ -661,7 +773,7 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
         "header" => match &v.value {
             Value::Map(entries) if !entries.is_empty() => {
                 let mut out = Vec::new();
-                for (name, test) in entries {
+                for (name, test) in entries.iter() {
                     if let Err(e) = header_name(&name.value) {
                         cx.err(name.pos, e);
                         continue;
@@ -753,10 +865,11 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
             }
         },
         other => {
-            cx.err_hint(
+            cx.unknown(
                 key.pos,
                 format!("unknown key \"{other}\" in match"),
-                suggest(other, CONDITION_KEYS),
+                other,
+                CONDITION_KEYS,
             );
             None
         }
@@ -768,7 +881,7 @@ fn header_name(name: &str) -> Result<(), String> {
     if !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
         Ok(())
     } else {
-        Err(format!("{name:?} is not a header name"))
+        Err(format!("{} is not a header name", quoted(name)))
     }
 }
 
@@ -837,12 +950,13 @@ fn text_test(cx: &mut Ctx, v: &Node, plain_is: bool) -> Option<TextTest> {
         }
         Value::Map(entries) => {
             let mut found = None;
-            for (k, val) in entries {
+            for (k, val) in entries.iter() {
                 if !TEXT_KEYS.contains(&k.value.as_str()) {
-                    cx.err_hint(
+                    cx.unknown(
                         k.pos,
                         format!("unknown text test \"{}\"", k.value),
-                        suggest(&k.value, TEXT_KEYS),
+                        &k.value,
+                        TEXT_KEYS,
                     );
                     continue;
                 }
@@ -871,14 +985,14 @@ fn text_test_kind(cx: &mut Ctx, kind: &str, v: &Node) -> Option<TextTest> {
     match kind {
         "is" => Some(TextTest::is(&pattern)),
         "contains" => Some(TextTest::contains(&pattern)),
-        "glob" => match compile_glob(&pattern) {
+        "glob" => match cx.compile(true, &pattern) {
             Ok(regex) => Some(TextTest::Glob { pattern, regex }),
             Err(e) => {
                 cx.err(v.pos, format!("invalid glob: {e}"));
                 None
             }
         },
-        _ => match compile_regex(&pattern) {
+        _ => match cx.compile(false, &pattern) {
             Ok(regex) => Some(TextTest::Regex { pattern, regex }),
             Err(e) => {
                 let first = e
@@ -905,7 +1019,7 @@ fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
         Value::Map(entries) => {
             let (mut text, mut domain, mut localpart) = (None, None, None);
             let mut ok = true;
-            for (k, val) in entries {
+            for (k, val) in entries.iter() {
                 match k.value.as_str() {
                     "domain" => {
                         domain = text_test(cx, val, true).or_else(|| {
@@ -931,10 +1045,11 @@ fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
                         }
                     }
                     other => {
-                        cx.err_hint(
+                        cx.unknown(
                             k.pos,
                             format!("unknown address test \"{other}\""),
-                            suggest(other, ADDRESS_KEYS),
+                            other,
+                            ADDRESS_KEYS,
                         );
                         ok = false;
                     }
@@ -966,15 +1081,16 @@ fn attachment(cx: &mut Ctx, v: &Node) -> Option<Condition> {
         )))),
         Value::Map(entries) if !entries.is_empty() => {
             let mut a = AttachmentTest::default();
-            for (k, val) in entries {
+            for (k, val) in entries.iter() {
                 match k.value.as_str() {
                     "name" => a.name = Some(text_test(cx, val, false)?),
                     "type" => a.mime_type = Some(text_test(cx, val, false)?),
                     other => {
-                        cx.err_hint(
+                        cx.unknown(
                             k.pos,
                             format!("unknown attachment test \"{other}\""),
-                            suggest(other, &["name", "type"]),
+                            other,
+                            &["name", "type"],
                         );
                         return None;
                     }
@@ -1007,15 +1123,16 @@ fn size(cx: &mut Ctx, v: &Node) -> Option<Condition> {
     };
     let (mut over, mut under) = (None, None);
     let mut invalid = false;
-    for (k, val) in entries {
+    for (k, val) in entries.iter() {
         let slot = match k.value.as_str() {
             "over" => &mut over,
             "under" => &mut under,
             other => {
-                cx.err_hint(
+                cx.unknown(
                     k.pos,
                     format!("unknown size test \"{other}\""),
-                    suggest(other, &["over", "under"]),
+                    other,
+                    &["over", "under"],
                 );
                 continue;
             }
@@ -1063,7 +1180,10 @@ fn folder_template(cx: &mut Ctx, v: &Node, action: &str) -> Option<Template> {
                 return None;
             }
             if text.split('/').any(str::is_empty) {
-                cx.err(v.pos, format!("folder name {text:?} has an empty level"));
+                cx.err(
+                    v.pos,
+                    format!("folder name {} has an empty level", quoted(&text)),
+                );
                 return None;
             }
             Some(t)
@@ -1103,10 +1223,11 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
                     None
                 }
                 other => {
-                    cx.err_hint(
+                    cx.unknown(
                         item.pos,
                         format!("unknown action \"{other}\""),
-                        suggest(other, ACTION_KEYS),
+                        other,
+                        ACTION_KEYS,
                     );
                     None
                 }
@@ -1143,7 +1264,7 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
             Value::Null => Some(Action::Delete { expunge: false }),
             Value::Map(entries) => {
                 let mut expunge = false;
-                for (k, val) in entries {
+                for (k, val) in entries.iter() {
                     match (k.value.as_str(), &val.value) {
                         ("expunge", Value::Bool(b)) => expunge = *b,
                         ("expunge", other) => {
@@ -1154,10 +1275,11 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
                             return None;
                         }
                         (other, _) => {
-                            cx.err_hint(
+                            cx.unknown(
                                 k.pos,
                                 format!("unknown key \"{other}\""),
-                                suggest(other, &["expunge"]),
+                                other,
+                                &["expunge"],
                             );
                             return None;
                         }
@@ -1185,10 +1307,11 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
             }
         },
         other => {
-            cx.err_hint(
+            cx.unknown(
                 key.pos,
                 format!("unknown action \"{other}\""),
-                suggest(other, ACTION_KEYS),
+                other,
+                ACTION_KEYS,
             );
             None
         }

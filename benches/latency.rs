@@ -103,7 +103,7 @@ async fn main() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = user.config(dir.path(), FULL, "", RULES);
+    let cfg = user.config(dir.path(), FULL, "    max_actions: unlimited\n", RULES);
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
         .args(["watch", "-c"])
         .arg(&cfg)

@@ -120,6 +120,31 @@ pub struct Planned {
     pub mark: Mark,
 }
 
+impl Planned {
+    /// How many messages the steps act on.
+    pub fn acting(&self) -> usize {
+        let mut uids = std::collections::BTreeSet::new();
+        for s in &self.steps {
+            uids.extend(s.op.uids().iter());
+        }
+        uids.len()
+    }
+
+    /// Why this pass must not go ahead: more messages to act on than the
+    /// account's `max_actions`.
+    pub fn over_limit(&self, account: &Account) -> Option<String> {
+        let max = account.max_actions?;
+        let n = self.acting();
+        (n > max).then(|| {
+            format!(
+                "this pass would act on {} in {}, more than max_actions ({max}) allows",
+                messages(n),
+                self.plan.mailbox
+            )
+        })
+    }
+}
+
 /// Reads and decides one mailbox (`path` as the rules name it, `mailbox` as
 /// the server does): all of it, or, given the mark of an earlier pass with
 /// the same UIDVALIDITY, only the messages above it and those whose flags

@@ -78,10 +78,11 @@ async fn scattered_uid_sets_are_split_under_the_line_limit_and_lose_nothing() {
     c.logout().await;
 
     let dir = tempfile::tempdir().unwrap();
+    // 2,000 messages to act on at once, past the default max_actions.
     let cfg = user.config(
         dir.path(),
         FULL,
-        "",
+        "    max_actions: unlimited\n",
         "  - {name: odd, match: {subject: odd}, actions: [flag: seen, move: Odd]}\n",
     );
     let (o, sent) = run_traced(&user, &cfg, &["run"]);

@@ -325,3 +325,41 @@ per_layout! {
         assert_eq!(user.mailwarden_bare(&["log"]).stdout, journal);
     }
 }
+
+per_layout! {
+    /// A first pass over more mail than `max_actions` allows is no
+    /// surprise: `run` shows the summary and stops, the dry run says it
+    /// would, `watch` does not start the account and says how to accept,
+    /// and `run --no-limit` goes ahead.
+    async fn a_pass_over_more_than_max_actions_stops_until_accepted(user, names) {
+        fill(&user).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), FULL, "    max_actions: 3\n", scenario::RULES);
+        let before = user.snapshot().await;
+        let dry = user.mailwarden(&["run", "--dry-run", "--now", NOW], &cfg);
+        let (out, err) = text(&dry);
+        assert_eq!(dry.status.code(), Some(1), "{out}\n{err}");
+        assert!(err.contains("this pass would act on 8 messages in INBOX, more than max_actions (3) allows"), "{err}");
+        assert!(out.contains("would move 1 message to"), "the plan is still shown: {out}");
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+        assert!(err.contains("nothing was done there"), "{err}");
+        assert!(out.contains("stopped before acting: rule \"GitHub\": 1 message, rule \"Lists\": 1 message"), "{out}");
+        assert_eq!(user.snapshot().await, before, "nothing may change");
+
+        let daemon = support::Daemon::start(&user, &cfg);
+        daemon.expect_log("this account is not watched", 20).await;
+        assert!(daemon.log_has(&format!("mailwarden run --account test --no-limit")), "{}", daemon.log());
+        assert_eq!(daemon.stop(), Some(0));
+        assert_eq!(user.snapshot().await, before, "nothing may change");
+
+        let o = user.mailwarden(&["run", "--no-limit", "--now", NOW], &cfg);
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        assert_eq!(placement(&user.snapshot().await), expected(&names));
+        // After that, a pass has nothing left to do, well within the limit.
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    }
+    only [Plain, Dotted]
+}

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// State file [default: $XDG_STATE_HOME/mailwarden/state.db]
     #[arg(long, value_name = "PATH")]
     pub state: Option<std::path::PathBuf>,
+    /// Go ahead even where a pass acts on more messages than the account's
+    /// max_actions (check them with --dry-run first)
+    #[arg(long)]
+    pub no_limit: bool,
 }
 
 /// How one account's pass ended.
@@ -165,6 +169,22 @@ pub async fn run_account(
                 return result;
             }
         };
+        // A pass that would act on more than the account allows stops here
+        // and says so: no surprise when first pointed at years of mail.
+        let over = planned.over_limit(account).filter(|_| !args.no_limit);
+        if let Some(why) = &over {
+            crate::say!(
+                "mailwarden: {}/{}: {why}; {}",
+                account.name,
+                crate::display::escape(mailbox.as_str()),
+                if state.is_some() {
+                    "nothing was done there. Check with `mailwarden run --dry-run`, then go ahead with `mailwarden run --no-limit`, or raise max_actions"
+                } else {
+                    "`mailwarden run` would stop there; `mailwarden run --no-limit` goes ahead"
+                }
+            );
+            result.failed_messages += 1;
+        }
         let Some(state) = state else {
             result.failed_messages += report_undecided(&planned.plan);
             for step in planned.steps.iter().filter(|s| s.to.is_err()) {
@@ -183,6 +203,27 @@ pub async fn run_account(
             };
             continue;
         };
+        if over.is_some() {
+            let (per_rule, _) = planned.plan.counts();
+            let summary: Vec<String> = per_rule
+                .iter()
+                .map(|(rule, n)| {
+                    format!(
+                        "rule \"{}\": {}",
+                        crate::display::escape(rule),
+                        messages(*n)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "{}/{}: stopped before acting: {}",
+                account.name,
+                crate::display::escape(mailbox.as_str()),
+                summary.join(", ")
+            );
+            continue;
+        }
         match apply(
             &mut session,
             &mut folders,

@@ -86,15 +86,35 @@ struct AccountCtx<'a> {
     state: &'a State,
 }
 
-/// Passes over `paths`; `new_only` looks only above each mark.
+/// Why a pass ended early.
+#[derive(Debug)]
+enum Stopped {
+    /// The connection or the state failed: reconnect and go on.
+    Lost(String),
+    /// The account's first pass would act on more messages than its
+    /// `max_actions`: the account waits for the user.
+    Refused(String),
+}
+
+impl From<String> for Stopped {
+    fn from(e: String) -> Self {
+        Stopped::Lost(e)
+    }
+}
+
+/// Passes over `paths`; `new_only` looks only above each mark. `first`:
+/// the account's first full pass, which refuses to act on more messages
+/// than `max_actions`; a later pass skips such a mailbox (its mark stays,
+/// so it is looked at again) and logs why.
 async fn pass(
     cx: &AccountCtx<'_>,
     session: &mut Session,
     folders: &mut Folders,
     paths: &[FolderPath],
     new_only: bool,
+    first: bool,
     stop: &watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<(), Stopped> {
     let (account, state) = (cx.account, cx.state);
     let mut sink = std::io::sink();
     for path in paths {
@@ -130,6 +150,17 @@ async fn pass(
         let planned = plan_mailbox(session, folders, account, &source, options)
             .await
             .map_err(|e| format!("{mailbox}: {e}"))?;
+        if let Some(why) = planned.over_limit(account) {
+            if first {
+                return Err(Stopped::Refused(why));
+            }
+            tracing::error!(
+                account = %account.name, %mailbox,
+                "{why}; nothing is done there until `mailwarden run --account {} --no-limit` has gone ahead (check with --dry-run first), or max_actions is raised",
+                account.name
+            );
+            continue;
+        }
         if !planned.plan.entries.is_empty() {
             apply(session, folders, &planned, account, state, false, &mut sink)
                 .await
@@ -174,6 +205,8 @@ async fn account_loop(
     }
     let mut backoff = Backoff(BACKOFF_MIN);
     let mut next_sweep = Instant::now();
+    // Until the first full pass has been carried out in this process.
+    let mut first_pass = true;
     'connect: loop {
         if *stop.borrow() {
             return;
@@ -200,7 +233,7 @@ async fn account_loop(
             account: &account,
             state: &state,
         };
-        let result: Result<(), String> = async {
+        let result: Result<(), Stopped> = async {
             let mut folders = Folders::load(&mut session)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -217,12 +250,40 @@ async fn account_loop(
                             .await
                             .map_err(|e| e.to_string())?;
                     }
-                    pass(&cx, &mut session, &mut folders, &all, false, &stop).await?;
+                    pass(
+                        &cx,
+                        &mut session,
+                        &mut folders,
+                        &all,
+                        false,
+                        first_pass,
+                        &stop,
+                    )
+                    .await?;
+                    first_pass = false;
                     next_sweep = Instant::now() + account.sweep;
                     // Leave the IDLE mailbox selected.
-                    pass(&cx, &mut session, &mut folders, &watched, true, &stop).await?;
+                    pass(
+                        &cx,
+                        &mut session,
+                        &mut folders,
+                        &watched,
+                        true,
+                        false,
+                        &stop,
+                    )
+                    .await?;
                 } else {
-                    pass(&cx, &mut session, &mut folders, &watched, true, &stop).await?;
+                    pass(
+                        &cx,
+                        &mut session,
+                        &mut folders,
+                        &watched,
+                        true,
+                        false,
+                        &stop,
+                    )
+                    .await?;
                 }
                 backoff.reset();
                 if *stop.borrow() {
@@ -269,7 +330,16 @@ async fn account_loop(
                 tracing::info!(account = %account.name, "stopped");
                 return;
             }
-            Err(e) => {
+            Err(Stopped::Refused(why)) => {
+                session.logout().await;
+                tracing::error!(
+                    account = %account.name,
+                    "{why}: this account is not watched. Check the plan with `mailwarden run --dry-run --account {name}`, let it go ahead once with `mailwarden run --account {name} --no-limit` (or raise max_actions), then restart watch or send it SIGHUP",
+                    name = account.name
+                );
+                return;
+            }
+            Err(Stopped::Lost(e)) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "connection lost or refused; reconnecting");
                 if sleep_or_stop(wait, &mut stop).await {

@@ -75,7 +75,14 @@ pub struct Account {
     pub idle_renewal: Duration,
     /// How long any answer from the server may take.
     pub timeout: Duration,
+    /// The most messages one pass over a mailbox may act on before it
+    /// stops and asks (`run --no-limit`); `None`: no limit.
+    pub max_actions: Option<usize>,
 }
+
+/// The default of `max_actions`: more than a busy day brings, far fewer
+/// than a first pass over years of mail would touch.
+pub const DEFAULT_MAX_ACTIONS: usize = 500;
 
 impl Config {
     pub fn account(&self, name: &str) -> Option<&Account> {

@@ -41,6 +41,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "sweep",
     "idle_renewal",
     "timeout",
+    "max_actions",
 ];
 const TLS_WORDS: &[(&str, Tls)] = &[
     ("implicit", Tls::Implicit),
@@ -260,6 +261,28 @@ fn placeholder_account(name: &str) -> Account {
         sweep: DEFAULT_SWEEP,
         idle_renewal: DEFAULT_IDLE_RENEWAL,
         timeout: DEFAULT_TIMEOUT,
+        max_actions: Some(super::DEFAULT_MAX_ACTIONS),
+    }
+}
+
+/// `max_actions`: a number of messages, 1 or more, or `unlimited`.
+fn max_actions(cx: &mut Ctx, node: Option<&Node>) -> Option<usize> {
+    let Some(node) = node else {
+        return Some(super::DEFAULT_MAX_ACTIONS);
+    };
+    match &node.value {
+        Value::Int(n) if *n >= 1 => Some(usize::try_from(*n).unwrap_or(usize::MAX)),
+        Value::Str(s) if s == "unlimited" => None,
+        other => {
+            let found = other.as_text().unwrap_or_else(|| other.kind().to_string());
+            cx.err(
+                node.pos,
+                format!(
+                    "max_actions takes a number of messages (1 or more) or unlimited, found {found}"
+                ),
+            );
+            Some(super::DEFAULT_MAX_ACTIONS)
+        }
     }
 }
 
@@ -418,6 +441,7 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
         );
     }
     let timeout = duration_field(cx, f.get("timeout"), DEFAULT_TIMEOUT);
+    let max_actions = max_actions(cx, f.get("max_actions"));
     Some(Account {
         name: name.value.clone(),
         host: host?.value.trim().to_string(),
@@ -434,6 +458,7 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
         sweep,
         idle_renewal,
         timeout,
+        max_actions,
     })
 }
 

@@ -432,6 +432,7 @@ impl User {
             sweep: Duration::from_secs(3600),
             idle_renewal: Duration::from_secs(300),
             timeout: Duration::from_secs(60),
+            max_actions: None,
         }
     }
 

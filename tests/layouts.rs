@@ -350,7 +350,7 @@ per_layout! {
 
         let daemon = support::Daemon::start(&user, &cfg);
         daemon.expect_log("this account is not watched", 20).await;
-        assert!(daemon.log_has(&format!("mailwarden run --account test --no-limit")), "{}", daemon.log());
+        assert!(daemon.log_has("mailwarden run --account test --no-limit"), "{}", daemon.log());
         assert_eq!(daemon.stop(), Some(0));
         assert_eq!(user.snapshot().await, before, "nothing may change");
 

@@ -21,6 +21,11 @@
 //!   sees the change; a system authdaemond, if one runs, is left alone. This
 //!   needs root with CAP_SYS_ADMIN (a container must allow mounts).
 //!
+//! With a user, [`Interop::snapshot`] reads every personal mailbox through
+//! the tiny client below, and [`Interop::agent`] points mailwarden at the
+//! user (`run`, `log`, `watch` with its log kept) with a state folder of its
+//! own.
+//!
 //! Each server runs under a watchdog shell that stops it (and removes its
 //! directory) when the test binary ends: statics are never dropped. IDLE
 //! announces new mail only when the server polls, every 60 s by default, as
@@ -39,6 +44,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::scenario::Snapshot;
 
 /// Where every server listens.
 pub const HOST: &str = "127.0.0.1";
@@ -895,6 +904,236 @@ pub fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+// ---- mailwarden against a user of a server
+
+impl Interop {
+    /// Every mailbox of `user`'s personal namespace (its name decoded from
+    /// modified UTF-7) with its messages as (Message-ID, sorted flags),
+    /// each mailbox opened read-only. Levels that cannot be opened
+    /// (`\Noselect`) and folders of other users' and shared namespaces
+    /// are left out; `\Recent` is the session's, not the message's, and is
+    /// left out too.
+    pub fn snapshot(&self, user: &InteropUser) -> Snapshot {
+        let mut c = self.login(user, Port::Plain);
+        let fail = |what: &str, e: &dyn fmt::Debug| -> ! {
+            panic!("{} snapshot of {}: {what}: {e:?}", self.flavour, user.name)
+        };
+        let namespaces = c.namespaces().unwrap_or_else(|e| fail("NAMESPACE", &e));
+        let listed = c.list().unwrap_or_else(|e| fail("LIST", &e));
+        let mut out = Snapshot::new();
+        for entry in listed {
+            if entry.has("\\Noselect")
+                || entry.has("\\NonExistent")
+                || !is_personal(&entry.name, &namespaces)
+            {
+                continue;
+            }
+            let examine = format!("EXAMINE {}", quote(&entry.name));
+            let status = c.command(&examine).unwrap_or_else(|e| fail(&examine, &e));
+            if !status.is_ok() {
+                fail(&examine, &status);
+            }
+            let exists: usize = status
+                .untagged
+                .iter()
+                .find_map(|l| l.strip_suffix(" EXISTS")?.parse().ok())
+                .unwrap_or_else(|| fail(&examine, &status));
+            let mut messages = Vec::new();
+            if exists > 0 {
+                let fetch = "FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])";
+                let reply = c.command(fetch).unwrap_or_else(|e| fail(fetch, &e));
+                if !reply.is_ok() {
+                    fail(fetch, &reply);
+                }
+                for line in reply.untagged.iter().filter(|l| l.contains(" FETCH (")) {
+                    messages.push(fetched(line).unwrap_or_else(|| fail(fetch, line)));
+                }
+                assert_eq!(
+                    messages.len(),
+                    exists,
+                    "{}: {}: FETCH answers {:?}",
+                    self.flavour,
+                    entry.name,
+                    reply.untagged
+                );
+            }
+            messages.sort();
+            // Names as mailwarden shows them: decoded from modified UTF-7.
+            let name = if entry.name.contains('&') {
+                utf7_imap::decode_utf7_imap(entry.name)
+            } else {
+                entry.name
+            };
+            out.insert(name, messages);
+        }
+        let _ = c.command("LOGOUT");
+        out
+    }
+
+    /// mailwarden configured for `user` with these rules, connecting as
+    /// `kind` says (STARTTLS and implicit TLS checking the certificate
+    /// against [`Interop::ca_file`]), with a state folder of its own.
+    /// `extra` is added to the account's settings (indented by four).
+    pub fn agent(&self, user: &InteropUser, kind: Port, extra: &str, rules: &str) -> Agent {
+        let dir = tempfile::Builder::new()
+            .prefix("mailwarden-agent-")
+            .tempdir()
+            .unwrap();
+        let tls = match kind {
+            Port::Plain => "none".to_string(),
+            Port::StartTls => format!("starttls\n    ca_file: {:?}", self.ca_file()),
+            Port::Tls => format!("implicit\n    ca_file: {:?}", self.ca_file()),
+        };
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 1\naccounts:\n  test:\n    host: \"{}\"\n    port: {}\n    tls: {tls}\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\n{extra}rules:\n{rules}",
+                self.host,
+                self.port(kind),
+                user.name
+            ),
+        )
+        .unwrap();
+        Agent {
+            config,
+            password: user.password.clone(),
+            dir,
+        }
+    }
+}
+
+/// (Message-ID, sorted flags) of one FETCH answer with FLAGS and the
+/// Message-ID header field (its literal inline).
+fn fetched(line: &str) -> Option<(String, Vec<String>)> {
+    let flags = line.split_once("FLAGS (")?.1.split_once(')')?.0;
+    let mut flags: Vec<String> = flags
+        .split_whitespace()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .map(str::to_string)
+        .collect();
+    flags.sort();
+    let lower = line.to_ascii_lowercase();
+    let at = lower.find("message-id:")? + "message-id:".len();
+    let id = line[at..].split("\r\n").next()?.trim().to_string();
+    Some((id, flags))
+}
+
+/// mailwarden with a configuration for one user and a state folder
+/// (`XDG_STATE_HOME`) of its own; both go when it is dropped.
+pub struct Agent {
+    pub config: PathBuf,
+    password: String,
+    dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn command(&self, args: &[&str], with_config: bool) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mailwarden"));
+        c.args(args);
+        if with_config {
+            c.arg("-c").arg(&self.config);
+        }
+        c.env("MAILWARDEN_TEST_PASSWORD", &self.password)
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("NO_COLOR", "1")
+            .env_remove("MAILWARDEN_LOG");
+        c
+    }
+
+    /// `mailwarden <args> -c <config>`, run to its end.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command(args, true).output().unwrap()
+    }
+
+    /// `mailwarden <args>` without a configuration (`log`).
+    pub fn bare(&self, args: &[&str]) -> std::process::Output {
+        self.command(args, false).output().unwrap()
+    }
+
+    /// `mailwarden watch`, logging at debug level.
+    pub fn watch(&self) -> Watcher {
+        let mut child = self
+            .command(&["watch"], true)
+            .env("MAILWARDEN_LOG", "mailwarden=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push((Instant::now(), line));
+            }
+        });
+        Watcher { child, lines }
+    }
+}
+
+/// A running `mailwarden watch`; its standard error is kept, each line
+/// with when it came. Dropped, it is killed.
+pub struct Watcher {
+    child: Child,
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Watcher {
+    /// When the first line containing `needle` came after `since`, waiting
+    /// for one at most `within`.
+    pub fn wait_log(&self, needle: &str, since: Instant, within: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(at, l)| *at >= since && l.contains(needle))
+                .map(|(at, _)| *at);
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The lines it logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    /// Everything it logged so far, for failure messages.
+    pub fn log(&self) -> String {
+        self.lines().join("\n")
+    }
+
+    /// SIGTERM, then its exit code, waiting at most 10 s (it must stop
+    /// within 2 s).
+    pub fn stop(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 // ---- A tiny blocking IMAP client
 
 /// A tagged command's outcome: the untagged lines before it (without
@@ -1069,7 +1308,31 @@ impl Client {
     /// APPENDs `message` with a synchronizing literal (Courier has no
     /// LITERAL+).
     pub fn append(&mut self, mailbox: &str, message: &[u8]) -> io::Result<Reply> {
-        let tag = self.send(&format!("APPEND {} {{{}}}", quote(mailbox), message.len()))?;
+        self.append_with(mailbox, &[], None, message)
+    }
+
+    /// Like [`Client::append`], with flags (`\\Seen`, `$Invoice`) and an
+    /// arrival time (INTERNALDATE), as the scenario's messages have them.
+    pub fn append_with(
+        &mut self,
+        mailbox: &str,
+        flags: &[&str],
+        arrival: Option<DateTime<Utc>>,
+        message: &[u8],
+    ) -> io::Result<Reply> {
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", flags.join(" "))
+        };
+        let date = arrival
+            .map(|t| format!(" \"{}\"", t.format("%d-%b-%Y %H:%M:%S +0000")))
+            .unwrap_or_default();
+        let tag = self.send(&format!(
+            "APPEND {}{flags}{date} {{{}}}",
+            quote(mailbox),
+            message.len()
+        ))?;
         let line = self.read_line()?;
         if !line.starts_with('+') {
             return Ok(tagged(&line, &tag).unwrap_or_else(|| Reply {
@@ -1114,6 +1377,59 @@ impl Client {
             .split_whitespace()
             .map(str::to_ascii_uppercase)
             .collect())
+    }
+
+    /// The next response line if one arrives within `wait`, `None` if
+    /// none does. Plain connections only: a TLS stream cut by a read
+    /// timeout is not to be trusted afterwards.
+    pub fn read_line_within(&mut self, wait: Duration) -> io::Result<Option<String>> {
+        if !self.buf.windows(2).any(|w| w == b"\r\n") {
+            let Stream::Plain(sock) = &self.stream else {
+                return Err(io_error("read_line_within needs a plain connection"));
+            };
+            let sock = sock.try_clone()?;
+            sock.set_read_timeout(Some(wait))?;
+            let filled = self.fill();
+            sock.set_read_timeout(Some(IO_TIMEOUT))?;
+            match filled {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.read_line().map(Some)
+    }
+
+    /// Every mailbox LIST "" "*" shows.
+    pub fn list(&mut self) -> io::Result<Vec<Listed>> {
+        let reply = self.command(r#"LIST "" "*""#)?;
+        if !reply.is_ok() {
+            return Err(io_error(format!("LIST: {reply:?}")));
+        }
+        reply
+            .data("LIST")
+            .into_iter()
+            .map(|l| Listed::parse(l).ok_or_else(|| io_error(format!("LIST answer {l:?}"))))
+            .collect()
+    }
+
+    /// The prefixes of the personal, other users' and shared namespaces
+    /// (RFC 2342), in that order.
+    pub fn namespaces(&mut self) -> io::Result<[Vec<String>; 3]> {
+        let reply = self.command("NAMESPACE")?;
+        let line = reply
+            .data("NAMESPACE")
+            .first()
+            .ok_or_else(|| io_error(format!("no NAMESPACE in {reply:?}")))?
+            .to_string();
+        namespace_prefixes(&line).ok_or_else(|| io_error(format!("NAMESPACE answer {line:?}")))
     }
 
     fn send(&mut self, text: &str) -> io::Result<String> {
@@ -1207,4 +1523,127 @@ fn literal_length(line: &[u8]) -> Option<usize> {
     let inner = text.strip_suffix('}')?;
     let (_, n) = inner.rsplit_once('{')?;
     n.trim_end_matches('+').parse().ok()
+}
+
+/// One LIST answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// As the server wrote them (`\HasNoChildren`, `\Trash`).
+    pub attributes: Vec<String>,
+    /// `None`: NIL, a flat server.
+    pub separator: Option<char>,
+    pub name: String,
+}
+
+impl Listed {
+    pub fn has(&self, attribute: &str) -> bool {
+        self.attributes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(attribute))
+    }
+
+    /// `(attrs) "sep" name`, the name an atom, a quoted string or a literal
+    /// (which [`Client::read_line`] has put inline after its CRLF).
+    pub fn parse(line: &str) -> Option<Listed> {
+        let rest = line.strip_prefix('(')?;
+        let (attrs, rest) = rest.split_once(')')?;
+        let rest = rest.trim_start();
+        let (separator, rest) = if let Some(r) = rest.strip_prefix("NIL") {
+            (None, r)
+        } else {
+            let (sep, r) = unquote(rest)?;
+            (Some(sep.chars().next()?), r)
+        };
+        let rest = rest.trim_start();
+        let name = if rest.starts_with('"') {
+            unquote(rest)?.0
+        } else if rest.starts_with('{') {
+            rest.split_once("\r\n")?.1.to_string()
+        } else {
+            rest.trim_end().to_string()
+        };
+        Some(Listed {
+            attributes: attrs.split_whitespace().map(str::to_string).collect(),
+            separator,
+            name,
+        })
+    }
+}
+
+/// A quoted string at the start of `s`, unescaped, and what follows it.
+fn unquote(s: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = s.strip_prefix('"')?.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?.1),
+            '"' => return Some((out, &s[i + 2..])),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// The namespace prefixes of a NAMESPACE answer: three groups, each NIL or
+/// a list of `(prefix separator ...)` descriptors.
+pub fn namespace_prefixes(line: &str) -> Option<[Vec<String>; 3]> {
+    let mut out: [Vec<String>; 3] = Default::default();
+    let (mut kind, mut depth, mut wants_prefix) = (0usize, 0u32, false);
+    let mut rest = line.trim();
+    while !rest.is_empty() && kind < 3 {
+        if let Some(r) = rest.strip_prefix('(') {
+            depth += 1;
+            // A descriptor's first string is its prefix.
+            wants_prefix = depth == 2;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix(')') {
+            depth = depth.checked_sub(1)?;
+            if depth == 0 {
+                kind += 1;
+            }
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("NIL") {
+            if depth == 0 {
+                kind += 1;
+            }
+            wants_prefix = false;
+            rest = r;
+        } else if rest.starts_with('"') {
+            let (text, r) = unquote(rest)?;
+            if std::mem::take(&mut wants_prefix) {
+                out[kind].push(text);
+            }
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix(' ') {
+            rest = r;
+        } else {
+            // An extension's atom.
+            let end = rest.find([' ', '(', ')']).unwrap_or(rest.len());
+            wants_prefix = false;
+            rest = &rest[end..];
+        }
+    }
+    (kind == 3).then_some(out)
+}
+
+/// Whether `name` belongs to the personal namespace: INBOX always does;
+/// any other name to the namespace with the longest prefix it starts with.
+pub fn is_personal(name: &str, namespaces: &[Vec<String>; 3]) -> bool {
+    if name.eq_ignore_ascii_case("INBOX") {
+        return true;
+    }
+    let longest = |prefixes: &Vec<String>| {
+        prefixes
+            .iter()
+            .filter(|p| name.starts_with(p.as_str()))
+            .map(String::len)
+            .max()
+    };
+    match longest(&namespaces[0]) {
+        Some(personal) => namespaces[1..]
+            .iter()
+            .filter_map(longest)
+            .all(|other| other < personal),
+        None => false,
+    }
 }

@@ -310,3 +310,71 @@ async fn watch_keeps_reading_texts_after_an_unreadable_bodystructure() {
     assert_eq!(total(&after), 3);
     assert_eq!(after["INBOX"].len(), 1);
 }
+
+/// `undo` killed (SIGKILL) right after one of its journal writes, then run
+/// again: every message back in INBOX with its flags as before, nothing
+/// lost or doubled, and nothing left for a third undo to do.
+async fn undo_killed_then_finished(ip: &'static str, fault: &str) {
+    let user = server().user();
+    seed(&user).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), ip, "", RULES);
+    let since = chrono::Utc::now().to_rfc3339();
+    let run = user.mailwarden(&["run"], &cfg);
+    assert_eq!(run.status.code(), Some(0), "{fault}: {:?}", text(&run));
+    let killed = std::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(["undo", "--since", &since, "-c"])
+        .arg(&cfg)
+        .env("MAILWARDEN_TEST_PASSWORD", &user.password)
+        .env("XDG_STATE_HOME", user.state_home())
+        .env("MAILWARDEN_FAULT", fault)
+        .output()
+        .unwrap();
+    assert_eq!(
+        killed.status.code(),
+        None,
+        "{fault}: the undo must have been killed: {:?}",
+        text(&killed)
+    );
+    assert_nothing_lost(&user, fault).await;
+    let again = user.mailwarden(&["undo", "--since", &since], &cfg);
+    assert_eq!(again.status.code(), Some(0), "{fault}: {:?}", text(&again));
+    let after = user.snapshot().await;
+    let inbox: Vec<String> = after["INBOX"]
+        .iter()
+        .map(|(id, f)| format!("{id} {}", f.join(" ")).trim().to_string())
+        .collect();
+    assert_eq!(
+        inbox,
+        ["<g1@x>", "<g2@x>", "<g3@x>", "<p1@x>", "<p2@x>"],
+        "{fault}: {after:?}"
+    );
+    assert_eq!(total(&after), 5, "{fault}: {after:?}");
+    let third = user.mailwarden(&["undo", "--since", &since], &cfg);
+    assert!(
+        text(&third).0.contains("took back 0 actions"),
+        "{fault}: {:?}",
+        text(&third)
+    );
+    let log = user.mailwarden_bare(&["log", "--format", "json"]);
+    assert!(
+        !String::from_utf8_lossy(&log.stdout).contains("\"intended\""),
+        "{fault}: {}",
+        String::from_utf8_lossy(&log.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_killed_after_each_journal_write() {
+    let cases = [
+        (FULL, "kill-after-intent:move"),
+        (FULL, "kill-after-outcome:move"),
+        (FULL, "kill-after-intent:unflag"),
+        (FULL, "kill-after-outcome:unflag"),
+        (NO_MOVE, "kill-after-intent:move"),
+        (NO_MOVE, "kill-after-outcome:move"),
+    ];
+    for (ip, fault) in cases {
+        undo_killed_then_finished(ip, fault).await;
+    }
+}

@@ -363,3 +363,43 @@ per_layout! {
     }
     only [Plain, Dotted]
 }
+
+per_layout! {
+    /// A message moved again by hand after mailwarden moved it is left
+    /// where the user put it; the undo says so and takes back the rest.
+    async fn undo_leaves_a_message_moved_by_hand_alone(user, names) {
+        fill(&user).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), FULL, "", scenario::RULES);
+        let since = chrono::Utc::now().to_rfc3339();
+        let o = user.mailwarden(&["run", "--now", NOW], &cfg);
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        // The user files the GitHub message somewhere else by hand.
+        let github = names.of("Notifications/GitHub");
+        let mine = names.of("Mine");
+        {
+            use mailwarden::imap::command::SearchKey;
+            use mailwarden::imap::types::Mailbox;
+            let mut c = user.conn(FULL).await;
+            c.create(&Mailbox::verbatim(mine.as_str())).await.unwrap();
+            c.open(&Mailbox::verbatim(github.as_str()), mailwarden::imap::Access::ReadWrite)
+                .await
+                .unwrap();
+            let all = c.search(&SearchKey::All).await.unwrap();
+            c.transfer(&all, &Mailbox::verbatim(mine.as_str()), true).await.unwrap();
+            c.logout().await;
+        }
+        let o = user.mailwarden(&["undo", "--since", &since], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+        assert!(
+            err.contains(&format!("cannot undo the move of <m1@x> from INBOX to {github}")) && err.contains("moved or deleted since; left alone"),
+            "{err}"
+        );
+        let after = user.snapshot().await;
+        assert_eq!(ids(&after, &mine), ["<m1@x> \\Seen"], "{after:?}");
+        assert_eq!(ids(&after, "INBOX").len(), 8, "{after:?}");
+        assert_eq!(total(&after), 9);
+    }
+    only [Plain, Dotted]
+}

@@ -64,7 +64,8 @@ fn literal(t: &TextTest) -> Option<Vec<String>> {
                 .unwrap_or("");
             one(run)
         }
-        TextTest::Regex { .. } => None,
+        // SEARCH compares text, not numbers.
+        TextTest::Regex { .. } | TextTest::Number { .. } => None,
         TextTest::Any(tests) => {
             let mut all = Vec::new();
             for t in tests {
@@ -173,6 +174,14 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
         ),
         Condition::SentBefore(b) => key(
             SearchKey::SentBefore((b.resolve(now) + MARGIN).date_naive()),
+            false,
+        ),
+        Condition::ReceivedBefore(b) => key(
+            SearchKey::Before((b.resolve(now) + MARGIN).date_naive()),
+            false,
+        ),
+        Condition::ReceivedAfter(b) => key(
+            SearchKey::Since((b.resolve(now) - MARGIN).date_naive()),
             false,
         ),
         Condition::SentAfter(b) => key(

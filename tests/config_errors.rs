@@ -117,7 +117,7 @@ fn each_class_of_mistake_has_its_position_and_message() {
         ),
         (
             rule("      sent_before: 31/01/2025\n", "      - archive\n"),
-            "rules.yaml:10:20: invalid date \"31/01/2025\": expected a date like 2025-01-31 or a duration like 90d",
+            "rules.yaml:10:20: invalid date \"31/01/2025\": expected a date like 2025-01-31, a duration like 90d, or start_of_year, start_of_month, start_of_week or today",
         ),
         (
             rule("      seen: yes\n", "      - archive\n"),
@@ -172,6 +172,27 @@ fn each_class_of_mistake_has_its_position_and_message() {
             "rules.yaml:7:5: duplicate key \"host\" (first given at line 4)",
         ),
         ("".into(), "rules.yaml:1:1: the file is empty (start with `version: 1`, then `accounts:` and `rules:`)"),
+        // The rule language's additions, and their mistakes.
+        (
+            rule("      list: { regex: '^(?P<l>.+)$' }\n", "      - move: Lists/{l|lowr}\n"),
+            "rules.yaml:12:15: unknown transform \"lowr\" in {l|lowr} (transforms: lower, upper, title, flat)",
+        ),
+        (
+            rule("      header: { X-Spam-Score: { over: high } }\n", "      - junk\n"),
+            "rules.yaml:10:39: over takes a number, found \"high\" (for example `X-Spam-Score: { over: 5 }`)",
+        ),
+        (
+            rule("      subject: x\n", "      - move: \\Spam\n"),
+            "rules.yaml:12:15: unknown special-use folder \"\\\\Spam\" (one of \\Archive, \\Drafts, \\Junk, \\Sent or \\Trash)",
+        ),
+        (
+            rule("      sent_before: start_of_decade\n", "      - archive\n"),
+            "rules.yaml:10:20: invalid date \"start_of_decade\": expected a date like 2025-01-31, a duration like 90d, or start_of_year, start_of_month, start_of_week or today",
+        ),
+        (
+            format!("{ACCOUNT}rules:\n  - name: r\n    mailbox: Trash\n    match: {{ older_than: 30d }}\n    actions: [delete]\n"),
+            "rules.yaml:11:15: rule \"r\" reads Trash and moves its messages to \\Trash (Trash): it would move Trash into itself on every pass (read another mailbox, or leave Trash out of `mailbox:`)",
+        ),
     ];
     let mut wrong = Vec::new();
     for (text, want) in &cases {
@@ -457,5 +478,27 @@ fn a_pattern_repeated_by_aliases_is_compiled_once() {
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
+    );
+}
+
+/// What holds but may surprise is said, not refused: a regex with capitals
+/// and no `(?i)` (every other text test ignores case).
+#[test]
+fn a_case_sensitive_regex_is_a_warning_not_an_error() {
+    let text = rule(
+        "      subject: { regex: '^Re: (?P<Topic>[A-Z]+)' }\n      list: { regex: '(?i)^Rust' }\n      header: { X-Tag: { regex: '\\p{Lu}\\S+' } }\n",
+        "      - move: \"{Topic}\"\n",
+    );
+    let config = parse_str(&text, Path::new("/cfg")).unwrap();
+    let warnings: Vec<String> = config
+        .warnings
+        .iter()
+        .map(|d| d.render("rules.yaml"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "rules.yaml:10:25: regex \"^Re: (?P<Topic>[A-Z]+)\" is case-sensitive, unlike the other text tests: its 'R' matches only 'R' (start it with (?i) if case should not matter)"
+        ]
     );
 }

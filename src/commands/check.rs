@@ -14,6 +14,12 @@ pub fn execute(path: &Path) -> Outcome {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
+    // What holds but may surprise: said, not refused.
+    for w in &config.warnings {
+        let mut w = w.clone();
+        w.message = format!("warning: {}", w.message);
+        crate::say!("{}", w.render(&path.display().to_string()));
+    }
     // The configuration is valid whether or not all of the summary was
     // read (`| head`).
     let _ = summarise(&config, path, &mut Stdout::new());

@@ -34,6 +34,8 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// In file order.
     pub rules: Vec<Rule>,
+    /// What holds but may surprise (`check` shows them; nothing fails).
+    pub warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -90,7 +90,27 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub enum DateBound {
     At(DateTime<Utc>),
     Ago(Duration),
+    /// The start of the current year, month, week (Monday) or day, in UTC,
+    /// at each pass: "sent before this year" without editing the
+    /// configuration every January.
+    Start(Calendar),
 }
+
+/// A calendar period a date bound can begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calendar {
+    Year,
+    Month,
+    Week,
+    Day,
+}
+
+pub const CALENDAR_WORDS: [(&str, Calendar); 4] = [
+    ("start_of_year", Calendar::Year),
+    ("start_of_month", Calendar::Month),
+    ("start_of_week", Calendar::Week),
+    ("today", Calendar::Day),
+];
 
 impl DateBound {
     pub fn resolve(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -98,6 +118,23 @@ impl DateBound {
             DateBound::At(t) => *t,
             DateBound::Ago(d) => {
                 now - chrono::Duration::from_std(*d).unwrap_or(chrono::TimeDelta::MAX)
+            }
+            DateBound::Start(period) => {
+                use chrono::Datelike;
+                let day = now.date_naive();
+                let first = match period {
+                    Calendar::Year => day.with_day(1).and_then(|d| d.with_month(1)),
+                    Calendar::Month => day.with_day(1),
+                    Calendar::Week => Some(
+                        day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday())),
+                    ),
+                    Calendar::Day => Some(day),
+                };
+                first
+                    .unwrap_or(day)
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight exists")
+                    .and_utc()
             }
         }
     }
@@ -107,6 +144,9 @@ impl DateBound {
 /// days before now).
 pub fn parse_date_bound(text: &str) -> Result<DateBound, String> {
     let t = text.trim();
+    if let Some((_, c)) = CALENDAR_WORDS.iter().find(|(w, _)| *w == t) {
+        return Ok(DateBound::Start(*c));
+    }
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         let midnight = d.and_hms_opt(0, 0, 0).expect("midnight exists");
         return Ok(DateBound::At(midnight.and_utc()));
@@ -115,7 +155,7 @@ pub fn parse_date_bound(text: &str) -> Result<DateBound, String> {
         return Ok(DateBound::At(dt.with_timezone(&Utc)));
     }
     parse_duration(t).map(DateBound::Ago).map_err(|_| {
-        format!("invalid date \"{text}\": expected a date like 2025-01-31 or a duration like 90d")
+        format!("invalid date \"{text}\": expected a date like 2025-01-31, a duration like 90d, or start_of_year, start_of_month, start_of_week or today")
     })
 }
 
@@ -216,5 +256,38 @@ mod tests {
         ] {
             assert_eq!(format_duration(Duration::from_secs(secs)), text);
         }
+    }
+
+    #[test]
+    fn calendar_bounds_move_with_now() {
+        let now = DateTime::parse_from_rfc3339("2026-03-05T17:30:00Z")
+            .unwrap()
+            .to_utc();
+        let cases = [
+            ("start_of_year", "2026-01-01T00:00:00+00:00"),
+            ("start_of_month", "2026-03-01T00:00:00+00:00"),
+            // 2026-03-05 is a Thursday.
+            ("start_of_week", "2026-03-02T00:00:00+00:00"),
+            ("today", "2026-03-05T00:00:00+00:00"),
+        ];
+        for (word, want) in cases {
+            let b = parse_date_bound(word).unwrap();
+            assert_eq!(b.resolve(now).to_rfc3339(), want, "{word}");
+        }
+        let jan = DateTime::parse_from_rfc3339("2027-01-01T00:00:01Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            parse_date_bound("start_of_year")
+                .unwrap()
+                .resolve(jan)
+                .to_rfc3339(),
+            "2027-01-01T00:00:00+00:00"
+        );
+        assert!(
+            parse_date_bound("start_of_decade")
+                .unwrap_err()
+                .contains("start_of_year")
+        );
     }
 }

@@ -16,10 +16,10 @@ use super::units::{parse_date_bound, parse_duration, parse_size};
 use super::yaml::{Node, Spanned, Value};
 use super::{Account, Config, SecretSource, Tls};
 use crate::rules::template::{Template, builtin_names, check_folder};
-use crate::rules::text::{TextTest, compile_glob, compile_regex};
+use crate::rules::text::{Compare, TextTest, compile_glob, compile_regex};
 use crate::rules::{
-    Action, AddressField, AddressTest, AttachmentTest, Condition, Flag, Rule, SystemFlag,
-    same_mailbox,
+    ARCHIVE, Action, AddressField, AddressTest, AttachmentTest, Condition, Flag, JUNK, Rule,
+    SPECIAL_TARGETS, SystemFlag, TRASH, Target, same_mailbox,
 };
 
 const FILE_KEYS: &[&str] = &["version", "accounts", "rules"];
@@ -68,6 +68,8 @@ const CONDITION_KEYS: &[&str] = &[
     "newer_than",
     "sent_before",
     "sent_after",
+    "received_before",
+    "received_after",
     "seen",
     "flagged",
     "answered",
@@ -77,10 +79,12 @@ const CONDITION_KEYS: &[&str] = &[
     "any",
     "not",
 ];
-const TEXT_KEYS: &[&str] = &["is", "contains", "glob", "regex"];
+const TEXT_KEYS: &[&str] = &[
+    "is", "contains", "glob", "regex", "over", "under", "at_least", "at_most",
+];
 const ADDRESS_KEYS: &[&str] = &["is", "contains", "glob", "regex", "domain", "localpart"];
 const ACTION_KEYS: &[&str] = &[
-    "move", "copy", "archive", "flag", "unflag", "delete", "stop",
+    "move", "copy", "archive", "flag", "unflag", "delete", "junk", "stop",
 ];
 
 const DEFAULT_POLL: Duration = Duration::from_secs(120);
@@ -92,6 +96,8 @@ const MAX_IDLE_RENEWAL: Duration = Duration::from_secs(29 * 60);
 
 struct Ctx {
     diags: Diagnostics,
+    /// What holds but may surprise (a case-sensitive regex).
+    warnings: Vec<Diagnostic>,
     /// Globs and regexes compiled so far, by pattern. A pattern written
     /// again, or repeated by an alias, is compiled once: a large one takes
     /// milliseconds.
@@ -138,6 +144,7 @@ impl Ctx {
 pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     let mut cx = Ctx {
         diags: Diagnostics::default(),
+        warnings: Vec::new(),
         globs: HashMap::new(),
         regexes: HashMap::new(),
     };
@@ -238,7 +245,11 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
     }
 
     if cx.diags.is_empty() {
-        Ok(Config { accounts, rules })
+        Ok(Config {
+            accounts,
+            rules,
+            warnings: cx.warnings,
+        })
     } else {
         Err(cx.diags.into_vec())
     }
@@ -630,6 +641,26 @@ fn rule(
     let reads: HashSet<&str> = mailboxes.iter().map(String::as_str).collect();
     let reads_inbox = mailboxes.iter().any(|m| same_mailbox(m, "INBOX"));
     for (at, a) in &actions {
+        // Moving a mailbox into itself on every sweep: `delete` on a rule
+        // reading Trash, `archive` on one reading Archive, `junk` on Junk.
+        let special_target = match a {
+            Action::MoveTo(t) => Some(t.clone()),
+            Action::Archive(None) => Some(ARCHIVE),
+            Action::Delete { expunge: false } => Some(TRASH),
+            _ => None,
+        };
+        if let Some(Target::SpecialUse {
+            attribute,
+            fallback,
+        }) = special_target
+            && reads.contains(fallback)
+        {
+            cx.err_hint(
+                *at,
+                format!("{who} reads {fallback} and moves its messages to {attribute} ({fallback}): it would move {fallback} into itself on every pass"),
+                format!("read another mailbox, or leave {fallback} out of `mailbox:`"),
+            );
+        }
         let Some(t) = a.templates() else { continue };
         for name in t.captures() {
             if live_set.contains(name) {
@@ -853,6 +884,8 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
         "newer_than" => parsed(cx, v, DURATION, parse_duration).map(Condition::NewerThan),
         "sent_before" => parsed(cx, v, DATE, parse_date_bound).map(Condition::SentBefore),
         "sent_after" => parsed(cx, v, DATE, parse_date_bound).map(Condition::SentAfter),
+        "received_before" => parsed(cx, v, DATE, parse_date_bound).map(Condition::ReceivedBefore),
+        "received_after" => parsed(cx, v, DATE, parse_date_bound).map(Condition::ReceivedAfter),
         "all" | "any" => match &v.value {
             Value::Seq(items) if !items.is_empty() => {
                 let conds = items.iter().map(|i| group(condition_map(cx, i))).collect();
@@ -911,7 +944,7 @@ fn header_name(name: &str) -> Result<(), String> {
 }
 
 const DURATION: &str = "a duration such as 90d";
-const DATE: &str = "a date such as 2025-01-31 or a duration such as 90d";
+const DATE: &str = "a date such as 2025-01-31, a duration such as 90d, or start_of_year";
 
 /// A scalar read by `parse`; either failure is reported at the value.
 fn parsed<T>(
@@ -1006,6 +1039,23 @@ fn text_test(cx: &mut Ctx, v: &Node, plain_is: bool) -> Option<TextTest> {
 }
 
 fn text_test_kind(cx: &mut Ctx, kind: &str, v: &Node) -> Option<TextTest> {
+    if let Some((_, compare)) = Compare::KEYS.iter().find(|(k, _)| *k == kind) {
+        let text = scalar(cx, v, "a number")?;
+        return match text.trim().parse::<f64>() {
+            Ok(limit) if limit.is_finite() => Some(TextTest::Number {
+                compare: *compare,
+                limit,
+            }),
+            _ => {
+                cx.err_hint(
+                    v.pos,
+                    format!("{kind} takes a number, found {}", quoted(&text)),
+                    "for example `X-Spam-Score: { over: 5 }`",
+                );
+                None
+            }
+        };
+    }
     let pattern = scalar(cx, v, "text")?;
     match kind {
         "is" => Some(TextTest::is(&pattern)),
@@ -1018,7 +1068,21 @@ fn text_test_kind(cx: &mut Ctx, kind: &str, v: &Node) -> Option<TextTest> {
             }
         },
         _ => match cx.compile(false, &pattern) {
-            Ok(regex) => Some(TextTest::Regex { pattern, regex }),
+            Ok(regex) => {
+                if let Some(letter) = case_surprise(&pattern) {
+                    cx.warnings.push(
+                        Diagnostic::new(
+                            v.pos,
+                            format!(
+                                "regex {} is case-sensitive, unlike the other text tests: its {letter:?} matches only {letter:?}",
+                                quoted(&pattern)
+                            ),
+                        )
+                        .hint("start it with (?i) if case should not matter"),
+                    );
+                }
+                Some(TextTest::Regex { pattern, regex })
+            }
             Err(e) => {
                 let first = e
                     .lines()
@@ -1032,6 +1096,55 @@ fn text_test_kind(cx: &mut Ctx, kind: &str, v: &Node) -> Option<TextTest> {
             }
         },
     }
+}
+
+/// The first literal upper-case letter of a regex that does not ignore
+/// case: what would make `^Re:` miss `RE:` (the `regex` crate, like the
+/// format, is case-sensitive unless `(?i)`, while every other text test
+/// ignores case). Letters in character classes, escapes (`\S`, `\p{Lu}`)
+/// and group names are the writer's intent, not a surprise.
+fn case_surprise(pattern: &str) -> Option<char> {
+    if pattern.starts_with("(?i") {
+        return None;
+    }
+    let mut chars = pattern.chars().peekable();
+    let mut class = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                // `\p{...}` and `\P{...}` name a class; other escapes are
+                // one character.
+                if let Some(e) = chars.next()
+                    && matches!(e, 'p' | 'P')
+                    && chars.peek() == Some(&'{')
+                {
+                    for x in chars.by_ref() {
+                        if x == '}' {
+                            break;
+                        }
+                    }
+                }
+            }
+            '[' => class += 1,
+            ']' if class > 0 => class -= 1,
+            '(' if chars.peek() == Some(&'?') => {
+                // `(?P<name>` and `(?<name>`: the name is no text.
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with("?P<") || rest.starts_with("?<") {
+                    for x in chars.by_ref() {
+                        if x == '>' {
+                            break;
+                        }
+                    }
+                } else if rest.starts_with("?i") {
+                    return None;
+                }
+            }
+            c if class == 0 && c.is_uppercase() => return Some(c),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
@@ -1220,6 +1333,28 @@ fn folder_template(cx: &mut Ctx, v: &Node, action: &str) -> Option<Template> {
     }
 }
 
+/// `\Junk` and the other SPECIAL-USE folders (RFC 6154) a move may name.
+fn special(cx: &mut Ctx, v: &Node, name: &str) -> Option<Target> {
+    let found = SPECIAL_TARGETS.iter().find(|t| {
+        matches!(t, Target::SpecialUse { attribute, .. } if attribute.eq_ignore_ascii_case(name))
+    });
+    if found.is_none() {
+        let names: Vec<&str> = SPECIAL_TARGETS
+            .iter()
+            .filter_map(|t| match t {
+                Target::SpecialUse { attribute, .. } => Some(*attribute),
+                _ => None,
+            })
+            .collect();
+        cx.err_hint(
+            v.pos,
+            format!("unknown special-use folder {}", quoted(name)),
+            format!("one of {}", read::either(&names)),
+        );
+    }
+    found.cloned()
+}
+
 fn flag_list(cx: &mut Ctx, v: &Node, action: &str) -> Option<Vec<Flag>> {
     let names = name_list(cx, v, &format!("a flag for {action}"))?;
     let mut flags = Vec::new();
@@ -1238,6 +1373,7 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
             return match word.as_str() {
                 "archive" => Some(Action::Archive(None)),
                 "delete" => Some(Action::Delete { expunge: false }),
+                "junk" => Some(Action::MoveTo(JUNK)),
                 "stop" => Some(Action::Stop),
                 "move" | "copy" | "flag" | "unflag" => {
                     cx.err_hint(
@@ -1277,7 +1413,10 @@ fn action(cx: &mut Ctx, item: &Node) -> Option<Action> {
         }
     };
     match key.value.as_str() {
-        "move" => folder_template(cx, v, "move").map(Action::Move),
+        "move" => match v.value.as_text() {
+            Some(name) if name.starts_with('\\') => special(cx, v, &name).map(Action::MoveTo),
+            _ => folder_template(cx, v, "move").map(Action::Move),
+        },
         "copy" => folder_template(cx, v, "copy").map(Action::Copy),
         "archive" => match v.value {
             Value::Null => Some(Action::Archive(None)),

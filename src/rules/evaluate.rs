@@ -81,7 +81,6 @@ pub fn evaluate<'r>(
     now: DateTime<Utc>,
     explain: bool,
 ) -> Result<Decision, EvalError> {
-    let eval = Eval { msg, now, explain };
     let mut d = Decision {
         matched: Vec::new(),
         rule: None,
@@ -91,7 +90,17 @@ pub fn evaluate<'r>(
         copies: Vec::new(),
         trace: Vec::new(),
     };
+    // Flags and keywords as earlier rules of this pass leave them: a later
+    // rule's `keyword:` or `seen:` sees what an earlier one set (Sieve's
+    // `hasflag` after `addflag`).
+    let mut flags = msg.flags.clone();
     for rule in rules {
+        let eval = Eval {
+            msg,
+            now,
+            explain,
+            flags: &flags,
+        };
         let mut caps = Captures::new();
         let mut trace = Vec::new();
         let held = eval
@@ -147,6 +156,12 @@ pub fn evaluate<'r>(
                         target: Target::Folder(render(t)?),
                     })
                 }
+                Action::MoveTo(target) => {
+                    d.destination = Some(Destination {
+                        disposition: Disposition::Move,
+                        target: target.clone(),
+                    })
+                }
                 Action::Archive(t) => {
                     let target = match t {
                         Some(t) => Target::Folder(render(t)?),
@@ -166,6 +181,12 @@ pub fn evaluate<'r>(
                 Action::Stop => stop = true,
             }
         }
+        flags = msg
+            .flags
+            .union(&d.flags_added)
+            .filter(|f| !d.flags_removed.contains(*f))
+            .cloned()
+            .collect();
         if d.destination.is_some() {
             d.rule = Some(rule.name.clone());
             break;
@@ -181,6 +202,8 @@ struct Eval<'m> {
     msg: &'m Message,
     now: DateTime<Utc>,
     explain: bool,
+    /// The message's flags with those earlier rules added or removed.
+    flags: &'m BTreeSet<Flag>,
 }
 
 fn quote(s: &str) -> String {
@@ -280,7 +303,12 @@ impl Eval<'_> {
                 return (true, self.explain.then(|| quote(v)));
             }
             if self.explain {
-                shown.push(quote(v));
+                // A comparison of numbers on a value that is none says so.
+                if t.is_numeric() && crate::rules::text::number(v).is_none() {
+                    shown.push(format!("{} (not a number)", quote(v)));
+                } else {
+                    shown.push(quote(v));
+                }
             }
         }
         let seen = self.explain.then(|| {
@@ -412,6 +440,14 @@ impl Eval<'_> {
                 ),
                 None => (false, ex.then(|| "no Date header".to_string())),
             },
+            Condition::ReceivedBefore(b) => (
+                m.arrival < b.resolve(self.now),
+                ex.then(|| format!("arrived {}", m.arrival.to_rfc3339())),
+            ),
+            Condition::ReceivedAfter(b) => (
+                m.arrival > b.resolve(self.now),
+                ex.then(|| format!("arrived {}", m.arrival.to_rfc3339())),
+            ),
             Condition::SentAfter(b) => match m.date {
                 Some(date) => (
                     date > b.resolve(self.now),
@@ -420,7 +456,7 @@ impl Eval<'_> {
                 None => (false, ex.then(|| "no Date header".to_string())),
             },
             Condition::Flag(flag, want) => {
-                let has = m.flags.contains(&Flag::System(*flag));
+                let has = self.flags.contains(&Flag::System(*flag));
                 (
                     has == *want,
                     ex.then(|| format!("{}{}", if has { "" } else { "not " }, flag_word(*flag))),
@@ -428,7 +464,7 @@ impl Eval<'_> {
             }
             Condition::Keyword(keys) => {
                 let has = |k: &String| {
-                    m.flags
+                    self.flags
                         .iter()
                         .any(|f| matches!(f, Flag::Keyword(x) if x.eq_ignore_ascii_case(k)))
                 };
@@ -609,6 +645,48 @@ mod tests {
                 false,
             ),
             ("{from: {regex: '^notif.*@github\\.com$'}}", gh, true),
+            // numbers in headers, as spam filters write them
+            (
+                "{header: {X-Spam-Score: {over: 5}}}",
+                h("X-Spam-Score: 7.3\n"),
+                true,
+            ),
+            (
+                "{header: {X-Spam-Score: {over: 5}}}",
+                h("X-Spam-Score: 5\n"),
+                false,
+            ),
+            (
+                "{header: {X-Spam-Score: {at_least: 5}}}",
+                h("X-Spam-Score: 5.0\n"),
+                true,
+            ),
+            (
+                "{header: {X-Spam-Score: {under: 0}}}",
+                h("X-Spam-Score: -1.5\n"),
+                true,
+            ),
+            (
+                "{header: {X-Spam-Score: {at_most: 2}}}",
+                h("X-Spam-Score: high\n"),
+                false,
+            ),
+            ("{header: {X-Spam-Score: {over: 5}}}", BASE, false),
+            // arrival against the calendar: BASE arrived 2026-05-01, now is
+            // 2026-06-01
+            ("{received_before: start_of_month}", BASE, true),
+            ("{received_after: start_of_year}", BASE, true),
+            ("{received_before: start_of_year}", BASE, false),
+            (
+                "{sent_before: start_of_year}",
+                h("Date: Wed, 31 Dec 2025 23:00:00 +0000\n"),
+                true,
+            ),
+            (
+                "{sent_before: start_of_year}",
+                h("Date: Thu, 01 Jan 2026 01:00:00 +0000\n"),
+                false,
+            ),
             ("{from: {is: GitHub}}", gh, true),
             ("{from: [bob, github]}", gh, true),
             ("{to: bob@x.org}", h("To: Bob <bob@x.org>, c@y.org\n"), true),
@@ -892,6 +970,35 @@ mod tests {
                 ),
                 "rule=two move:x",
             ),
+            // flags and keywords set by an earlier rule are seen by a later
+            // one (Sieve's hasflag after addflag), and removed ones are not
+            (
+                r(
+                    "  - {name: tag, match: {from: alice}, actions: [flag: $ci-cd]}|  - {name: file, match: {keyword: $ci-cd}, actions: [move: CI]}|",
+                ),
+                "rule=file move:ci +[$ci-cd]",
+            ),
+            (
+                r(
+                    "  - {name: read, actions: [flag: seen]}|  - {name: unread, match: {seen: false}, actions: [move: Unread]}|  - {name: wasread, match: {seen: true}, actions: [move: Read]}|",
+                ),
+                "rule=wasread move:read +[\\Seen]",
+            ),
+            (
+                r(
+                    "  - {name: a, actions: [flag: $x]}|  - {name: b, actions: [unflag: $x]}|  - {name: c, match: {keyword: $x}, actions: [move: X]}|",
+                ),
+                "rule=a -[$x]",
+            ),
+            // special-use targets, and the bare junk action
+            (
+                r("  - {name: one, actions: [junk]}|"),
+                "rule=one move:\\junk (else junk)",
+            ),
+            (
+                r("  - {name: one, actions: [move: \\Sent]}|"),
+                "rule=one move:\\sent (else sent)",
+            ),
             // a later unflag cancels an earlier flag, and the reverse
             (
                 r(
@@ -1032,5 +1139,23 @@ mod tests {
         );
         let quiet = evaluate(cfg.rules_for("a", "INBOX"), &msg, t(NOW), false).unwrap();
         assert!(quiet.trace.is_empty());
+    }
+
+    #[test]
+    fn explain_says_when_a_header_is_not_a_number() {
+        let cfg = config(
+            "  - name: r\n    match: {header: {X-Spam-Score: {over: 5}}}\n    actions: [junk]\n",
+        );
+        let msg = message(&Msg {
+            headers: "X-Spam-Score: unknown\nX-Spam-Score: 2.5\n",
+            ..BASE
+        });
+        let d = evaluate(cfg.rules_for("a", "INBOX"), &msg, t(NOW), true).unwrap();
+        let c = &d.trace[0].conditions[0];
+        assert_eq!(c.label, "header X-Spam-Score is over 5");
+        assert_eq!(
+            c.seen.as_deref(),
+            Some("\"unknown\" (not a number), \"2.5\"")
+        );
     }
 }

@@ -164,6 +164,9 @@ pub enum Condition {
     NewerThan(Duration),
     SentBefore(DateBound),
     SentAfter(DateBound),
+    /// Arrival (INTERNALDATE) before or after a date bound.
+    ReceivedBefore(DateBound),
+    ReceivedAfter(DateBound),
     Flag(SystemFlag, bool),
     Keyword(Vec<String>),
     All(Vec<Condition>),
@@ -308,6 +311,11 @@ fn date_text(d: &DateBound) -> String {
     match d {
         DateBound::At(t) => t.format("%Y-%m-%d %H:%M:%SZ").to_string(),
         DateBound::Ago(d) => format!("{} ago", format_duration(*d)),
+        DateBound::Start(c) => crate::config::units::CALENDAR_WORDS
+            .iter()
+            .find(|(_, x)| x == c)
+            .map_or("?", |(w, _)| *w)
+            .to_string(),
     }
 }
 
@@ -345,6 +353,8 @@ impl fmt::Display for Condition {
             Condition::NewerThan(d) => write!(f, "newer_than {}", format_duration(*d)),
             Condition::SentBefore(d) => write!(f, "sent_before {}", date_text(d)),
             Condition::SentAfter(d) => write!(f, "sent_after {}", date_text(d)),
+            Condition::ReceivedBefore(d) => write!(f, "received_before {}", date_text(d)),
+            Condition::ReceivedAfter(d) => write!(f, "received_after {}", date_text(d)),
             Condition::Flag(flag, set) => write!(f, "{}: {set}", Flag::System(*flag).key()),
             Condition::Keyword(k) => write!(f, "keyword {}", k.join(", ")),
             Condition::All(_) => f.write_str("all of"),
@@ -460,10 +470,27 @@ pub const TRASH: Target = Target::SpecialUse {
     attribute: "\\Trash",
     fallback: "Trash",
 };
+pub const JUNK: Target = Target::SpecialUse {
+    attribute: "\\Junk",
+    fallback: "Junk",
+};
+pub const SENT: Target = Target::SpecialUse {
+    attribute: "\\Sent",
+    fallback: "Sent",
+};
+pub const DRAFTS: Target = Target::SpecialUse {
+    attribute: "\\Drafts",
+    fallback: "Drafts",
+};
+
+/// The SPECIAL-USE folders (RFC 6154) a rule may name as `move: \Junk`.
+pub const SPECIAL_TARGETS: [Target; 5] = [ARCHIVE, DRAFTS, JUNK, SENT, TRASH];
 
 #[derive(Debug, Clone)]
 pub enum Action {
     Move(Template),
+    /// `move: \Junk`, or the bare `junk`: to a SPECIAL-USE folder.
+    MoveTo(Target),
     Copy(Template),
     /// `None`: the SPECIAL-USE archive folder.
     Archive(Option<Template>),
@@ -480,7 +507,7 @@ impl Action {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Action::Move(_) | Action::Archive(_) | Action::Delete { .. }
+            Action::Move(_) | Action::MoveTo(_) | Action::Archive(_) | Action::Delete { .. }
         )
     }
 
@@ -497,6 +524,7 @@ impl fmt::Display for Action {
         let list = |flags: &[Flag]| flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ");
         match self {
             Action::Move(t) => write!(f, "move to {t}"),
+            Action::MoveTo(t) => write!(f, "move to {t}"),
             Action::Copy(t) => write!(f, "copy to {t}"),
             Action::Archive(Some(t)) => write!(f, "archive to {t}"),
             Action::Archive(None) => write!(f, "archive to {ARCHIVE}"),

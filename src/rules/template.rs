@@ -31,10 +31,53 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
     BUILTINS.iter().map(|(n, _)| *n)
 }
 
+/// What is done to a variable's value before it goes into the name:
+/// `{list|lower}`, `{list|lower|flat}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    Lower,
+    Upper,
+    /// The first letter of each word upper-case, the rest lower-case.
+    Title,
+    /// One folder level whatever the server: `/` and `.` (the hierarchy
+    /// separators servers use) become `-`.
+    Flat,
+}
+
+const TRANSFORMS: [(&str, Transform); 4] = [
+    ("lower", Transform::Lower),
+    ("upper", Transform::Upper),
+    ("title", Transform::Title),
+    ("flat", Transform::Flat),
+];
+
+impl Transform {
+    fn apply(self, value: &str) -> String {
+        match self {
+            Transform::Lower => value.to_lowercase(),
+            Transform::Upper => value.to_uppercase(),
+            Transform::Title => {
+                let mut out = String::with_capacity(value.len());
+                let mut start = true;
+                for c in value.chars() {
+                    if start {
+                        out.extend(c.to_uppercase());
+                    } else {
+                        out.extend(c.to_lowercase());
+                    }
+                    start = !c.is_alphanumeric();
+                }
+                out
+            }
+            Transform::Flat => value.replace(['/', '.'], "-"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Lit(String),
-    Var(Var),
+    Var(Var, Vec<Transform>),
 }
 
 /// A folder name with `{variables}`; `{{` and `}}` stand for literal braces.
@@ -75,9 +118,23 @@ impl Template {
                             None => return Err(format!("unclosed \"{{\" in {source:?}")),
                         }
                     }
-                    let name = name.trim();
+                    let mut pieces = name.split('|').map(str::trim);
+                    let name = pieces.next().unwrap_or_default();
                     if name.is_empty() {
                         return Err(format!("empty \"{{}}\" in {source:?}"));
+                    }
+                    let mut transforms = Vec::new();
+                    for t in pieces {
+                        match TRANSFORMS.iter().find(|(n, _)| *n == t) {
+                            Some((_, t)) => transforms.push(*t),
+                            None => {
+                                let names: Vec<&str> = TRANSFORMS.iter().map(|(n, _)| *n).collect();
+                                return Err(format!(
+                                    "unknown transform \"{t}\" in {{{name}|{t}}} (transforms: {})",
+                                    names.join(", ")
+                                ));
+                            }
+                        }
                     }
                     if !lit.is_empty() {
                         parts.push(Part::Lit(std::mem::take(&mut lit)));
@@ -87,7 +144,7 @@ impl Template {
                         .find(|(n, _)| *n == name)
                         .map(|(_, v)| v.clone())
                         .unwrap_or_else(|| Var::Capture(name.to_string()));
-                    parts.push(Part::Var(var));
+                    parts.push(Part::Var(var, transforms));
                 }
                 '}' => {
                     return Err(format!(
@@ -109,7 +166,7 @@ impl Template {
     /// Names of the regex captures this template uses.
     pub fn captures(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Var(Var::Capture(n)) => Some(n.as_str()),
+            Part::Var(Var::Capture(n), _) => Some(n.as_str()),
             _ => None,
         })
     }
@@ -129,7 +186,11 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
-                Part::Var(var) => out.push_str(&render_var(var, input)?),
+                Part::Var(var, transforms) => {
+                    let value = render_var(var, input)?;
+                    let value = transforms.iter().fold(value, |v, t| t.apply(&v));
+                    out.push_str(&value);
+                }
             }
         }
         super::FolderPath::parse(&out)
@@ -204,6 +265,8 @@ mod tests {
         caps.insert("path".into(), "a/b".into());
         caps.insert("empty".into(), "".into());
         caps.insert("nl".into(), "x\ny".into());
+        caps.insert("dotted".into(), "v1.2/x/y".into());
+        caps.insert("shout".into(), "ÄRGER".into());
         let input = TemplateInput {
             arrival: at("2025-03-04T23:30:00-02:00"),
             sent: Some(at("2024-12-31T10:00:00Z")),
@@ -227,6 +290,12 @@ mod tests {
             ),
             ("Lists/{list}", &input, Ok("Lists/rust-users")),
             ("Lists/{ list }", &input, Ok("Lists/rust-users")),
+            ("Lists/{list|upper}", &input, Ok("Lists/RUST-USERS")),
+            ("Lists/{list | title}", &input, Ok("Lists/Rust-Users")),
+            ("Lists/{dotted|flat}", &input, Ok("Lists/v1-2-x-y")),
+            ("Lists/{dotted|flat|upper}", &input, Ok("Lists/V1-2-X-Y")),
+            ("Lists/{dotted}", &input, Ok("Lists/v1.2/x/y")),
+            ("Lists/{shout|lower}", &input, Ok("Lists/ärger")),
             ("X/{path}", &input, Ok("X/a/b")),
             ("{{literal}}", &input, Ok("{literal}")),
             ("X/{empty}", &input, Err("empty level")),
@@ -249,6 +318,12 @@ mod tests {
         assert!(Template::parse("A/{year").unwrap_err().contains("unclosed"));
         assert!(Template::parse("A/{}").unwrap_err().contains("empty"));
         assert!(Template::parse("A/}").unwrap_err().contains("stray"));
+        assert_eq!(
+            Template::parse("L/{l|lowr}").unwrap_err(),
+            "unknown transform \"lowr\" in {l|lowr} (transforms: lower, upper, title, flat)"
+        );
+        let t = Template::parse("L/{list|lower}/{year|flat}").unwrap();
+        assert_eq!(t.captures().collect::<Vec<_>>(), ["list"]);
         let t = Template::parse("L/{list}/{year}/{tag}").unwrap();
         assert_eq!(t.captures().collect::<Vec<_>>(), ["list", "tag"]);
         assert!(!t.is_literal());

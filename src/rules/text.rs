@@ -1,6 +1,7 @@
 //! Text tests: the `is` / `contains` / `glob` / `regex` matchers that every
-//! header, address and body condition uses, compiled once at load time.
-//! Pure; `rules::evaluate` calls [`TextTest::find`].
+//! header, address and body condition uses, compiled once at load time, and
+//! the numeric comparisons (`over`, `under`, `at_least`, `at_most`) spam
+//! scores need. Pure; `rules::evaluate` calls [`TextTest::find`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,8 +22,70 @@ pub enum TextTest {
     Glob { pattern: String, regex: Regex },
     /// Rust `regex` syntax, case-sensitive unless `(?i)`.
     Regex { pattern: String, regex: Regex },
+    /// The value read as a number (`5.2`, `-0.1`, `+3`, as spam filters
+    /// write scores) compared with `limit`; a value that is not a number
+    /// never holds (Sieve's `:value` with `i;ascii-numeric`, RFC 5231).
+    Number { compare: Compare, limit: f64 },
     /// Any of the tests.
     Any(Vec<TextTest>),
+}
+
+/// How a number is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Over,
+    Under,
+    AtLeast,
+    AtMost,
+}
+
+impl Compare {
+    pub const KEYS: [(&'static str, Compare); 4] = [
+        ("over", Compare::Over),
+        ("under", Compare::Under),
+        ("at_least", Compare::AtLeast),
+        ("at_most", Compare::AtMost),
+    ];
+
+    fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Compare::Over => value > limit,
+            Compare::Under => value < limit,
+            Compare::AtLeast => value >= limit,
+            Compare::AtMost => value <= limit,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Compare::Over => "is over",
+            Compare::Under => "is under",
+            Compare::AtLeast => "is at least",
+            Compare::AtMost => "is at most",
+        }
+    }
+}
+
+/// The number a value starts with, blanks aside: an optional sign, digits
+/// and one decimal point (`5.2`, `-0.1`, `+3`, `.5`, `7 (hits)`). `None`
+/// where it starts with anything else.
+pub fn number(value: &str) -> Option<f64> {
+    let t = value.trim_start();
+    let bytes = t.as_bytes();
+    let mut end = usize::from(matches!(bytes.first(), Some(b'+' | b'-')));
+    let (mut digits, mut point) = (0, false);
+    while let Some(&b) = bytes.get(end) {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' if !point => point = true,
+            _ => break,
+        }
+        end += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    t[..end].trim_end_matches('.').parse().ok()
 }
 
 /// Limits for user regexes: the `regex` crate matches in linear time, and
@@ -105,7 +168,20 @@ impl TextTest {
                 }
                 None => false,
             },
+            TextTest::Number { compare, limit } => {
+                number(value).is_some_and(|n| compare.holds(n, *limit))
+            }
             TextTest::Any(tests) => tests.iter().any(|t| t.find(value, caps)),
+        }
+    }
+
+    /// Whether the test compares numbers (so a value that is none is worth
+    /// saying so in `--explain`).
+    pub fn is_numeric(&self) -> bool {
+        match self {
+            TextTest::Number { .. } => true,
+            TextTest::Any(tests) => tests.iter().any(TextTest::is_numeric),
+            _ => false,
         }
     }
 
@@ -128,6 +204,7 @@ impl fmt::Display for TextTest {
             TextTest::Is { pattern, .. } => write!(f, "is {pattern:?}"),
             TextTest::Glob { pattern, .. } => write!(f, "matches glob {pattern:?}"),
             TextTest::Regex { pattern, .. } => write!(f, "matches regex {pattern:?}"),
+            TextTest::Number { compare, limit } => write!(f, "{} {limit}", compare.words()),
             TextTest::Any(tests) => {
                 f.write_str("any of [")?;
                 for (i, t) in tests.iter().enumerate() {
@@ -194,6 +271,43 @@ mod tests {
         for (test, value, want) in cases {
             let mut caps = Captures::new();
             assert_eq!(test.find(value, &mut caps), want, "{test} on {value:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_read_as_spam_filters_write_them() {
+        let cases = [
+            ("5.2", Some(5.2)),
+            ("  -0.1", Some(-0.1)),
+            ("+3", Some(3.0)),
+            (".5", Some(0.5)),
+            ("7.", Some(7.0)),
+            ("12 (hits)", Some(12.0)),
+            ("1.2.3", Some(1.2)),
+            ("YES", None),
+            ("", None),
+            ("-", None),
+            ("score=5", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(number(text), want, "{text:?}");
+        }
+        let n = |compare, limit| TextTest::Number { compare, limit };
+        let checks = [
+            (n(Compare::Over, 5.0), "5.1", true),
+            (n(Compare::Over, 5.0), "5", false),
+            (n(Compare::AtLeast, 5.0), "5.0", true),
+            (n(Compare::Under, 0.0), "-0.5", true),
+            (n(Compare::AtMost, 2.0), "2", true),
+            (n(Compare::AtMost, 2.0), "not a number", false),
+            (n(Compare::Under, 10.0), "", false),
+        ];
+        for (test, value, want) in checks {
+            assert_eq!(
+                test.find(value, &mut Captures::new()),
+                want,
+                "{test} on {value:?}"
+            );
         }
     }
 

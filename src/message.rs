@@ -414,6 +414,20 @@ impl Message {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The addresses of every occurrence of a header, read as an address
+    /// list (RFC 5322 3.4): `Delivered-To`, `X-Original-To`, `Resent-To`...
+    pub fn addresses_in(&self, name: &str) -> Vec<Address> {
+        let mut out = Vec::new();
+        for value in self.header_values(name) {
+            let line = format!("{value}\r\n");
+            let parsed = mail_parser::parsers::MessageStream::new(line.as_bytes()).parse_address();
+            if let HeaderValue::Address(a) = parsed {
+                out.extend(addresses(Some(&a)));
+            }
+        }
+        out
+    }
+
     pub fn has_header(&self, name: &str) -> bool {
         self.header_values(name).next().is_some()
     }

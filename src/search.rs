@@ -92,14 +92,12 @@ fn header_key(name: &str) -> impl Fn(String) -> SearchKey + '_ {
 fn address_key(headers: &[&str], t: &AddressTest) -> Option<Key> {
     match t {
         AddressTest::Any(tests) => or(tests.iter().map(|t| address_key(headers, t)).collect()),
-        AddressTest::Parts {
-            text,
-            domain,
-            localpart,
-        } => {
-            let parts: Vec<Key> = [text, domain, localpart]
-                .into_iter()
-                .flatten()
+        // A list of addresses could be ORed, but may be long: no key.
+        AddressTest::In(_) => None,
+        AddressTest::Parts { text, parts } => {
+            let parts: Vec<Key> = text
+                .iter()
+                .chain(parts.iter().map(|(_, t)| t))
                 .filter_map(|t| {
                     or(headers
                         .iter()
@@ -134,6 +132,7 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
             };
             address_key(headers, t)
         }
+        Condition::AddressIn(name, t) => address_key(&[name.as_str()], t),
         Condition::Subject(t) => text_key(t, &header_key("Subject")),
         Condition::Header(name, t) => text_key(t, &header_key(name)),
         Condition::List(t) => text_key(t, &header_key("List-Id")),

@@ -193,6 +193,22 @@ fn each_class_of_mistake_has_its_position_and_message() {
             format!("{ACCOUNT}rules:\n  - name: r\n    mailbox: Trash\n    match: {{ older_than: 30d }}\n    actions: [delete]\n"),
             "rules.yaml:11:15: rule \"r\" reads Trash and moves its messages to \\Trash (Trash): it would move Trash into itself on every pass (read another mailbox, or leave Trash out of `mailbox:`)",
         ),
+        (
+            rule("      to: { detial: shop }\n", "      - move: X\n"),
+            "rules.yaml:10:13: unknown address test \"detial\" (did you mean \"detail\"?)",
+        ),
+        (
+            rule("      from: { file: /cfg/no-such-list.txt }\n", "      - move: X\n"),
+            "rules.yaml:10:21: cannot read /cfg/no-such-list.txt: No such file or directory (os error 2)",
+        ),
+        (
+            rule("      from: { file: vip.txt, domain: example.org }\n", "      - move: X\n"),
+            "rules.yaml:10:15: file stands alone in an address test (write `all:` with one test per item to combine a list with other tests)",
+        ),
+        (
+            rule("      address: Delivered-To\n", "      - move: X\n"),
+            "rules.yaml:10:16: address takes a mapping of header names to address tests, found a string (for example `address: { Delivered-To: { detail: shop } }`)",
+        ),
     ];
     let mut wrong = Vec::new();
     for (text, want) in &cases {
@@ -500,5 +516,45 @@ fn a_case_sensitive_regex_is_a_warning_not_an_error() {
         [
             "rules.yaml:10:25: regex \"^Re: (?P<Topic>[A-Z]+)\" is case-sensitive, unlike the other text tests: its 'R' matches only 'R' (start it with (?i) if case should not matter)"
         ]
+    );
+}
+
+#[test]
+fn an_address_list_is_read_beside_the_file_and_its_bad_lines_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("vip.txt"),
+        "boss@example.org\nnot an address\n",
+    )
+    .unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(
+        &path,
+        rule(
+            "      from: { file: vip.txt }\n",
+            "      - flag: \\Flagged\n",
+        ),
+    )
+    .unwrap();
+    let report = match load(&path) {
+        Ok(_) => String::new(),
+        Err(e) => e.report().replace(&dir.path().display().to_string(), "DIR"),
+    };
+    assert_eq!(
+        report.trim(),
+        "DIR/config.yaml:10:21: DIR/vip.txt: line 2: \"not an address\" is not an address or a domain"
+    );
+    std::fs::write(dir.path().join("vip.txt"), "boss@example.org\n").unwrap();
+    assert!(load(&path).is_ok());
+    // A list is a list, not a database: a file past the cap is refused.
+    let big = "a@example.org\n".repeat(400_000);
+    std::fs::write(dir.path().join("vip.txt"), big).unwrap();
+    let report = match load(&path) {
+        Ok(_) => String::new(),
+        Err(e) => e.report().replace(&dir.path().display().to_string(), "DIR"),
+    };
+    assert!(
+        report.contains("DIR/vip.txt is larger than 4 MiB"),
+        "{report}"
     );
 }

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
@@ -18,8 +19,8 @@ use super::{Account, Config, SecretSource, Tls};
 use crate::rules::template::{Template, builtin_names, check_folder};
 use crate::rules::text::{Compare, TextTest, compile_glob, compile_regex};
 use crate::rules::{
-    ARCHIVE, Action, AddressField, AddressTest, AttachmentTest, Condition, Flag, JUNK, Rule,
-    SPECIAL_TARGETS, SystemFlag, TRASH, Target, same_mailbox,
+    ARCHIVE, Action, AddressField, AddressList, AddressPart, AddressTest, AttachmentTest,
+    Condition, Flag, JUNK, Rule, SPECIAL_TARGETS, SystemFlag, TRASH, Target, same_mailbox,
 };
 
 const FILE_KEYS: &[&str] = &["version", "accounts", "rules"];
@@ -57,6 +58,7 @@ const CONDITION_KEYS: &[&str] = &[
     "sender",
     "reply_to",
     "recipient",
+    "address",
     "subject",
     "header",
     "exists",
@@ -82,7 +84,17 @@ const CONDITION_KEYS: &[&str] = &[
 const TEXT_KEYS: &[&str] = &[
     "is", "contains", "glob", "regex", "over", "under", "at_least", "at_most",
 ];
-const ADDRESS_KEYS: &[&str] = &["is", "contains", "glob", "regex", "domain", "localpart"];
+const ADDRESS_KEYS: &[&str] = &[
+    "is",
+    "contains",
+    "glob",
+    "regex",
+    "domain",
+    "localpart",
+    "user",
+    "detail",
+    "file",
+];
 const ACTION_KEYS: &[&str] = &[
     "move", "copy", "archive", "flag", "unflag", "delete", "junk", "stop",
 ];
@@ -103,6 +115,11 @@ struct Ctx {
     /// milliseconds.
     globs: HashMap<String, Result<Regex, String>>,
     regexes: HashMap<String, Result<Regex, String>>,
+    /// The configuration file's folder: list files are found from here.
+    base: PathBuf,
+    /// Address lists read so far, by path: a list named by several rules
+    /// is read once.
+    lists: HashMap<PathBuf, Arc<AddressList>>,
 }
 
 impl Ctx {
@@ -147,6 +164,8 @@ pub fn validate(root: &Node, base: &Path) -> Result<Config, Vec<Diagnostic>> {
         warnings: Vec::new(),
         globs: HashMap::new(),
         regexes: HashMap::new(),
+        base: base.to_path_buf(),
+        lists: HashMap::new(),
     };
     let start = Pos { line: 1, col: 1 };
     let Some(file) = read::fields(root, FILE_KEYS, &mut cx.diags) else {
@@ -743,16 +762,12 @@ fn capture_names(c: &Condition, negated: bool, live: &mut Vec<String>, neg: &mut
 
 fn address_capture_names(t: &AddressTest, out: &mut Vec<String>) {
     match t {
-        AddressTest::Parts {
-            text,
-            domain,
-            localpart,
-        } => text
+        AddressTest::Parts { text, parts } => text
             .iter()
-            .chain(domain)
-            .chain(localpart)
+            .chain(parts.iter().map(|(_, t)| t))
             .for_each(|t| t.capture_names(out)),
         AddressTest::Any(ts) => ts.iter().for_each(|t| address_capture_names(t, out)),
+        AddressTest::In(_) => {}
     }
 }
 
@@ -848,6 +863,32 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
                         v.value.kind()
                     ),
                     "for example `header: { X-Spam-Flag: \"YES\" }`",
+                );
+                None
+            }
+        },
+        "address" => match &v.value {
+            Value::Map(entries) if !entries.is_empty() => {
+                let mut out = Vec::new();
+                for (name, test) in entries.iter() {
+                    if let Err(e) = header_name(&name.value) {
+                        cx.err(name.pos, e);
+                        continue;
+                    }
+                    if let Some(t) = address_test(cx, test) {
+                        out.push(Condition::AddressIn(name.value.clone(), t));
+                    }
+                }
+                Some(group(out))
+            }
+            _ => {
+                cx.err_hint(
+                    v.pos,
+                    format!(
+                        "address takes a mapping of header names to address tests, found {}",
+                        v.value.kind()
+                    ),
+                    "for example `address: { Delivered-To: { detail: shop } }`",
                 );
                 None
             }
@@ -1155,22 +1196,30 @@ fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
             (tests.len() == items.len()).then_some(AddressTest::Any(tests))
         }
         Value::Map(entries) => {
-            let (mut text, mut domain, mut localpart) = (None, None, None);
+            if let Some((k, val)) = entries.iter().find(|(k, _)| k.value == "file") {
+                if entries.len() > 1 {
+                    cx.err_hint(
+                        k.pos,
+                        "file stands alone in an address test",
+                        "write `all:` with one test per item to combine a list with other tests",
+                    );
+                    return None;
+                }
+                return address_list(cx, val).map(AddressTest::In);
+            }
+            let mut text = None;
+            let mut parts = Vec::new();
             let mut ok = true;
             for (k, val) in entries.iter() {
+                let part = AddressPart::KEYS
+                    .iter()
+                    .find(|(key, _)| *key == k.value)
+                    .map(|(_, p)| *p);
                 match k.value.as_str() {
-                    "domain" => {
-                        domain = text_test(cx, val, true).or_else(|| {
-                            ok = false;
-                            None
-                        })
-                    }
-                    "localpart" => {
-                        localpart = text_test(cx, val, true).or_else(|| {
-                            ok = false;
-                            None
-                        })
-                    }
+                    _ if part.is_some() => match text_test(cx, val, true) {
+                        Some(t) => parts.extend(part.map(|p| (p, t))),
+                        None => ok = false,
+                    },
                     kind if TEXT_KEYS.contains(&kind) => {
                         if text.is_some() {
                             cx.err(k.pos, "an address test takes one of is, contains, glob or regex; write a list for several");
@@ -1197,17 +1246,51 @@ fn address_test(cx: &mut Ctx, v: &Node) -> Option<AddressTest> {
                 cx.err(v.pos, "empty address test");
                 ok = false;
             }
-            ok.then_some(AddressTest::Parts {
-                text,
-                domain,
-                localpart,
-            })
+            ok.then_some(AddressTest::Parts { text, parts })
         }
         _ => text_test(cx, v, false).map(|t| AddressTest::Parts {
             text: Some(t),
-            domain: None,
-            localpart: None,
+            parts: Vec::new(),
         }),
+    }
+}
+
+/// `file: safelist.txt`: one address or domain per line, read now so that
+/// `check` reports a missing or malformed list, and once per path.
+fn address_list(cx: &mut Ctx, v: &Node) -> Option<Arc<AddressList>> {
+    let name = read::text(v, &mut cx.diags)?;
+    let path = expand_path(&name.value, &cx.base);
+    if let Some(list) = cx.lists.get(&path) {
+        return Some(list.clone());
+    }
+    let read = std::fs::File::open(&path).and_then(|f| {
+        use std::io::Read;
+        let mut text = String::new();
+        f.take(AddressList::MAX_BYTES + 1)
+            .read_to_string(&mut text)?;
+        Ok(text)
+    });
+    let parsed = match read {
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Ok(t) if t.len() as u64 > AddressList::MAX_BYTES => Err(format!(
+            "{} is larger than {} MiB; an address list is a safelist or blocklist, not a database",
+            path.display(),
+            AddressList::MAX_BYTES >> 20
+        )),
+        Ok(t) => {
+            AddressList::parse(path.clone(), &t).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    };
+    match parsed {
+        Ok(list) => {
+            let list = Arc::new(list);
+            cx.lists.insert(path, list.clone());
+            Some(list)
+        }
+        Err(e) => {
+            cx.err(v.pos, e);
+            None
+        }
     }
 }
 

@@ -338,6 +338,26 @@ impl Eval<'_> {
         let m = self.msg;
         let ex = self.explain;
         Ok(match c {
+            Condition::AddressIn(name, test) => {
+                let addrs = m.addresses_in(name);
+                match addrs.iter().find(|a| address_matches(test, a, caps)) {
+                    Some(a) => (true, ex.then(|| show_address(a))),
+                    None => (
+                        false,
+                        ex.then(|| {
+                            if addrs.is_empty() {
+                                format!("no {name} address")
+                            } else {
+                                addrs
+                                    .iter()
+                                    .map(show_address)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
+                        }),
+                    ),
+                }
+            }
             Condition::Address(field, test) => {
                 let addrs = self.addresses(*field);
                 match addrs.iter().find(|a| address_matches(test, a, caps)) {
@@ -498,23 +518,20 @@ fn flag_word(f: SystemFlag) -> &'static str {
 fn address_matches(test: &AddressTest, a: &Address, caps: &mut Captures) -> bool {
     match test {
         AddressTest::Any(tests) => tests.iter().any(|t| address_matches(t, a, caps)),
-        AddressTest::Parts {
-            text,
-            domain,
-            localpart,
-        } => {
+        AddressTest::In(list) => a.address.as_deref().is_some_and(|v| list.contains(v)),
+        AddressTest::Parts { text, parts } => {
             let mut local = Captures::new();
             let text_ok = text.as_ref().is_none_or(|t| {
                 a.address.as_deref().is_some_and(|v| t.find(v, &mut local))
                     || a.name.as_deref().is_some_and(|v| t.find(v, &mut local))
             });
             let held = text_ok
-                && domain
-                    .as_ref()
-                    .is_none_or(|t| a.domain().is_some_and(|v| t.find(v, &mut local)))
-                && localpart
-                    .as_ref()
-                    .is_none_or(|t| a.localpart().is_some_and(|v| t.find(v, &mut local)));
+                && parts.iter().all(|(part, t)| {
+                    a.address
+                        .as_deref()
+                        .and_then(|v| part.of(v))
+                        .is_some_and(|v| t.find(v, &mut local))
+                });
             if held {
                 caps.extend(local);
             }
@@ -617,6 +634,32 @@ mod tests {
     }
 
     #[test]
+    fn address_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("vip.txt");
+        std::fs::write(
+            &list,
+            "# people first\nBoss@Example.org\n\n@partner.example  # a whole domain\nexample.net\n",
+        )
+        .unwrap();
+        let cond = format!("{{from: {{file: {}}}}}", list.display());
+        let h = |headers| Msg { headers, ..BASE };
+        let cases = [
+            ("From: boss@example.org\n", true),
+            ("From: BOSS@EXAMPLE.ORG\n", true),
+            ("From: intern@example.org\n", false),
+            ("From: a@partner.example\n", true),
+            ("From: a@eu.partner.example\n", true),
+            ("From: a@notpartner.example\n", false),
+            ("From: a@example.net\n", true),
+            ("From: example.net <a@example.com>\n", false),
+        ];
+        for (headers, want) in cases {
+            assert_eq!(holds(&cond, &h(headers)), want, "{headers}");
+        }
+    }
+
+    #[test]
     fn conditions() {
         let h = |headers| Msg { headers, ..BASE };
         let gh = h("From: GitHub <notifications@github.com>\n");
@@ -645,6 +688,42 @@ mod tests {
                 false,
             ),
             ("{from: {regex: '^notif.*@github\\.com$'}}", gh, true),
+            // subaddresses (RFC 5233): user before the first `+`, detail after
+            ("{to: {detail: shop}}", h("To: me+shop@example.org\n"), true),
+            ("{to: {detail: shop}}", h("To: me@example.org\n"), false),
+            (
+                "{to: {detail: {is: \"\"}}}",
+                h("To: me+@example.org\n"),
+                true,
+            ),
+            (
+                "{to: {user: me, detail: {glob: \"sh*\"}}}",
+                h("To: me+shop+x@example.org\n"),
+                true,
+            ),
+            ("{to: {user: me}}", h("To: me+shop@example.org\n"), true),
+            (
+                "{to: {localpart: me}}",
+                h("To: me+shop@example.org\n"),
+                false,
+            ),
+            // any header read as addresses
+            (
+                "{address: {Delivered-To: {detail: lists}}}",
+                h("Delivered-To: me+lists@example.org\nTo: x@example.org\n"),
+                true,
+            ),
+            (
+                "{address: {Delivered-To: {detail: lists}}}",
+                h("Delivered-To: me@example.org\n"),
+                false,
+            ),
+            (
+                "{address: {X-Original-To: {domain: example.net}}}",
+                h("X-Original-To: a@example.org, b@example.net\n"),
+                true,
+            ),
+            ("{address: {X-Original-To: anything}}", BASE, false),
             // numbers in headers, as spam filters write them
             (
                 "{header: {X-Spam-Score: {over: 5}}}",

@@ -127,10 +127,121 @@ pub enum AddressTest {
     Parts {
         /// Against the address and against the display name.
         text: Option<TextTest>,
-        domain: Option<TextTest>,
-        localpart: Option<TextTest>,
+        /// Against parts of the address, each must hold.
+        parts: Vec<(AddressPart, TextTest)>,
     },
     Any(Vec<AddressTest>),
+    /// The address is in a list read from a file (`from: { file: ... }`).
+    In(std::sync::Arc<AddressList>),
+}
+
+/// A part of `user+detail@domain` (RFC 5233 for user and detail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressPart {
+    Domain,
+    /// Everything before the `@`.
+    Localpart,
+    /// The local part before the first `+`.
+    User,
+    /// After the first `+` of the local part; an address without one has
+    /// no detail, and no detail test holds for it.
+    Detail,
+}
+
+impl AddressPart {
+    pub const KEYS: [(&'static str, AddressPart); 4] = [
+        ("domain", AddressPart::Domain),
+        ("localpart", AddressPart::Localpart),
+        ("user", AddressPart::User),
+        ("detail", AddressPart::Detail),
+    ];
+
+    pub fn key(self) -> &'static str {
+        AddressPart::KEYS
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("?", |(k, _)| *k)
+    }
+
+    /// This part of `address`, if it has one.
+    pub fn of(self, address: &str) -> Option<&str> {
+        let (local, domain) = address.rsplit_once('@')?;
+        match self {
+            AddressPart::Domain => Some(domain),
+            AddressPart::Localpart => Some(local),
+            AddressPart::User => Some(local.split_once('+').map_or(local, |(u, _)| u)),
+            AddressPart::Detail => local.split_once('+').map(|(_, d)| d),
+        }
+    }
+}
+
+/// Addresses and domains read from a file: one per line, `#` starts a
+/// comment. A line with `@` is one address (`@example.org` is the
+/// domain); a line without is a domain, which also covers its subdomains.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AddressList {
+    pub path: std::path::PathBuf,
+    /// Lower-case.
+    pub addresses: std::collections::HashSet<String>,
+    /// Lower-case.
+    pub domains: std::collections::HashSet<String>,
+}
+
+impl AddressList {
+    /// The most addresses and domains a list file may hold, and its size:
+    /// a safelist or blocklist, not a database.
+    pub const MAX_LINES: usize = 100_000;
+    pub const MAX_BYTES: u64 = 4 << 20;
+
+    /// Reads a list's text; an invalid line is named by its number.
+    pub fn parse(path: std::path::PathBuf, text: &str) -> Result<AddressList, String> {
+        let mut list = AddressList {
+            path,
+            ..Default::default()
+        };
+        for (n, line) in text.lines().enumerate() {
+            let entry = line.split('#').next().unwrap_or("").trim().to_lowercase();
+            if entry.is_empty() {
+                continue;
+            }
+            if list.addresses.len() + list.domains.len() >= AddressList::MAX_LINES {
+                return Err(format!("more than {} entries", AddressList::MAX_LINES));
+            }
+            if entry.contains(char::is_whitespace) {
+                return Err(format!(
+                    "line {}: {entry:?} is not an address or a domain",
+                    n + 1
+                ));
+            }
+            match entry.split_once('@') {
+                Some(("", domain)) => list.domains.insert(domain.to_string()),
+                Some(_) => list.addresses.insert(entry),
+                None => list.domains.insert(entry),
+            };
+        }
+        Ok(list)
+    }
+
+    /// Whether `address` is listed, by itself or by its domain or a
+    /// domain above it.
+    pub fn contains(&self, address: &str) -> bool {
+        let address = address.to_lowercase();
+        if self.addresses.contains(&address) {
+            return true;
+        }
+        let Some((_, mut domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        loop {
+            if self.domains.contains(domain) {
+                return true;
+            }
+            match domain.split_once('.') {
+                Some((_, parent)) => domain = parent,
+                None => return false,
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -150,6 +261,9 @@ pub enum SystemFlag {
 #[derive(Debug, Clone)]
 pub enum Condition {
     Address(AddressField, AddressTest),
+    /// An address test on any header that holds addresses
+    /// (`Delivered-To`, `X-Original-To`, `Resent-To`...).
+    AddressIn(String, AddressTest),
     Subject(TextTest),
     Header(String, TextTest),
     Exists(Vec<String>),
@@ -207,7 +321,7 @@ impl Needs {
     pub fn of<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Needs {
         fn walk(c: &Condition, out: &mut std::collections::BTreeSet<String>) {
             match c {
-                Condition::Header(name, _) => {
+                Condition::Header(name, _) | Condition::AddressIn(name, _) => {
                     out.insert(name.to_ascii_uppercase());
                 }
                 Condition::Exists(names) => {
@@ -272,27 +386,21 @@ impl Condition {
 impl fmt::Display for AddressTest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AddressTest::Parts {
-                text,
-                domain,
-                localpart,
-            } => {
-                let mut parts = Vec::new();
+            AddressTest::Parts { text, parts } => {
+                let mut shown = Vec::new();
                 if let Some(t) = text {
-                    parts.push(t.to_string());
+                    shown.push(t.to_string());
                 }
-                if let Some(t) = domain {
-                    parts.push(format!("domain {t}"));
+                for (part, t) in parts {
+                    shown.push(format!("{} {t}", part.key()));
                 }
-                if let Some(t) = localpart {
-                    parts.push(format!("localpart {t}"));
-                }
-                f.write_str(&parts.join(" and "))
+                f.write_str(&shown.join(" and "))
             }
             AddressTest::Any(tests) => {
                 let parts: Vec<String> = tests.iter().map(ToString::to_string).collect();
                 write!(f, "any of [{}]", parts.join(", "))
             }
+            AddressTest::In(list) => write!(f, "listed in {}", list.path.display()),
         }
     }
 }
@@ -324,6 +432,7 @@ impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Condition::Address(field, t) => write!(f, "{} {t}", field.key()),
+            Condition::AddressIn(name, t) => write!(f, "address {name} {t}"),
             Condition::Subject(t) => write!(f, "subject {t}"),
             Condition::Header(name, t) => write!(f, "header {name} {t}"),
             Condition::Exists(names) => write!(f, "exists {}", names.join(", ")),

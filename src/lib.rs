@@ -29,6 +29,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod display;
+pub mod duplicates;
 pub mod execute;
 pub mod imap;
 pub mod marks;

@@ -80,6 +80,9 @@ pub struct Message {
     pub attachments: Option<Vec<Attachment>>,
     /// Problems that did not stop evaluation (e.g. 8-bit bytes in a header).
     pub warnings: Vec<String>,
+    /// Another message with this Message-ID was seen before
+    /// (`duplicates::Seen`); `false` until the pass or `test` says so.
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -301,6 +304,7 @@ impl Message {
             attachments: text.as_ref().map(|_| Vec::new()),
             text,
             warnings: Vec::new(),
+            duplicate: false,
         }
     }
 
@@ -394,6 +398,7 @@ impl Message {
             attachments,
             headers,
             warnings,
+            duplicate: false,
         })
     }
 

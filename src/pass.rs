@@ -10,6 +10,7 @@ use std::io::{IsTerminal, Write};
 use chrono::{DateTime, Utc};
 
 use crate::config::{Account, Config};
+use crate::duplicates::Seen;
 use crate::execute::{ExecError, execute, skip_present_copies};
 use crate::imap::command::{FetchItems, SearchKey};
 use crate::imap::folders::Folders;
@@ -22,7 +23,7 @@ use crate::plan::{Entry, Fetched, MailboxPlan, Step, decide, messages};
 use crate::report::{changes_text, plan_json};
 use crate::rules::{FolderPath, Needs, Rule, same_mailbox};
 use crate::search::criteria;
-use crate::state::State;
+use crate::state::{State, StateError};
 
 /// The most of a message's text that body conditions read: a partial fetch
 /// (RFC 3501 6.4.5), so that one huge message cannot take the memory. Text
@@ -156,6 +157,7 @@ pub async fn plan_mailbox(
     account: &Account,
     source: &Source<'_>,
     options: ReadOptions,
+    seen: &mut Seen,
 ) -> Result<Planned, ImapError> {
     let ReadOptions { access, mark, now } = options;
     let (mailbox, rules) = (source.mailbox, source.rules);
@@ -210,7 +212,7 @@ pub async fn plan_mailbox(
         }
     };
     let needs = Needs::of(rules.iter().copied());
-    let entries = read(session, account, source, &uids, &needs, now).await?;
+    let entries = read(session, account, source, &uids, &needs, now, seen).await?;
     let plan = MailboxPlan {
         account: account.name.clone(),
         mailbox: mailbox.clone(),
@@ -239,8 +241,18 @@ async fn read(
     uids: &UidSet,
     needs: &Needs,
     now: DateTime<Utc>,
+    seen: &mut Seen,
 ) -> Result<Vec<Entry>, ImapError> {
     let (path, mailbox, rules) = (source.path, source.mailbox, source.rules);
+    // Messages are decided in the order the server answers, ascending UIDs
+    // in practice: of two with one Message-ID, the first read is the
+    // original.
+    let mut decide = |mut f: Fetched| {
+        if let Ok(m) = &mut f.message {
+            m.duplicate = seen.check(m);
+        }
+        decide(path, rules, f, now)
+    };
     let reading = Reading::of(needs);
     let (items, batch) = reading.items(needs);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
@@ -255,7 +267,7 @@ async fn read(
                 if reading == Reading::Structure && d.structure.is_none() {
                     unread.extend(d.uid);
                 } else {
-                    entries.push(decide(path, rules, to_fetched(d, reading, now), now));
+                    entries.push(decide(to_fetched(d, reading, now)));
                 }
             })
             .await?;
@@ -268,7 +280,7 @@ async fn read(
             let (text_items, _) = Reading::Text.items(needs);
             let again = session
                 .fetch(&missing, &text_items, |d| {
-                    entries.push(decide(path, rules, to_fetched(d, Reading::Text, now), now));
+                    entries.push(decide(to_fetched(d, Reading::Text, now)));
                 })
                 .await?;
             missing = missing.without(&again);
@@ -276,17 +288,10 @@ async fn read(
         if !missing.is_empty() {
             let here = session.search_among(&missing, &SearchKey::All).await?;
             for uid in here.iter() {
-                entries.push(decide(
-                    path,
-                    rules,
-                    Fetched {
-                        uid,
-                        message: Err(
-                            "the server's answer for this message could not be read".into()
-                        ),
-                    },
-                    now,
-                ));
+                entries.push(decide(Fetched {
+                    uid,
+                    message: Err("the server's answer for this message could not be read".into()),
+                }));
             }
         }
         if progress {
@@ -304,6 +309,34 @@ async fn read(
     }
     entries.sort_by_key(|e| e.uid);
     Ok(entries)
+}
+
+/// What the account's `duplicate` conditions start from: the Message-IDs
+/// the state remembers (none without a state, as in a first dry run), or
+/// nothing at all for an account whose rules never ask.
+pub fn seen_for(config: &Config, account: &str, state: Option<&State>) -> Result<Seen, StateError> {
+    let asks = config
+        .rules
+        .iter()
+        .any(|r| r.account == account && r.reads_duplicates());
+    match (asks, state) {
+        (false, _) => Ok(Seen::off()),
+        (true, None) => Ok(Seen::from(Default::default())),
+        (true, Some(state)) => state.seen_ids(account).map(Seen::from),
+    }
+}
+
+/// Records that a mailbox's pass was carried out: its mark, and the
+/// Message-IDs seen for the first time.
+pub fn record(
+    state: &State,
+    account: &str,
+    mailbox: &Mailbox,
+    mark: Mark,
+    seen: &mut Seen,
+) -> Result<(), StateError> {
+    state.set_mark(account, mailbox, mark)?;
+    state.remember(account, &seen.take_fresh())
 }
 
 /// Carries out a mailbox's steps and tells what was done: the summary (or

@@ -192,6 +192,8 @@ fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
             .iter()
             .filter_map(|k| key(SearchKey::Keyword(k.clone()), true))
             .collect()),
+        // What the account saw before is not on the server.
+        Condition::Duplicate => None,
         Condition::All(cs) => {
             let keys: Vec<Option<Key>> = cs.iter().map(|c| condition(c, now)).collect();
             let complete = keys.iter().all(|k| k.as_ref().is_some_and(|k| k.exact));

@@ -6,6 +6,7 @@
 //! the file, and the folder created for it, are private to their owner
 //! (they hold the subjects and addresses of the mail acted on).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use crate::duplicates::{Fingerprint, MEMORY_DAYS};
 use crate::imap::types::{Mailbox, Uid, UidValidity};
 
 /// What went wrong with the state file, in terms of what to do about it.
@@ -317,6 +319,14 @@ CREATE TABLE IF NOT EXISTS journal (
     undoes INTEGER
 );
 CREATE INDEX IF NOT EXISTS journal_status ON journal (status, account);
+CREATE TABLE IF NOT EXISTS seen_ids (
+    account TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    arrival INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    PRIMARY KEY (account, message_id)
+);
 ";
 
 impl State {
@@ -499,6 +509,61 @@ impl State {
                 params![account, mailbox.as_str(), mark.uid_validity.get(), mark.last_uid, mark.highest_modseq.map(|m| m as i64)],
             )
             .map(drop)
+        })
+    }
+
+    /// The Message-IDs `account` has seen, for `duplicate` conditions. A
+    /// state file from before they were recorded (read-only) has none.
+    pub fn seen_ids(&self, account: &str) -> Result<HashMap<String, Fingerprint>, StateError> {
+        self.with(|db| {
+            let has = db
+                .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen_ids'")?
+                .exists([])?;
+            if !has {
+                return Ok(HashMap::new());
+            }
+            let mut q =
+                db.prepare("SELECT message_id, size, arrival FROM seen_ids WHERE account = ?1")?;
+            let rows = q.query_map([account], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Fingerprint {
+                        size: r.get::<_, i64>(1)? as u64,
+                        arrival: r.get(2)?,
+                    },
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Records Message-IDs seen for the first time (one transaction), and
+    /// forgets those seen first more than [`MEMORY_DAYS`] ago.
+    pub fn remember(
+        &self,
+        account: &str,
+        fresh: &[(String, Fingerprint)],
+    ) -> Result<(), StateError> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now().timestamp();
+        self.with(|db| {
+            let tx = db.transaction()?;
+            {
+                let mut insert = tx.prepare(
+                    "INSERT OR IGNORE INTO seen_ids (account, message_id, size, arrival, first_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (id, print) in fresh {
+                    insert.execute(params![account, id, print.size as i64, print.arrival, now])?;
+                }
+            }
+            tx.execute(
+                "DELETE FROM seen_ids WHERE account = ?1 AND first_seen < ?2",
+                params![account, now - MEMORY_DAYS * 86_400],
+            )?;
+            tx.commit()
         })
     }
 
@@ -710,6 +775,44 @@ mod tests {
         assert!(s.entries(None, Some("other rule")).unwrap().is_empty());
         let later = Utc::now() + chrono::Duration::hours(1);
         assert!(s.entries(Some(later), None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn message_ids_are_remembered_per_account_once_and_forgotten_after_a_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let s = State::open(&path).unwrap();
+        let print = |size| Fingerprint { size, arrival: 7 };
+        s.remember("a", &[("x@h".into(), print(1)), ("y@h".into(), print(2))])
+            .unwrap();
+        // The first is kept: a later message with the id is no original.
+        s.remember("a", &[("x@h".into(), print(9))]).unwrap();
+        s.remember("b", &[("x@h".into(), print(3))]).unwrap();
+        let a = s.seen_ids("a").unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a["x@h"], print(1));
+        assert_eq!(s.seen_ids("b").unwrap()["x@h"], print(3));
+        assert!(s.seen_ids("c").unwrap().is_empty());
+        // Seen first 366 days ago: forgotten at the next recording.
+        s.with(|db| {
+            db.execute(
+                "UPDATE seen_ids SET first_seen = first_seen - 366 * 86400 WHERE message_id = 'y@h'",
+                [],
+            )
+        })
+        .unwrap();
+        s.remember("a", &[("z@h".into(), print(4))]).unwrap();
+        let a = s.seen_ids("a").unwrap();
+        assert_eq!(
+            a.keys()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
+            ["x@h", "z@h"].into()
+        );
+        // A read-only look (a dry run) sees the same.
+        drop(s);
+        let ro = State::open_read_only(&path).unwrap().unwrap();
+        assert_eq!(ro.seen_ids("a").unwrap().len(), 2);
     }
 
     #[test]

@@ -264,6 +264,60 @@ fn test_says_what_a_file_cannot_tell() {
 }
 
 #[test]
+fn test_decides_duplicates_among_the_files_given_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        fs::write(&p, text).unwrap();
+        p
+    };
+    let date = "Date: Fri, 01 May 2026 10:00:00 +0000\n";
+    let first = write(
+        "1.eml",
+        &format!("From: a@b.example\nMessage-ID: <x@h>\n{date}\nfirst"),
+    );
+    let again = write(
+        "2.eml",
+        &format!("From: a@b.example\nMessage-ID: <x@h>\n{date}\nagain, longer"),
+    );
+    let copy = write(
+        "3.eml",
+        &format!("From: a@b.example\nMessage-ID: <x@h>\n{date}\nfirst"),
+    );
+    let other = write(
+        "4.eml",
+        &format!("From: a@b.example\nMessage-ID: <y@h>\n{date}\nfirst"),
+    );
+    let cfg = dir.path().join("rules.yaml");
+    fs::write(&cfg, "version: 1\naccounts:\n  a:\n    host: h\n    username: u\n    password_env: P\nrules:\n  - name: dups\n    match: { duplicate: true }\n    actions: [move: Duplicates]\n").unwrap();
+    let o = mailwarden(
+        &["test", "--format", "json"],
+        &cfg,
+        &[&first, &again, &copy, &other],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rules: Vec<serde_json::Value> = json_lines(&o).iter().map(|l| l["rule"].clone()).collect();
+    // The copy (same bytes, same arrival) is the first message again.
+    assert_eq!(
+        rules,
+        [
+            serde_json::Value::Null,
+            serde_json::json!("dups"),
+            serde_json::Value::Null,
+            serde_json::Value::Null
+        ]
+    );
+    // In another order, another message is the first.
+    let o = mailwarden(&["test", "--explain"], &cfg, &[&again, &first]);
+    let out = stdout(&o);
+    assert!(out.contains("<x@h> first seen here"), "{out}");
+    assert!(
+        out.contains("<x@h> was seen before on another message"),
+        "{out}"
+    );
+}
+
+#[test]
 fn maildir_flags_and_arrival_come_from_the_maildir() {
     let dir = tempfile::tempdir().unwrap();
     let md = dir.path().join("Mail");

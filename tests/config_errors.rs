@@ -206,6 +206,10 @@ fn each_class_of_mistake_has_its_position_and_message() {
             "rules.yaml:10:15: file stands alone in an address test (write `all:` with one test per item to combine a list with other tests)",
         ),
         (
+            rule("      duplicate: yes\n", "      - move: Duplicates\n"),
+            "rules.yaml:10:18: duplicate takes true or false, found a string",
+        ),
+        (
             rule("      address: Delivered-To\n", "      - move: X\n"),
             "rules.yaml:10:16: address takes a mapping of header names to address tests, found a string (for example `address: { Delivered-To: { detail: shop } }`)",
         ),

@@ -790,3 +790,83 @@ async fn oauth2_tokens_are_sent_with_xoauth2_or_oauthbearer() {
         assert!(!text(&o).1.contains("login to"), "{mechanism}: {:?}", text(&o));
     }
 }
+
+/// `duplicate: true` on the server. The first message with a Message-ID
+/// stays and later deliveries of it move; the same message in two folders
+/// the rule reads (same size and arrival: a copy) is no duplicate of
+/// itself. What was seen is remembered across runs; a dry run decides from
+/// that memory without adding to it. Counted before and after each pass.
+#[tokio::test]
+async fn later_deliveries_of_a_message_id_are_duplicates_across_runs_not_its_copies() {
+    let user = server().user();
+    let at = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().to_utc());
+    let mail = |id: &str, body: &str| {
+        format!("From: a@example.org\r\nMessage-ID: <{id}>\r\nSubject: s\r\n\r\n{body}\r\n")
+            .into_bytes()
+    };
+    user.append(
+        "INBOX",
+        &mail("x@h", "first"),
+        &[],
+        at("2026-05-01T10:00:00Z"),
+    )
+    .await;
+    user.append(
+        "INBOX",
+        &mail("x@h", "again, by the list"),
+        &[],
+        at("2026-05-01T10:00:07Z"),
+    )
+    .await;
+    user.append(
+        "INBOX",
+        &mail("y@h", "other"),
+        &[],
+        at("2026-05-01T11:00:00Z"),
+    )
+    .await;
+    user.append(
+        "Lists",
+        &mail("y@h", "other"),
+        &[],
+        at("2026-05-01T11:00:00Z"),
+    )
+    .await;
+    let rules = "  - name: dups\n    mailbox: [INBOX, Lists]\n    match: { duplicate: true }\n    actions: [move: Duplicates]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(dir.path(), FULL, "    create_folders: true\n", rules);
+    let run = |args: &[&str]| {
+        let o = user.mailwarden(args, &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}\n{out}\n{err}");
+        out
+    };
+    assert_eq!(total(&user.snapshot().await), 4);
+    run(&["run"]);
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 4, "{after:?}");
+    assert_eq!(ids(&after, "INBOX"), ["<x@h>", "<y@h>"]);
+    assert_eq!(ids(&after, "Lists"), ["<y@h>"]);
+    assert_eq!(ids(&after, "Duplicates"), ["<x@h>"]);
+
+    // A third delivery, another day: the memory of the first run decides.
+    user.append(
+        "INBOX",
+        &mail("x@h", "and once more"),
+        &[],
+        at("2026-05-02T09:00:00Z"),
+    )
+    .await;
+    let out = run(&["run", "--dry-run"]);
+    assert!(out.contains("Duplicates"), "{out}");
+    assert_eq!(total(&user.snapshot().await), 5);
+    run(&["run"]);
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 5, "{after:?}");
+    assert_eq!(ids(&after, "INBOX"), ["<x@h>", "<y@h>"]);
+    assert_eq!(ids(&after, "Duplicates"), ["<x@h>", "<x@h>"]);
+    // Again: the originals are still not duplicates of themselves.
+    let out = run(&["run"]);
+    assert_eq!(total(&user.snapshot().await), 5, "{out}");
+    assert_eq!(ids(&user.snapshot().await, "INBOX"), ["<x@h>", "<y@h>"]);
+}

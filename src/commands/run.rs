@@ -10,10 +10,13 @@ use chrono::{DateTime, Utc};
 use super::{load_config, open_session};
 use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::{Account, Config};
+use crate::duplicates::Seen;
 use crate::execute::ExecError;
 use crate::imap::folders::Folders;
 use crate::imap::{Access, ImapError};
-use crate::pass::{ReadOptions, Source, apply, mailboxes_of, plan_mailbox, report_undecided};
+use crate::pass::{
+    ReadOptions, Source, apply, mailboxes_of, plan_mailbox, record, report_undecided, seen_for,
+};
 use crate::plan::messages;
 use crate::recover::reconcile;
 use crate::report::{plan_json, plan_text};
@@ -77,14 +80,27 @@ fn lost(account: &Account, e: &ImapError, planned: usize, left: &[FolderPath]) {
 
 /// One pass over one account, through one session. Without a state (a dry
 /// run) nothing is journaled and nothing changes.
+/// What one account's pass works with besides its configuration: the time
+/// the rules compare against, the state (none in a dry run), and the
+/// Message-IDs seen before (`pass::seen_for`).
+pub struct Run<'a> {
+    pub now: DateTime<Utc>,
+    pub state: Option<&'a State>,
+    pub seen: Seen,
+}
+
 pub async fn run_account(
     config: &Config,
     account: &Account,
     args: &RunArgs,
-    now: DateTime<Utc>,
+    run: Run<'_>,
     out: &mut (dyn Write + Send),
-    state: Option<&State>,
 ) -> AccountResult {
+    let Run {
+        now,
+        state,
+        mut seen,
+    } = run;
     let mut result = AccountResult::default();
     let paths = mailboxes_of(config, &account.name, args.mailbox.as_deref());
     if paths.is_empty() {
@@ -156,7 +172,16 @@ pub async fn run_account(
             mark: None,
             now,
         };
-        let planned = match plan_mailbox(&mut session, &folders, account, &source, options).await {
+        let planned = match plan_mailbox(
+            &mut session,
+            &folders,
+            account,
+            &source,
+            options,
+            &mut seen,
+        )
+        .await
+        {
             Ok(p) => p,
             Err(e) if !e.ends_session() => {
                 crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);
@@ -237,7 +262,7 @@ pub async fn run_account(
         {
             Ok(failed) => {
                 result.failed_messages += failed;
-                if let Err(e) = state.set_mark(&account.name, &mailbox, planned.mark) {
+                if let Err(e) = record(state, &account.name, &mailbox, planned.mark, &mut seen) {
                     crate::say!("mailwarden: {e}");
                     result.state_failed = true;
                     break;
@@ -278,6 +303,22 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
             Err(outcome) => return outcome,
         }
     };
+    // A dry run decides `duplicate` from what the state remembers, read
+    // without the lock, as `log` reads it.
+    let remembered = match &state {
+        None if config.rules.iter().any(Rule::reads_duplicates) => {
+            let path = args
+                .state
+                .clone()
+                .unwrap_or_else(crate::state::default_path);
+            match State::open_read_only(&path) {
+                Ok(s) => s,
+                Err(e) => return super::state_failed(&e),
+            }
+        }
+        _ => None,
+    };
+    let memory = state.as_ref().or(remembered.as_ref());
     let now = args.now.unwrap_or_else(Utc::now);
     let runtime = match super::runtime(1) {
         Ok(rt) => rt,
@@ -292,8 +333,23 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
             .iter()
             .filter(|a| args.account.as_ref().is_none_or(|x| *x == a.name))
         {
-            results
-                .push(run_account(&config, account, args, now, &mut stdout, state.as_ref()).await);
+            let seen = match seen_for(&config, &account.name, memory) {
+                Ok(seen) => seen,
+                Err(e) => {
+                    crate::say!("mailwarden: {e}");
+                    results.push(AccountResult {
+                        state_failed: true,
+                        ..Default::default()
+                    });
+                    continue;
+                }
+            };
+            let run = Run {
+                now,
+                state: state.as_ref(),
+                seen,
+            };
+            results.push(run_account(&config, account, args, run, &mut stdout).await);
         }
         results
     });

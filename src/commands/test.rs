@@ -14,6 +14,7 @@ use super::load_config;
 use crate::cli::{ConfigArg, Format, Outcome, parse_time};
 use crate::config::Config;
 use crate::config::units::parse_size;
+use crate::duplicates::Seen;
 use crate::message::{Arrival, Message, Meta};
 use crate::output::{Stdout, stderr_line};
 use crate::report::{DecisionJson, actions_text, decision_json, trace_text};
@@ -182,6 +183,7 @@ pub fn evaluate_file(
     account: &str,
     args: &TestArgs,
     now: DateTime<Utc>,
+    seen: &mut Seen,
 ) -> Result<(Message, Decision), String> {
     let meta = fs::metadata(&input.path).map_err(|e| e.to_string())?;
     if meta.len() > args.max_size {
@@ -198,7 +200,7 @@ pub fn evaluate_file(
         (None, Some(_)) => Arrival::At(mtime),
         (None, None) => Arrival::DateHeaderOr(mtime),
     };
-    let msg = Message::parse(
+    let mut msg = Message::parse(
         &raw,
         Meta {
             arrival,
@@ -207,6 +209,7 @@ pub fn evaluate_file(
         },
     )
     .map_err(|e| e.to_string())?;
+    msg.duplicate = seen.check(&msg);
     let decision = evaluate(
         config.rules_for(account, &args.mailbox),
         &msg,
@@ -284,9 +287,12 @@ pub fn execute(args: &TestArgs) -> Outcome {
     // the exit code is the one a full read would have seen.
     let mut out = Stdout::new();
     let (mut moved, mut flagged, mut stayed, mut failed) = (0, 0, 0, 0);
+    // `duplicate` is decided among the files given, in the order read: no
+    // state is consulted, so that a test is repeatable.
+    let mut seen = crate::pass::seen_for(&config, &account, None).unwrap_or_default();
     for item in collect(&args.paths) {
         let result = item.and_then(|input| {
-            evaluate_file(&config, &input, &account, args, now)
+            evaluate_file(&config, &input, &account, args, now, &mut seen)
                 .map(|r| (input.path.clone(), input.unknown.clone(), r))
                 .map_err(|e| (input.path, e))
         });

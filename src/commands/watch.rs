@@ -30,9 +30,10 @@ use tokio::time::Instant;
 
 use crate::cli::{ConfigArg, Outcome};
 use crate::config::{self, Account, Config};
+use crate::duplicates::Seen;
 use crate::imap::folders::Folders;
 use crate::imap::{Access, Session, Woke};
-use crate::pass::{ReadOptions, Source, apply, mailboxes_of, plan_mailbox};
+use crate::pass::{ReadOptions, Source, apply, mailboxes_of, plan_mailbox, record, seen_for};
 use crate::recover::reconcile;
 use crate::rules::{FolderPath, Rule};
 use crate::state::State;
@@ -102,17 +103,27 @@ impl From<String> for Stopped {
     }
 }
 
-/// Passes over `paths`; `new_only` looks only above each mark. `first`:
-/// the account's first full pass, which refuses to act on more messages
-/// than `max_actions`; a later pass skips such a mailbox (its mark stays,
-/// so it is looked at again) and logs why.
+/// Which messages a pass reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// All, in the account's first full pass, which refuses to act on more
+    /// messages than `max_actions`.
+    First,
+    /// All, in a later sweep, which skips such a mailbox (its mark stays, so
+    /// it is looked at again) and logs why.
+    Sweep,
+    /// Only those above each mailbox's mark, and those whose flags changed.
+    NewMail,
+}
+
+/// Passes over `paths`.
 async fn pass(
     cx: &AccountCtx<'_>,
     session: &mut Session,
     folders: &mut Folders,
+    seen: &mut Seen,
     paths: &[FolderPath],
-    new_only: bool,
-    first: bool,
+    reach: Reach,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), Stopped> {
     let (account, state) = (cx.account, cx.state);
@@ -129,7 +140,7 @@ async fn pass(
                 continue;
             }
         };
-        let mark = if new_only {
+        let mark = if reach == Reach::NewMail {
             state
                 .mark(&account.name, &mailbox)
                 .map_err(|e| e.to_string())?
@@ -147,11 +158,11 @@ async fn pass(
             mark,
             now,
         };
-        let planned = plan_mailbox(session, folders, account, &source, options)
+        let planned = plan_mailbox(session, folders, account, &source, options, seen)
             .await
             .map_err(|e| format!("{mailbox}: {e}"))?;
         if let Some(why) = planned.over_limit(account) {
-            if first {
+            if reach == Reach::First {
                 return Err(Stopped::Refused(why));
             }
             tracing::error!(
@@ -166,9 +177,7 @@ async fn pass(
                 .await
                 .map_err(|e| format!("{mailbox}: {e}"))?;
         }
-        state
-            .set_mark(&account.name, &mailbox, planned.mark)
-            .map_err(|e| e.to_string())?;
+        record(state, &account.name, &mailbox, planned.mark, seen).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -203,6 +212,14 @@ async fn account_loop(
     if !watched.is_empty() {
         watched.rotate_left(1);
     }
+    // Loaded once: what later passes learn is added as they go.
+    let mut seen = match seen_for(&config, &account.name, Some(&state)) {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::error!(account = %account.name, "{e}: this account is not watched");
+            return;
+        }
+    };
     let mut backoff = Backoff(BACKOFF_MIN);
     let mut next_sweep = Instant::now();
     // Until the first full pass has been carried out in this process.
@@ -250,41 +267,35 @@ async fn account_loop(
                             .await
                             .map_err(|e| e.to_string())?;
                     }
+                    let reach = if first_pass {
+                        Reach::First
+                    } else {
+                        Reach::Sweep
+                    };
                     pass(
                         &cx,
                         &mut session,
                         &mut folders,
+                        &mut seen,
                         &all,
-                        false,
-                        first_pass,
+                        reach,
                         &stop,
                     )
                     .await?;
                     first_pass = false;
                     next_sweep = Instant::now() + account.sweep;
-                    // Leave the IDLE mailbox selected.
-                    pass(
-                        &cx,
-                        &mut session,
-                        &mut folders,
-                        &watched,
-                        true,
-                        false,
-                        &stop,
-                    )
-                    .await?;
-                } else {
-                    pass(
-                        &cx,
-                        &mut session,
-                        &mut folders,
-                        &watched,
-                        true,
-                        false,
-                        &stop,
-                    )
-                    .await?;
                 }
+                // After a sweep too, to leave the IDLE mailbox selected.
+                pass(
+                    &cx,
+                    &mut session,
+                    &mut folders,
+                    &mut seen,
+                    &watched,
+                    Reach::NewMail,
+                    &stop,
+                )
+                .await?;
                 backoff.reset();
                 if *stop.borrow() {
                     return Ok(());

@@ -77,6 +77,7 @@ const CONDITION_KEYS: &[&str] = &[
     "answered",
     "draft",
     "keyword",
+    "duplicate",
     "all",
     "any",
     "not",
@@ -821,21 +822,20 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
         "draft" => flag(SystemFlag::Draft),
         _ => None,
     };
+    // `seen: false`, `duplicate: true`: a condition or its negation.
+    let yes_no = |cx: &mut Ctx| match v.value {
+        Value::Bool(b) => Some(b),
+        _ => {
+            let found = v.value.kind();
+            cx.err(
+                v.pos,
+                format!("{} takes true or false, found {found}", key.value),
+            );
+            None
+        }
+    };
     if let Some(f) = system {
-        return match v.value {
-            Value::Bool(b) => Some(Condition::Flag(f, b)),
-            _ => {
-                cx.err(
-                    v.pos,
-                    format!(
-                        "{} takes true or false, found {}",
-                        key.value,
-                        v.value.kind()
-                    ),
-                );
-                None
-            }
-        };
+        return yes_no(cx).map(|b| Condition::Flag(f, b));
     }
     match key.value.as_str() {
         "subject" => text_test(cx, v, false).map(Condition::Subject),
@@ -867,6 +867,10 @@ fn condition(cx: &mut Ctx, key: &Spanned<String>, v: &Node) -> Option<Condition>
                 None
             }
         },
+        "duplicate" => yes_no(cx).map(|b| match b {
+            true => Condition::Duplicate,
+            false => Condition::Not(Box::new(Condition::Duplicate)),
+        }),
         "address" => match &v.value {
             Value::Map(entries) if !entries.is_empty() => {
                 let mut out = Vec::new();

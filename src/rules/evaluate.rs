@@ -475,6 +475,14 @@ impl Eval<'_> {
                 ),
                 None => (false, ex.then(|| "no Date header".to_string())),
             },
+            Condition::Duplicate => (
+                m.duplicate,
+                ex.then(|| match &m.message_id {
+                    None => "no Message-ID".to_string(),
+                    Some(id) if m.duplicate => format!("<{id}> was seen before on another message"),
+                    Some(id) => format!("<{id}> first seen here"),
+                }),
+            ),
             Condition::Flag(flag, want) => {
                 let has = self.flags.contains(&Flag::System(*flag));
                 (

@@ -36,6 +36,11 @@ impl Rule {
     pub fn applies_to(&self, account: &str, mailbox: &str) -> bool {
         self.account == account && self.mailboxes.iter().any(|m| same_mailbox(m, mailbox))
     }
+
+    /// Does this rule ask whether a message is a duplicate?
+    pub fn reads_duplicates(&self) -> bool {
+        self.conditions.iter().any(Condition::reads_duplicates)
+    }
 }
 
 /// A folder path as rules write it: levels separated by `/` (spec: Folder
@@ -283,6 +288,9 @@ pub enum Condition {
     ReceivedAfter(DateBound),
     Flag(SystemFlag, bool),
     Keyword(Vec<String>),
+    /// Another message with this Message-ID was seen before by the
+    /// account (`duplicates`).
+    Duplicate,
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -365,6 +373,11 @@ impl Condition {
     /// Does deciding this condition read the message's flags or keywords?
     pub fn reads_flags(&self) -> bool {
         self.any(&|c| matches!(c, Condition::Flag(..) | Condition::Keyword(_)))
+    }
+
+    /// Does deciding this condition need the Message-IDs seen before?
+    pub fn reads_duplicates(&self) -> bool {
+        self.any(&|c| matches!(c, Condition::Duplicate))
     }
 
     /// Does deciding this condition need the MIME structure (attachments)?
@@ -466,6 +479,7 @@ impl fmt::Display for Condition {
             Condition::ReceivedAfter(d) => write!(f, "received_after {}", date_text(d)),
             Condition::Flag(flag, set) => write!(f, "{}: {set}", Flag::System(*flag).key()),
             Condition::Keyword(k) => write!(f, "keyword {}", k.join(", ")),
+            Condition::Duplicate => write!(f, "duplicate"),
             Condition::All(_) => f.write_str("all of"),
             Condition::Any(_) => f.write_str("any of"),
             Condition::Not(_) => f.write_str("not"),

@@ -281,8 +281,16 @@ mod tests {
             ("{from: {regex: '^a'}}", "UNDELETED"),
             (
                 "{from: {localpart: a, domain: b.org}}",
-                "UNDELETED (FROM \"b.org\" FROM \"a\")",
+                "UNDELETED (FROM \"a\" FROM \"b.org\")",
             ),
+            ("{to: {detail: shop}}", "UNDELETED TO \"shop\""),
+            (
+                "{address: {Delivered-To: {user: me}}}",
+                "UNDELETED HEADER Delivered-To \"me\"",
+            ),
+            ("{from: {file: /dev/null}}", "UNDELETED"),
+            ("{duplicate: true}", "UNDELETED"),
+            ("{duplicate: false}", "UNDELETED"),
             (
                 "{recipient: bob}",
                 "UNDELETED OR TO \"bob\" OR CC \"bob\" BCC \"bob\"",

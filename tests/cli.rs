@@ -56,7 +56,7 @@ fn check_accepts_the_example_and_summarises_it() {
         ),
         "{out}"
     );
-    assert!(out.trim_end().ends_with("OK, 1 account, 12 rules"), "{out}");
+    assert!(out.trim_end().ends_with("OK, 1 account, 19 rules"), "{out}");
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn test_prints_a_decision_per_sample_message() {
         "{out}"
     );
     assert!(
-        out.ends_with("8 messages: 5 moved, 2 matched without moving, 1 unmatched, 0 failed\n"),
+        out.ends_with("9 messages: 6 moved, 2 matched without moving, 1 unmatched, 0 failed\n"),
         "{out}"
     );
 }

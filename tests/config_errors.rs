@@ -562,3 +562,67 @@ fn an_address_list_is_read_beside_the_file_and_its_bad_lines_are_named() {
         "{report}"
     );
 }
+
+/// Every ```yaml example of the README and docs/ is a valid configuration,
+/// or a valid part of one: a block without `version:` is completed with a
+/// stub account (and an account fragment with the rest of its account), so
+/// that no example shows a key or a form `check` would refuse.
+#[test]
+fn every_yaml_example_in_the_docs_is_a_checked_configuration() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut lines = text.lines().enumerate();
+        while let Some((start, line)) = lines.next() {
+            if line.trim() != "```yaml" {
+                continue;
+            }
+            let block: Vec<&str> = lines
+                .by_ref()
+                .map(|(_, l)| l)
+                .take_while(|l| l.trim() != "```")
+                .collect();
+            let block = block.join("\n") + "\n";
+            let whole = if block.contains("version:") {
+                block.clone()
+            } else if block.starts_with("accounts:") {
+                format!("version: 1\n{block}rules: []\n")
+            } else if block.starts_with("rules:") {
+                format!("{ACCOUNT}{block}")
+            } else if block.starts_with("  ") && !block.starts_with("    ") {
+                format!("version: 1\naccounts:\n{block}rules: []\n")
+            } else if block.starts_with("    ") {
+                format!("{ACCOUNT}{block}rules: []\n")
+            } else {
+                wrong.push(format!(
+                    "{}:{}: an example of an unknown kind",
+                    file.display(),
+                    start + 1
+                ));
+                continue;
+            };
+            checked += 1;
+            let errs = errors(&whole);
+            if !errs.is_empty() {
+                wrong.push(format!(
+                    "{}:{}:\n{whole}{}",
+                    file.display(),
+                    start + 1,
+                    errs.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(checked >= 6, "only {checked} examples found");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}

@@ -210,6 +210,7 @@ async fn log_shows_what_moved_where_and_why() {
 
 #[tokio::test]
 async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again() {
+    use mailwarden::duplicates::Seen;
     use mailwarden::imap::Access;
     use mailwarden::pass::{ReadOptions, Source, plan_mailbox};
     use mailwarden::state::Mark;
@@ -253,9 +254,16 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
         mark: Some(same),
         now,
     };
-    let planned = plan_mailbox(&mut conn, &folders, &account, &source, options)
-        .await
-        .unwrap();
+    let planned = plan_mailbox(
+        &mut conn,
+        &folders,
+        &account,
+        &source,
+        options,
+        &mut Seen::off(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         planned
             .plan
@@ -283,9 +291,16 @@ async fn a_changed_uidvalidity_drops_the_mark_and_everything_is_evaluated_again(
         mark: Some(stale),
         now,
     };
-    let planned = plan_mailbox(&mut conn, &folders, &account, &source, options)
-        .await
-        .unwrap();
+    let planned = plan_mailbox(
+        &mut conn,
+        &folders,
+        &account,
+        &source,
+        options,
+        &mut Seen::off(),
+    )
+    .await
+    .unwrap();
     assert_eq!(planned.plan.entries.len(), 3);
     assert_eq!(
         planned.mark,

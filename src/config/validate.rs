@@ -742,7 +742,7 @@ fn rule(
 fn capture_names(c: &Condition, negated: bool, live: &mut Vec<String>, neg: &mut Vec<String>) {
     let out = if negated { &mut *neg } else { &mut *live };
     match c {
-        Condition::Address(_, t) => address_capture_names(t, out),
+        Condition::Address(_, t) | Condition::AddressIn(_, t) => address_capture_names(t, out),
         Condition::Subject(t)
         | Condition::Header(_, t)
         | Condition::List(t)
@@ -757,7 +757,19 @@ fn capture_names(c: &Condition, negated: bool, live: &mut Vec<String>, neg: &mut
             cs.iter().for_each(|c| capture_names(c, negated, live, neg))
         }
         Condition::Not(c) => capture_names(c, true, live, neg),
-        _ => {}
+        // Named here, not by `_`, so that a new condition with text tests
+        // cannot be forgotten.
+        Condition::Exists(_)
+        | Condition::Size { .. }
+        | Condition::OlderThan(_)
+        | Condition::NewerThan(_)
+        | Condition::SentBefore(_)
+        | Condition::SentAfter(_)
+        | Condition::ReceivedBefore(_)
+        | Condition::ReceivedAfter(_)
+        | Condition::Flag(..)
+        | Condition::Keyword(_)
+        | Condition::Duplicate => {}
     }
 }
 

@@ -131,6 +131,9 @@ enum Items {
         lines: HashMap<String, u32>,
         /// A key whose value has not come yet.
         key: Option<Node>,
+        /// The values of a merge key (`<<`), merged in when the mapping
+        /// ends.
+        merges: Vec<Node>,
     },
 }
 
@@ -179,6 +182,7 @@ impl Builder {
                     entries: Vec::new(),
                     lines: HashMap::new(),
                     key: None,
+                    merges: Vec::new(),
                 },
             )?,
             Event::SequenceEnd | Event::MappingEnd => self.close(),
@@ -220,14 +224,66 @@ impl Builder {
             },
             // The start marker of a block mapping sits at its first value;
             // users expect the first key.
-            Items::Map { entries, .. } => Spanned {
-                pos: entries
-                    .first()
-                    .map_or(frame.pos, |(k, _)| k.pos.min(frame.pos)),
-                value: Value::Map(entries.into()),
-            },
+            Items::Map {
+                mut entries,
+                mut lines,
+                merges,
+                ..
+            } => {
+                self.merge(&mut entries, &mut lines, merges);
+                Spanned {
+                    pos: entries
+                        .first()
+                        .map_or(frame.pos, |(k, _)| k.pos.min(frame.pos)),
+                    value: Value::Map(entries.into()),
+                }
+            }
         };
         self.finish(node, frame.size, frame.anchor);
+    }
+
+    /// The merge key of YAML 1.1 (`<<: *common`, or a list of aliases),
+    /// which YAML 1.2 dropped but Docker Compose, GitLab CI and most users
+    /// of anchors expect: the keys of the merged mappings that the mapping
+    /// does not give itself, the earlier of several mappings winning. The
+    /// merged entries keep their positions, so an error in one points at
+    /// the anchor's text.
+    fn merge(
+        &mut self,
+        entries: &mut Vec<(Spanned<String>, Node)>,
+        lines: &mut HashMap<String, u32>,
+        merges: Vec<Node>,
+    ) {
+        let mut sources = Vec::new();
+        for m in merges {
+            match m.value {
+                Value::Map(_) => sources.push(m),
+                Value::Seq(items) if items.iter().all(|i| matches!(i.value, Value::Map(_))) => {
+                    sources.extend(items.iter().cloned())
+                }
+                other => self.errors.push(
+                    Diagnostic::new(
+                        m.pos,
+                        format!(
+                            "a merge key (<<) takes a mapping or a list of mappings, found {}",
+                            other.kind()
+                        ),
+                    )
+                    .hint("for example `<<: *common`"),
+                ),
+            }
+        }
+        for source in sources {
+            let Value::Map(merged) = source.value else {
+                continue;
+            };
+            for (k, v) in merged.iter() {
+                if let Entry::Vacant(slot) = lines.entry(k.value.clone()) {
+                    slot.insert(k.pos.line);
+                    entries.push((k.clone(), v.clone()));
+                }
+            }
+        }
     }
 
     fn alias(&mut self, id: usize, pos: Pos) -> Result<(), Stop> {
@@ -286,11 +342,16 @@ impl Builder {
                 entries,
                 lines,
                 key,
+                merges,
             } => {
                 let Some(key) = key.take() else {
                     *key = Some(node);
                     return;
                 };
+                if key.value == Value::Str("<<".into()) {
+                    merges.push(node);
+                    return;
+                }
                 let Some(text) = key.value.as_text() else {
                     self.errors.push(Diagnostic::new(
                         key.pos,
@@ -452,6 +513,54 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(resolve_plain(text), want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn merge_keys_add_what_the_mapping_does_not_give_itself() {
+        /// `key=value` pairs of the mapping under `m`, in order.
+        fn pairs(text: &str) -> Vec<String> {
+            let doc = parse(text).unwrap();
+            let Value::Map(top) = &doc.value else {
+                panic!()
+            };
+            let (_, m) = top.iter().find(|(k, _)| k.value == "m").unwrap();
+            let Value::Map(entries) = &m.value else {
+                panic!()
+            };
+            entries
+                .iter()
+                .map(|(k, v)| format!("{}={}", k.value, v.value.as_text().unwrap_or_default()))
+                .collect()
+        }
+        let cases = [
+            (
+                "a: &a {x: 1, y: 2}\nm: {<<: *a, z: 3}\n",
+                vec!["z=3", "x=1", "y=2"],
+            ),
+            // The mapping's own key wins, before or after the merge.
+            (
+                "a: &a {x: 1, y: 2}\nm: {y: 9, <<: *a}\n",
+                vec!["y=9", "x=1"],
+            ),
+            (
+                "a: &a {x: 1, y: 2}\nm: {<<: *a, y: 9}\n",
+                vec!["y=9", "x=1"],
+            ),
+            // Of several, the earlier wins.
+            (
+                "a: &a {x: 1}\nb: &b {x: 2, w: 3}\nm: {<<: [*a, *b]}\n",
+                vec!["x=1", "w=3"],
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(pairs(text), want, "{text}");
+        }
+        assert_eq!(
+            errors("a: &a 5\nm: {<<: *a}\n"),
+            [
+                "2:9: a merge key (<<) takes a mapping or a list of mappings, found a number (for example `<<: *common`)"
+            ]
+        );
     }
 
     #[test]

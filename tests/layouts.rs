@@ -403,3 +403,66 @@ per_layout! {
     }
     only [Plain, Dotted]
 }
+
+per_layout! {
+    /// The rule language where it meets the server: `junk` finds each
+    /// server's junk folder; a Delivered-To detail with dots becomes one
+    /// folder level through `|flat` (a `.` server would otherwise refuse
+    /// it); a keyword set by one rule sorts the message in the next; a
+    /// second delivery of a Message-ID is a duplicate. Counted before and
+    /// after, and a second run changes nothing.
+    async fn the_rule_language_on_the_server(user, names) {
+        let at = |s: &str| Some(chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc());
+        let mail = |id: &str, extra: &str| {
+            format!("From: a@example.org\r\nTo: me@example.org\r\nMessage-ID: <{id}>\r\nSubject: s\r\n{extra}\r\nbody {id}\r\n").into_bytes()
+        };
+        let msgs = [
+            (mail("spam@x", "X-Spam-Score: 9.1\r\n"), "2026-05-01T10:00:00Z"),
+            (mail("plus@x", "Delivered-To: me+lists.rust@example.org\r\n"), "2026-05-01T10:01:00Z"),
+            (mail("ci@x", "X-Build: failed\r\n"), "2026-05-01T10:02:00Z"),
+            (mail("twice@x", ""), "2026-05-01T10:03:00Z"),
+            (mail("twice@x", "X-Again: yes\r\n"), "2026-05-01T10:04:00Z"),
+            (mail("plain@x", "X-Spam-Score: 1.0\r\n"), "2026-05-01T10:05:00Z"),
+        ];
+        for (raw, date) in &msgs {
+            user.append("INBOX", raw, &[], at(date)).await;
+        }
+        let rules = r#"  - name: junk
+    match: { header: { X-Spam-Score: { over: 5 } } }
+    actions: [junk]
+  - name: plus
+    match: { address: { Delivered-To: { detail: { regex: '^(?P<l>.+)$' } } } }
+    actions: [move: "Plus/{l|flat|title}"]
+  - name: tag
+    match: { header: { X-Build: failed } }
+    actions: [flag: $CI]
+  - name: ci
+    match: { keyword: $CI }
+    actions: [move: CI]
+  - name: dups
+    match: { duplicate: true }
+    actions: [move: Duplicates]
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(dir.path(), FULL, "", rules);
+        assert_eq!(total(&user.snapshot().await), 6);
+        let o = user.mailwarden(&["run"], &cfg);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        let after = user.snapshot().await;
+        assert_eq!(total(&after), 6, "{after:?}");
+        let junk = match user.layout {
+            Layout::Gmail => "[Gmail]/Spam".to_string(),
+            Layout::Exchange => "Junk Email".to_string(),
+            _ => names.of("Junk"),
+        };
+        assert_eq!(ids(&after, &junk), ["<spam@x>"], "{after:?}");
+        assert_eq!(ids(&after, &names.of("Plus/Lists-Rust")), ["<plus@x>"], "{after:?}");
+        assert_eq!(ids(&after, &names.of("CI")), ["<ci@x> $CI"], "{after:?}");
+        assert_eq!(ids(&after, &names.of("Duplicates")), ["<twice@x>"], "{after:?}");
+        assert_eq!(ids(&after, "INBOX"), ["<plain@x>", "<twice@x>"], "{after:?}");
+        let o = user.mailwarden(&["run"], &cfg);
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        assert_eq!(user.snapshot().await, after, "the second run changed something");
+    }
+}

@@ -318,7 +318,7 @@ pub fn seen_for(config: &Config, account: &str, state: Option<&State>) -> Result
     let asks = config
         .rules
         .iter()
-        .any(|r| r.account == account && r.reads_duplicates());
+        .any(|r| r.accounts.contains(account) && r.reads_duplicates());
     match (asks, state) {
         (false, _) => Ok(Seen::off()),
         (true, None) => Ok(Seen::from(Default::default())),
@@ -416,7 +416,7 @@ pub fn report_undecided(plan: &MailboxPlan) -> usize {
 /// order; with `only`, just that one.
 pub fn mailboxes_of(config: &Config, account: &str, only: Option<&str>) -> Vec<FolderPath> {
     let mut out: Vec<FolderPath> = Vec::new();
-    for r in config.rules.iter().filter(|r| r.account == account) {
+    for r in config.rules.iter().filter(|r| r.accounts.contains(account)) {
         for m in &r.mailboxes {
             if only.is_none_or(|o| same_mailbox(o, m))
                 && !out.iter().any(|x| same_mailbox(x.as_str(), m))

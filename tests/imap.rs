@@ -873,3 +873,44 @@ async fn later_deliveries_of_a_message_id_are_duplicates_across_runs_not_its_cop
     assert_eq!(total(&user.snapshot().await), 5, "{out}");
     assert_eq!(ids(&user.snapshot().await, "INBOX"), ["<x@h>", "<y@h>"]);
 }
+
+/// A rule without `account:` reads every account; `account:` may list
+/// several. Two users on the server, one run: each mailbox sorted by the
+/// shared rule, the listed rule only where listed, counts kept.
+#[tokio::test]
+async fn a_rule_without_account_reads_every_account_and_a_list_reads_those_listed() {
+    let (first, second) = (server().user(), server().user());
+    let github = b"From: GitHub <notifications@github.com>\r\nMessage-ID: <gh@x>\r\nSubject: PR\r\n\r\nx\r\n";
+    let invoice = b"From: Shop <billing@shop.example>\r\nMessage-ID: <inv@x>\r\nSubject: Invoice\r\n\r\nx\r\n";
+    for user in [&first, &second] {
+        user.deliver("INBOX", github).await;
+        user.deliver("INBOX", invoice).await;
+    }
+    let other = format!(
+        "  other:\n    host: \"{FULL}\"\n    port: {}\n    tls: none\n    username: {}\n    password_command: \"printf %s {}\"\n",
+        server().plain_port,
+        second.name,
+        second.password
+    );
+    let rules = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n  - name: Invoices\n    account: [other]\n    match: { subject: invoice }\n    actions: [flag: $Invoice]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = first.config(dir.path(), FULL, &other, rules);
+    let check = first.mailwarden(&["check"], &cfg);
+    let (out, err) = text(&check);
+    assert_eq!(check.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("rule \"GitHub\" (every account: INBOX)"),
+        "{out}"
+    );
+    assert!(out.contains("rule \"Invoices\" (other: INBOX)"), "{out}");
+
+    let o = first.mailwarden(&["run"], &cfg);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let (a, b) = (first.snapshot().await, second.snapshot().await);
+    assert_eq!((total(&a), total(&b)), (2, 2));
+    assert_eq!(ids(&a, "Notifications"), ["<gh@x>"]);
+    assert_eq!(ids(&b, "Notifications"), ["<gh@x>"]);
+    assert_eq!(ids(&a, "INBOX"), ["<inv@x>"]);
+    assert_eq!(ids(&b, "INBOX"), ["<inv@x> $Invoice"]);
+}

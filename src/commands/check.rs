@@ -7,7 +7,7 @@ use super::load_config;
 use crate::cli::Outcome;
 use crate::config::{Config, SecretSource, Tls};
 use crate::output::{Closed, Stdout};
-use crate::rules::describe_conditions;
+use crate::rules::{RuleAccounts, describe_conditions};
 
 pub fn execute(path: &Path) -> Outcome {
     let config = match load_config(path) {
@@ -54,7 +54,10 @@ fn summarise(config: &Config, path: &Path, out: &mut Stdout) -> Result<(), Close
         let mut line = format!(
             "rule \"{}\" ({}: {}): {} -> {}",
             r.name,
-            r.account,
+            match (&r.accounts, config.accounts.as_slice()) {
+                (RuleAccounts::Every, [only]) => only.name.clone(),
+                (accounts, _) => accounts.to_string(),
+            },
             r.mailboxes.join(", "),
             describe_conditions(&r.conditions),
             if actions.is_empty() {

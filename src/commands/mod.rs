@@ -65,7 +65,7 @@ pub fn check_selection(
         for r in config
             .rules
             .iter()
-            .filter(|r| account.is_none_or(|a| r.account == a))
+            .filter(|r| account.is_none_or(|a| r.accounts.contains(a)))
         {
             for name in &r.mailboxes {
                 if !read.iter().any(|x| crate::rules::same_mailbox(x, name)) {

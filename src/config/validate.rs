@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::diagnostic::{Diagnostic, Diagnostics, Pos, listing, quoted};
+use super::diagnostic::{Diagnostic, Diagnostics, Pos, quoted};
 use super::read::{self, Fields};
 use super::units::{parse_date_bound, parse_duration, parse_size};
 use super::yaml::{Node, Spanned, Value};
@@ -20,7 +20,8 @@ use crate::rules::template::{Template, builtin_names, check_folder};
 use crate::rules::text::{Compare, TextTest, compile_glob, compile_regex};
 use crate::rules::{
     ARCHIVE, Action, AddressField, AddressList, AddressPart, AddressTest, AttachmentTest,
-    Condition, Flag, JUNK, Rule, SPECIAL_TARGETS, SystemFlag, TRASH, Target, same_mailbox,
+    Condition, Flag, JUNK, Rule, RuleAccounts, SPECIAL_TARGETS, SystemFlag, TRASH, Target,
+    same_mailbox,
 };
 
 const FILE_KEYS: &[&str] = &["version", "accounts", "rules"];
@@ -556,34 +557,18 @@ fn rule(
             (line.clone(), line)
         }
     };
-    let name_pos = name.as_ref().map_or(pos, |n| n.pos);
-    let account = match f.get("account") {
-        Some(node) => match read::text(node, &mut cx.diags) {
-            Some(a) => {
-                if !accounts.set.contains(a.value.as_str()) {
-                    cx.unknown(
-                        a.pos,
-                        format!("unknown account \"{}\"", a.value),
-                        &a.value,
-                        &accounts.list,
-                    );
+    // A name, a list of names, or (left out) every account.
+    let accounts_read = match f.get("account") {
+        Some(node) => {
+            let names = name_list(cx, node, "an account name").unwrap_or_default();
+            for (pos, a) in &names {
+                if !accounts.set.contains(a.as_str()) {
+                    cx.unknown(*pos, format!("unknown account \"{a}\""), a, &accounts.list);
                 }
-                a.value
             }
-            None => String::new(),
-        },
-        None => match accounts.list.as_slice() {
-            [one] => one.to_string(),
-            [] => String::new(),
-            names => {
-                cx.err_hint(
-                    name_pos,
-                    format!("{who} needs `account:` since there are several accounts"),
-                    format!("one of: {}", listing(names)),
-                );
-                String::new()
-            }
-        },
+            RuleAccounts::Only(names.into_iter().map(|(_, a)| a).collect())
+        }
+        None => RuleAccounts::Every,
     };
     let mailboxes = match f.get("mailbox") {
         None => vec!["INBOX".to_string()],
@@ -730,7 +715,7 @@ fn rule(
     }
     Some(Rule {
         name: trimmed?,
-        account,
+        accounts: accounts_read,
         mailboxes,
         conditions,
         actions: actions.into_iter().map(|(_, a)| a).collect(),

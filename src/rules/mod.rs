@@ -18,7 +18,7 @@ pub use evaluate::{Decision, EvalError, evaluate};
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub name: String,
-    pub account: String,
+    pub accounts: RuleAccounts,
     /// Source mailboxes, as written (levels separated by `/`).
     pub mailboxes: Vec<String>,
     /// All of these must hold; empty matches every message.
@@ -30,11 +30,38 @@ pub struct Rule {
     pub line: u32,
 }
 
+/// Which accounts' mail a rule reads: `account:` as a name or a list, or,
+/// left out, every account of the file (as a Sieve script or a Gmail filter
+/// applies to all the mail it sees).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleAccounts {
+    Every,
+    Only(Vec<String>),
+}
+
+impl RuleAccounts {
+    pub fn contains(&self, account: &str) -> bool {
+        match self {
+            RuleAccounts::Every => true,
+            RuleAccounts::Only(names) => names.iter().any(|n| n == account),
+        }
+    }
+}
+
+impl fmt::Display for RuleAccounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleAccounts::Every => f.write_str("every account"),
+            RuleAccounts::Only(names) => f.write_str(&names.join(", ")),
+        }
+    }
+}
+
 impl Rule {
     /// Does this rule look at messages in `mailbox` of `account`? Mailbox
     /// names compare as IMAP does: INBOX in any case, other names exactly.
     pub fn applies_to(&self, account: &str, mailbox: &str) -> bool {
-        self.account == account && self.mailboxes.iter().any(|m| same_mailbox(m, mailbox))
+        self.accounts.contains(account) && self.mailboxes.iter().any(|m| same_mailbox(m, mailbox))
     }
 
     /// Does this rule ask whether a message is a duplicate?

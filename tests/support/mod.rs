@@ -9,6 +9,7 @@
 pub mod interop;
 pub mod layout;
 pub mod scenario;
+pub mod script;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

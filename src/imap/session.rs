@@ -31,6 +31,12 @@ pub type Stream = Box<dyn Io>;
 /// keep a session busy for long.
 pub const MAX_IGNORED: usize = 200_000;
 
+/// The most mailboxes a LIST answer may hold, and the most bytes of their
+/// names together: far above the folders of a real account, far below
+/// what would take the memory. A server that lists more is refused.
+pub const MAX_MAILBOXES: usize = 100_000;
+pub const MAX_MAILBOX_BYTES: usize = 8 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error("cannot connect to {addr}: {detail}")]
@@ -561,14 +567,34 @@ impl Session {
     pub async fn list_all(&mut self) -> Result<Vec<ListEntry>, ImapError> {
         let special_use = self.has(Capability::SpecialUse) && self.has(Capability::ListExtended);
         let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut over = false;
         self.run(&Command::ListAll { special_use }, |u| match u {
-            Untagged::List(l) => {
-                out.push(l);
-                Heed::Used
+            Untagged::List(l) if !over => {
+                bytes += l.name.len();
+                if out.len() >= MAX_MAILBOXES || bytes > MAX_MAILBOX_BYTES {
+                    // Past the limit nothing more is kept; the rest of an
+                    // endless answer counts toward the flood limit.
+                    over = true;
+                    out = Vec::new();
+                    Heed::Ignored
+                } else {
+                    out.push(l);
+                    Heed::Used
+                }
             }
             _ => Heed::Ignored,
         })
         .await?;
+        if over {
+            return Err(ImapError::Limit {
+                during: "LIST".into(),
+                what: format!(
+                    "the server listed more than {MAX_MAILBOXES} mailboxes or {} MiB of their names",
+                    MAX_MAILBOX_BYTES >> 20
+                ),
+            });
+        }
         Ok(out)
     }
 
@@ -720,9 +746,13 @@ impl Session {
     /// CHANGEDSINCE), with their mod-sequences. CONDSTORE only.
     pub async fn changed_since(&mut self, modseq: u64) -> Result<Vec<(Uid, u64)>, ImapError> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        // Each message once, and no more messages than the mailbox holds:
+        // answers past that count toward the flood limit.
+        let most = self.exists() as usize;
         self.run(&Command::ChangedSince(modseq), |u| match u {
             Untagged::Fetch(d) => match (d.uid, d.modseq) {
-                (Some(uid), Some(m)) if out.len() < (u32::MAX as usize) => {
+                (Some(uid), Some(m)) if out.len() < most && seen.insert(uid) => {
                     out.push((uid, m));
                     Heed::Used
                 }
@@ -753,15 +783,17 @@ impl Session {
             .render()
             .map(|r| request_len(&r))
         })? {
+            let mut seen = std::collections::HashSet::new();
             self.run(
                 &Command::UidStore {
                     uids: &set,
                     mode,
                     flags,
                 },
+                // Each message once: the same answer again is of no use.
                 |u| match u {
                     Untagged::Fetch(d) => match d.uid {
-                        Some(uid) if set.contains(uid) => {
+                        Some(uid) if set.contains(uid) && seen.insert(uid) => {
                             answered.push(uid);
                             Heed::Used
                         }
@@ -1132,6 +1164,31 @@ mod tests {
         // Waiting for the go-ahead to send a literal (no LITERAL+).
         let mut s = flooded("", "* 9 EXISTS\r\n");
         cut_off("APPEND", s.append(&inbox, &[], None, b"x")).await;
+    }
+
+    #[tokio::test]
+    async fn answers_kept_in_memory_are_bounded() {
+        // The same message answered again and again.
+        let one = UidSet::new([uid(1)]);
+        let seen = [Flag::System(crate::rules::SystemFlag::Seen)];
+        let mut s = flooded("", "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n");
+        cut_off("UID STORE", s.store(&one, StoreMode::Add, &seen)).await;
+        let mut s = flooded("", "* 1 FETCH (UID 1 MODSEQ (5))\r\n");
+        cut_off("UID FETCH", s.changed_since(4)).await;
+        // Mailboxes without end, each name 1,000 bytes.
+        let long = format!("* LIST () \"/\" \"{}\"\r\n", "x".repeat(1000));
+        let mut s = flooded("", &long);
+        cut_off("LIST", s.list_all()).await;
+        // A finished answer larger than accepted is refused, not cut short.
+        let answer = long.repeat(MAX_MAILBOX_BYTES / 1000 + 1) + "m1 OK done\r\n";
+        let mut s = flooded(&answer, "");
+        match s.list_all().await {
+            Err(e @ ImapError::Limit { .. }) => assert_eq!(
+                e.to_string(),
+                "the server listed more than 100000 mailboxes or 8 MiB of their names during LIST; the connection was closed"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

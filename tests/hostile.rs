@@ -6,10 +6,8 @@
 //! what the server did and shows no Rust internals, a bound on the wall
 //! time, and a bound on memory: the binary runs with its data segment
 //! limited to [`MEMORY_LIMIT`] (RLIMIT_DATA, so a runaway allocation aborts
-//! the run), and its peak resident set (VmHWM in `/proc/PID/status`, read
-//! every 10 ms while it runs) must stay below that too. (Not wait4's
-//! `ru_maxrss`: it counts the test process's own pages, which the child
-//! holds between fork and exec.)
+//! the run), and its peak resident set, as GNU time reports it, must stay
+//! below that too.
 //!
 //! The last test is against the real Dovecot of `support`: another client
 //! expunges messages while `run` moves them.
@@ -65,12 +63,16 @@ fn plain() -> String {
     format!("    tls: none\n    password_env: MAILWARDEN_TEST_PASSWORD\n    timeout: {TIMEOUT}\n")
 }
 
-/// A running binary, its output collected as it comes.
+/// A running binary under `/usr/bin/time`, its output collected as it
+/// comes.
 struct Proc {
+    /// `time`'s; mailwarden is its child.
     pid: libc::pid_t,
     started: Instant,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Where `time` writes the peak RSS.
+    usage: tempfile::NamedTempFile,
 }
 
 /// How a run ended.
@@ -108,10 +110,17 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 }
 
 /// Starts `mailwarden ARGS -c CONFIG` under the memory limit, with its
-/// state in `state`.
+/// state in `state`. It runs under GNU time (`-f %M`), which reports the
+/// peak RSS of its child alone: wait4's figure for a child of the test
+/// process would include the test process's own pages, which a child
+/// holds between fork and exec.
 fn spawn(args: &[&str], config: &Path, state: &Path) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailwarden"));
-    cmd.args(args)
+    let usage = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "%M", "-o"])
+        .arg(usage.path())
+        .arg(env!("CARGO_BIN_EXE_mailwarden"))
+        .args(args)
         .arg("-c")
         .arg(config)
         .env("MAILWARDEN_TEST_PASSWORD", "hostile-pw")
@@ -123,7 +132,7 @@ fn spawn(args: &[&str], config: &Path, state: &Path) -> Proc {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: between fork and exec only setrlimit, which is
-    // async-signal-safe, is called.
+    // async-signal-safe, is called. `time` and mailwarden inherit it.
     unsafe {
         cmd.pre_exec(|| {
             let limit = libc::rlimit {
@@ -137,15 +146,17 @@ fn spawn(args: &[&str], config: &Path, state: &Path) -> Proc {
         });
     }
     let started = Instant::now();
-    let mut child = cmd.spawn().unwrap();
+    let mut child = cmd
+        .spawn()
+        .expect("/usr/bin/time (Debian package time) is needed");
     let proc = Proc {
         pid: child.id() as libc::pid_t,
         started,
         stdout: collect(child.stdout.take().unwrap()),
         stderr: collect(child.stderr.take().unwrap()),
+        usage,
     };
-    // Reaped below with wait4, for its resource usage; `Child` is only
-    // dropped.
+    // Reaped below with waitpid; `Child` is only dropped.
     drop(child);
     proc
 }
@@ -155,32 +166,33 @@ impl Proc {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: a plain syscall on our own unreaped child.
-        assert_eq!(unsafe { libc::kill(self.pid, signal) }, 0);
+    /// mailwarden's pid: `time`'s child.
+    async fn mailwarden(&self) -> libc::pid_t {
+        let children = format!("/proc/{0}/task/{0}/children", self.pid);
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = text.split_whitespace().next() {
+                return pid.parse().unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("time never started mailwarden");
     }
 
-    /// The process's peak resident set so far, in bytes (0 once it has
-    /// exited).
-    fn peak_rss(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kib| kib * 1024)
+    /// Sends `signal` to mailwarden (not to `time`).
+    async fn signal(&self, signal: libc::c_int) {
+        let pid = self.mailwarden().await;
+        // SAFETY: a plain syscall on our own grandchild, alive as long as
+        // `time`, our unreaped child, waits for it.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     }
 
-    /// Waits for the exit (killing the process after `limit`), watching
-    /// its peak RSS.
+    /// Waits for the exit (killing mailwarden after `limit`).
     async fn finish(self, limit: Duration) -> Ran {
         let mut status = 0;
-        let mut peak_rss = 0;
         let polls = limit.as_millis() / 10;
         let mut exited = false;
         for _ in 0..polls {
-            peak_rss = peak_rss.max(self.peak_rss());
             // SAFETY: waitpid on our own child with a valid out-pointer.
             let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
             assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
@@ -192,21 +204,37 @@ impl Proc {
         }
         let wall = self.started.elapsed();
         if !exited {
-            self.signal(libc::SIGKILL);
-            // SAFETY: as above; the child is dead or dying.
+            self.signal(libc::SIGKILL).await;
+            // SAFETY: as above; `time` ends once mailwarden is dead.
             unsafe { libc::waitpid(self.pid, &mut status, 0) };
         }
         // The pipes close with the process; give the readers a moment.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let text =
             |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
+        // `time` writes "Command terminated by signal N" for a killed
+        // child, then the figure asked for: KiB.
+        let usage = std::fs::read_to_string(self.usage.path()).unwrap_or_default();
+        let signal = usage
+            .lines()
+            .find_map(|l| l.strip_prefix("Command terminated by signal "))
+            .and_then(|n| n.trim().parse().ok());
+        let peak_kib: u64 = usage
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
         Ran {
-            code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-            signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+            code: if signal.is_some() {
+                None
+            } else {
+                libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status))
+            },
+            signal,
             stdout: text(&self.stdout),
             stderr: text(&self.stderr),
             wall,
-            peak_rss,
+            peak_rss: peak_kib * 1024,
         }
     }
 }
@@ -438,6 +466,94 @@ async fn a_flood_of_exists_after_select_is_cut_off() {
     untouched(&server, dir.path());
 }
 
+/// What SELECT answers besides EXISTS (FLAGS, OK with a code, RECENT),
+/// without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_flags_and_ok_after_select_is_cut_off() {
+    let flood = "* FLAGS (\\Seen \\X{n})\r\n* OK [UNSEEN {n}] first unseen\r\n* 0 RECENT\r\n";
+    let (ran, server, dir) =
+        run_against(Script::new().on("SELECT", Answer::NormalThen(Flood::Lines(flood.into()))))
+            .await;
+    ran.check(
+        "FLAGS/OK flood after SELECT",
+        1,
+        &["the server sent more than 200000 responses nobody asked for during SELECT"],
+        FLOODED,
+    );
+    untouched(&server, dir.path());
+}
+
+/// A LIST without end, each name 100 bytes: nothing grows past its
+/// limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_list_is_cut_off_within_the_memory_bound() {
+    let flood = format!("* LIST () \"/\" \"Folder{{n}}-{}\"\r\n", "x".repeat(100));
+    let (ran, server, dir) =
+        run_against(Script::new().on("LIST", Answer::NormalThen(Flood::Lines(flood)))).await;
+    ran.check(
+        "endless LIST",
+        1,
+        &[
+            "the server sent more than 200000 responses nobody asked for during LIST",
+            "not reached: INBOX; run again",
+        ],
+        FLOODED,
+    );
+    untouched(&server, dir.path());
+}
+
+/// EXPUNGEs without end in answer to a MOVE of three messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_expunges_during_a_move_are_cut_off() {
+    let (ran, _server, _dir) = run_against(Script::new().on(
+        "UID MOVE",
+        Answer::NormalThen(Flood::Lines("* 1 EXPUNGE\r\n".into())),
+    ))
+    .await;
+    ran.check(
+        "endless EXPUNGE during UID MOVE",
+        1,
+        &["the server sent more than 200000 responses nobody asked for during UID MOVE; the connection was closed; 3 messages in INBOX not handled"],
+        FLOODED,
+    );
+}
+
+/// The same message's new flags, again and again, in answer to UID STORE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_store_answer_without_end_is_cut_off() {
+    let (ran, server, _dir) = run_against(Script::new().on(
+        "UID STORE",
+        Answer::NormalThen(Flood::Lines("* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n".into())),
+    ))
+    .await;
+    ran.check(
+        "endless STORE answers",
+        1,
+        &["the server sent more than 200000 responses nobody asked for during UID STORE"],
+        FLOODED,
+    );
+    assert_eq!(server.count("UID MOVE"), 0);
+}
+
+/// `+` after `+` in answer to AUTHENTICATE: the credentials go once, an
+/// empty answer once, and then the login fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticate_that_keeps_asking_is_exit_3() {
+    let (ran, server, _dir) = run_against(
+        Script::new()
+            .caps(&format!("{CAPS} AUTH=PLAIN"))
+            .on("AUTHENTICATE", Answer::Flood(Flood::Lines("+ \r\n".into()))),
+    )
+    .await;
+    ran.check(
+        "endless AUTHENTICATE challenges",
+        3,
+        &["login to 127.0.0.1 as someone failed: unexpected answer from the server: it asked for more during AUTHENTICATE"],
+        TIMED_OUT,
+    );
+    assert_eq!(server.count("AUTHENTICATE"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_that_never_ends_is_cut_off_at_1_mib() {
     let (ran, server, dir) =
@@ -594,7 +710,7 @@ async fn watch_retries_a_silent_login_with_backoff_and_stops_at_once() {
     );
     // The third login is waiting on the server now.
     let stopping = Instant::now();
-    daemon.signal(libc::SIGTERM);
+    daemon.signal(libc::SIGTERM).await;
     let ran = daemon.finish(Duration::from_secs(10)).await;
     let stopped = stopping.elapsed();
     ran.check("watch: silent LOGIN, SIGTERM", 0, &[], KILL_AFTER);
@@ -639,7 +755,7 @@ async fn watch_stuck_in_the_password_helper_stops_at_once_and_kills_it() {
     let started = until(10, || !processes(&["sleep", &seconds]).is_empty()).await;
     assert!(started, "the helper never started: {}", daemon.stderr());
     let stopping = Instant::now();
-    daemon.signal(libc::SIGTERM);
+    daemon.signal(libc::SIGTERM).await;
     let ran = daemon.finish(Duration::from_secs(10)).await;
     let stopped = stopping.elapsed();
     ran.check("watch: password helper, SIGTERM", 0, &[], KILL_AFTER);

@@ -768,3 +768,114 @@ async fn watch_stuck_in_the_password_helper_stops_at_once_and_kills_it() {
     assert!(gone, "the helper's sleep outlived the daemon");
     assert!(server.commands().is_empty(), "{:?}", server.commands());
 }
+
+// --- Another client, against the real Dovecot -----------------------------
+
+/// While `run` moves five messages, another client expunges two of them
+/// just before the UID MOVE reaches the server (a proxy holds the command
+/// back until it has). Dovecot refuses the MOVE with EXPUNGEISSUED (RFC
+/// 5530) and moves nothing. The two are journaled `gone`, never `done`;
+/// the other three are moved after all and the summary counts those
+/// three; every other message is where it was, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_expunged_by_another_client_during_a_move_are_journaled_gone() {
+    use mailwarden::imap::Access;
+    use mailwarden::imap::command::StoreMode;
+    use mailwarden::imap::types::{Mailbox, Uid, UidSet};
+    use mailwarden::rules::Flag;
+    use support::{FULL, Proxy, server, text, total};
+
+    let user = server().user();
+    let mail = |id: &str, from: &str| {
+        format!("Message-ID: <{id}>\r\nFrom: {from}\r\nSubject: s\r\nDate: Mon, 05 Jan 2026 10:00:00 +0000\r\n\r\nbody\r\n").into_bytes()
+    };
+    // UIDs 1 to 5 match the rule; 6 does not.
+    for i in 1..=5 {
+        user.deliver("INBOX", &mail(&format!("n{i}@x"), "news@example.org"))
+            .await;
+    }
+    user.deliver("INBOX", &mail("p1@x", "friend@example.net"))
+        .await;
+    let before = user.snapshot().await;
+    assert_eq!(total(&before), 6);
+
+    let other = user.clone();
+    let hook: support::Hook = Arc::new(move |line: String| {
+        let other = other.clone();
+        Box::pin(async move {
+            assert!(line.contains("UID MOVE 1:5 "), "{line}");
+            let gone = UidSet::new([2, 4].map(|n| Uid::new(n).unwrap()));
+            let mut c = other.conn(FULL).await;
+            c.open(&Mailbox::inbox(), Access::ReadWrite).await.unwrap();
+            c.store(&gone, StoreMode::Add, &[Flag::Deleted])
+                .await
+                .unwrap();
+            c.expunge(&gone).await.unwrap();
+            c.logout().await;
+        })
+    });
+    let proxy = Proxy::with_hook(FULL, "UID MOVE", hook).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\n    timeout: {TIMEOUT}\nrules:\n{RULES}",
+            proxy.port, user.name
+        ),
+    )
+    .unwrap();
+    let o = user.mailwarden(&["run"], &cfg);
+    let (out, err) = text(&o);
+    assert!(
+        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst),
+        "the other client never acted: {out}\n{err}"
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("moved 3 messages to Archive"), "{out}");
+    assert!(!out.contains("moved 5"), "{out}");
+    assert!(
+        err.contains("2 messages gone before the action reached it"),
+        "{err}"
+    );
+
+    let moves: Vec<(u64, String)> = user
+        .mailwarden_bare(&["log", "--format", "json"])
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "move")
+        .map(|e| {
+            (
+                e["uid"].as_u64().unwrap(),
+                e["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let status = |uid: u64| -> Vec<&str> {
+        moves
+            .iter()
+            .filter(|(u, _)| *u == uid)
+            .map(|(_, s)| s.as_str())
+            .collect()
+    };
+    for uid in [2, 4] {
+        assert_eq!(status(uid), ["gone"], "UID {uid}: {moves:?}");
+    }
+    for uid in [1, 3, 5] {
+        assert!(status(uid).contains(&"done"), "UID {uid}: {moves:?}");
+    }
+
+    // Nothing lost but what the other client removed, nothing twice.
+    let after = user.snapshot().await;
+    let ids = |m: &str| -> Vec<&str> {
+        after
+            .get(m)
+            .map(|v| v.iter().map(|(id, _)| id.as_str()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(ids("Archive"), ["<n1@x>", "<n3@x>", "<n5@x>"], "{after:?}");
+    assert_eq!(ids("INBOX"), ["<p1@x>"], "{after:?}");
+    assert_eq!(total(&after), 4, "{after:?}");
+}

@@ -692,7 +692,13 @@ impl Session {
                 .run(&Command::UidSearch(key), |u| match u {
                     Untagged::Search(uids) if !answered => {
                         answered = true;
-                        found.extend(uids);
+                        // Taken over, not copied, when it is the only
+                        // answer (one key): it may hold millions.
+                        if found.is_empty() {
+                            found = uids;
+                        } else {
+                            found.extend(uids);
+                        }
                         Heed::Used
                     }
                     _ => Heed::Ignored,
@@ -718,7 +724,9 @@ impl Session {
         items: &FetchItems,
         mut on_message: impl FnMut(FetchData),
     ) -> Result<UidSet, ImapError> {
-        let mut answered: Vec<Uid> = Vec::with_capacity(uids.len());
+        // Not sized by `uids` up front: those may be a server's SEARCH
+        // answer, far larger than what it then answers for.
+        let mut answered: Vec<Uid> = Vec::new();
         let sets = chunks(uids, |set| {
             Command::UidFetch { uids: set, items }
                 .render()

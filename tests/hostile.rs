@@ -39,6 +39,10 @@ const TIMED_OUT: Duration = Duration::from_secs(6);
 /// a busy machine.
 const FLOODED: Duration = Duration::from_secs(20);
 
+/// What parsing a SEARCH answer of millions of UIDs may take in a debug
+/// build on a busy machine.
+const PARSED: Duration = Duration::from_secs(30);
+
 /// One rule over INBOX: what the scripted server's messages match.
 const RULES: &str = "  - {name: news, match: {from: {domain: example.org}}, actions: [flag: seen, move: Archive]}\n";
 
@@ -878,4 +882,83 @@ async fn messages_expunged_by_another_client_during_a_move_are_journaled_gone() 
     assert_eq!(ids("Archive"), ["<n1@x>", "<n3@x>", "<n5@x>"], "{after:?}");
     assert_eq!(ids("INBOX"), ["<p1@x>"], "{after:?}");
     assert_eq!(total(&after), 4, "{after:?}");
+}
+
+/// A server that claims four billion messages, so that its SEARCH answer
+/// may be as long as the limit allows, and then answers with `answer`
+/// (the untagged SEARCH line). Its SELECT is scripted text, so the fake
+/// account has nothing selected and refuses the FETCH that follows: the
+/// memory at stake is the SEARCH answer's.
+async fn claimed_search(answer: String) -> Ran {
+    let (ran, _server, _dir) = run_against(
+        Script::new()
+            .on(
+                "SELECT",
+                Answer::Text(
+                    "* 4000000000 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-WRITE] selected\r\n"
+                        .into(),
+                ),
+            )
+            .on("UID SEARCH", Answer::Text(answer + "{tag} OK done\r\n")),
+    )
+    .await;
+    ran
+}
+
+/// `* SEARCH` and `words` until the line is `len` octets long (CRLF
+/// included), or as close below as whole words allow.
+fn search_line(len: usize, mut words: impl Iterator<Item = String>) -> String {
+    let mut line = String::with_capacity(len);
+    line.push_str("* SEARCH");
+    for w in words.by_ref() {
+        if line.len() + 1 + w.len() + 2 > len {
+            break;
+        }
+        line.push(' ');
+        line.push_str(&w);
+    }
+    line.push_str("\r\n");
+    line
+}
+
+/// A SEARCH answer just under its 12 MiB limit: 1.3 million distinct
+/// UIDs, or six million times the same one (the most UIDs a line that
+/// long can hold). Both stay under the memory bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_answer_as_long_as_the_limit_stays_under_the_memory_bound() {
+    let limit = 12 << 20;
+    let distinct = search_line(limit, (10_000_000u32..).map(|u| u.to_string()));
+    let ran = claimed_search(distinct).await;
+    ran.check(
+        "SEARCH: 1.3 million UIDs",
+        1,
+        &["UID FETCH refused"],
+        PARSED,
+    );
+    let same = search_line(limit, std::iter::repeat_n("1".to_string(), usize::MAX));
+    let ran = claimed_search(same).await;
+    ran.check(
+        "SEARCH: one UID six million times",
+        1,
+        &["UID FETCH refused"],
+        PARSED,
+    );
+    // One UID more is refused, unparsed.
+    let over = search_line(limit + 9, (10_000_000u32..).map(|u| u.to_string()));
+    let ran = claimed_search(over).await;
+    ran.check(
+        "SEARCH over its limit",
+        1,
+        &["the server sent a line longer than 12 MiB without ending it during UID SEARCH"],
+        FLOODED,
+    );
+}
+
+/// A mailbox name that is not valid modified UTF-7 (RFC 3501 5.1.3) in a
+/// LIST answer: kept as written, and the pass goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_name_that_is_not_modified_utf7_does_not_stop_the_run() {
+    let (ran, server, _dir) = run_against(Script::new().folder("Bad &!!-", Vec::new())).await;
+    ran.check("invalid modified UTF-7 in LIST", 0, &[], TIMED_OUT);
+    assert_eq!(server.folder("Archive").len(), 3, "{:?}", server.commands());
 }

@@ -962,3 +962,16 @@ async fn a_mailbox_name_that_is_not_modified_utf7_does_not_stop_the_run() {
     ran.check("invalid modified UTF-7 in LIST", 0, &[], TIMED_OUT);
     assert_eq!(server.folder("Archive").len(), 3, "{:?}", server.commands());
 }
+
+/// A response code followed at once by a non-ASCII character
+/// (`[CAPABILITY ...]ä`, RFC 3501 9 puts a space there): read, and the
+/// pass goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_right_after_a_response_code_does_not_stop_the_run() {
+    let (ran, server, _dir) = run_against(Script::new().greeting(Answer::Text(format!(
+        "* OK [CAPABILITY {CAPS}]\u{e4}rger-free server ready\r\n"
+    ))))
+    .await;
+    ran.check("non-ASCII text after a code", 0, &[], TIMED_OUT);
+    assert_eq!(server.folder("Archive").len(), 3, "{:?}", server.commands());
+}

@@ -717,6 +717,10 @@ async fn watch_retries_a_silent_login_with_backoff_and_stops_at_once() {
     daemon.signal(libc::SIGTERM).await;
     let ran = daemon.finish(Duration::from_secs(10)).await;
     let stopped = stopping.elapsed();
+    eprintln!(
+        "hostile: stopped {:.2} s after SIGTERM",
+        stopped.as_secs_f64()
+    );
     ran.check("watch: silent LOGIN, SIGTERM", 0, &[], KILL_AFTER);
     // Not the stop grace (1.5 s) nor the login timeout: the login is
     // dropped on the spot.
@@ -762,6 +766,10 @@ async fn watch_stuck_in_the_password_helper_stops_at_once_and_kills_it() {
     daemon.signal(libc::SIGTERM).await;
     let ran = daemon.finish(Duration::from_secs(10)).await;
     let stopped = stopping.elapsed();
+    eprintln!(
+        "hostile: stopped {:.2} s after SIGTERM",
+        stopped.as_secs_f64()
+    );
     ran.check("watch: password helper, SIGTERM", 0, &[], KILL_AFTER);
     assert!(
         stopped < Duration::from_secs(1),

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::imap::command::{SearchKey, StoreMode, is_quotable};
 use crate::imap::folders::Folders;
+use crate::imap::response::Code;
 use crate::imap::session::Copied;
 use crate::imap::types::{Capability, Mailbox, Uid, UidSet, UidValidity};
 use crate::imap::{Access, ImapError, Session};
@@ -421,27 +422,41 @@ pub async fn execute(
                 let action = if moving { Action::Move } else { Action::Copy };
                 let ids = journal.intend(action, Some(to.to_string()), uids)?;
                 let native = moving && session.has(Capability::Move);
-                let copied = match session.transfer(uids, to, native).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let why = refusal(e)?;
-                        let verb = if native || !moving {
-                            "copy"
-                        } else {
-                            "copy (to move)"
-                        };
-                        journal.fail(action, &ids, &why)?;
-                        report.fail(
-                            uids,
-                            format!(
-                                "{verb} of {} to {to}: {why}; the messages stay",
-                                messages(uids.len())
-                            ),
-                        );
-                        continue;
+                let mut confirmed = HashMap::new();
+                let mut refused = None;
+                let mut pending = uids.clone();
+                // A refusal because another client expunged some of the
+                // messages (Dovecot refuses the whole command so) is tried
+                // once more with those still there.
+                for attempt in 0..2 {
+                    match session.transfer(&pending, to, native).await {
+                        Ok(copied) => {
+                            confirmed.extend(
+                                confirm(session, plan, &pending, to, &copied, native, &journal)
+                                    .await?,
+                            );
+                            break;
+                        }
+                        Err(e) => {
+                            let again = expunge_issued(&e);
+                            let why = refusal(e)?;
+                            let after =
+                                after_refusal(session, plan, &pending, to, native, &journal)
+                                    .await?;
+                            let stayed: UidSet = pending
+                                .iter()
+                                .filter(|u| after.get(u) == Some(&Confirmed::Stayed))
+                                .collect();
+                            confirmed.extend(after);
+                            if attempt == 0 && again && retry_worth(&pending, &stayed) {
+                                pending = stayed;
+                                continue;
+                            }
+                            refused = Some(why);
+                            break;
+                        }
                     }
-                };
-                let confirmed = confirm(session, plan, uids, to, &copied, native, &journal).await?;
+                }
                 let mut outcomes = Vec::new();
                 let mut went = Vec::new();
                 for (uid, &id) in &ids {
@@ -459,7 +474,11 @@ pub async fn execute(
                             outcomes.push(outcome(
                                 id,
                                 Status::Failed,
-                                Some("the server did not carry it out"),
+                                Some(
+                                    refused
+                                        .as_deref()
+                                        .unwrap_or("the server did not carry it out"),
+                                ),
                                 None,
                             ));
                         }
@@ -492,11 +511,22 @@ pub async fn execute(
                         .filter(|c| **c == Confirmed::Gone)
                         .count();
                 if stayed > 0 {
-                    report.problems.push(format!(
-                        "{} not {} to {to}: the server did not carry it out; they stay",
-                        messages(stayed),
-                        if moving { "moved" } else { "copied" }
-                    ));
+                    let verb = match (moving, native) {
+                        (false, _) => "copy",
+                        (true, true) => "move",
+                        (true, false) => "copy (to move)",
+                    };
+                    report.problems.push(match &refused {
+                        Some(why) => format!(
+                            "{verb} of {} to {to}: {why}; the messages stay",
+                            messages(stayed)
+                        ),
+                        None => format!(
+                            "{} not {} to {to}: the server did not carry it out; they stay",
+                            messages(stayed),
+                            if moving { "moved" } else { "copied" }
+                        ),
+                    });
                 }
             }
             Operation::Expunge { .. } => {
@@ -613,6 +643,65 @@ async fn confirm(
     Ok(out)
 }
 
+/// Whether a refusal says that another client expunged some of the
+/// messages (RFC 5530 3, EXPUNGEISSUED): the rest may well go through.
+fn expunge_issued(e: &ImapError) -> bool {
+    matches!(e, ImapError::Refused { code: Some(Code::Other(c)), .. } if c == "EXPUNGEISSUED")
+}
+
+/// Whether a refused command is worth sending again for the messages that
+/// stayed: some stayed, and some did not (those are why it was refused).
+fn retry_worth(sent: &UidSet, stayed: &UidSet) -> bool {
+    !stayed.is_empty() && stayed.len() < sent.len()
+}
+
+/// What a refused COPY or MOVE left, per message. A refused COPY changed
+/// nothing (RFC 3501 6.4.7), so a message no longer in the source was
+/// removed by someone else. A MOVE may have moved some before it failed
+/// (RFC 6851 3.3): a message gone from the source counts as moved only
+/// where the target holds its Message-ID; without one, nothing tells, and
+/// it is not claimed as done.
+async fn after_refusal(
+    session: &mut Session,
+    plan: &MailboxPlan,
+    uids: &UidSet,
+    to: &Mailbox,
+    moved: bool,
+    journal: &Journal<'_>,
+) -> Result<HashMap<Uid, Confirmed>, ImapError> {
+    let here = still_here(session, uids).await?;
+    let id = |uid: Uid| journal.about.get(&uid).and_then(|a| a.0.as_deref());
+    let left: Vec<&str> = uids.without(&here).iter().filter_map(id).collect();
+    let mut found = BTreeSet::new();
+    if moved && !left.is_empty() {
+        found = present_in(session, to, &left).await?;
+        let status = session.open(&plan.mailbox, Access::ReadWrite).await?;
+        check_validity(plan, status.uid_validity)?;
+    }
+    Ok(refused_outcome(uids, &here, &found, id))
+}
+
+/// The pure part of [`after_refusal`].
+fn refused_outcome<'a>(
+    uids: &UidSet,
+    here: &UidSet,
+    found: &BTreeSet<String>,
+    id: impl Fn(Uid) -> Option<&'a str>,
+) -> HashMap<Uid, Confirmed> {
+    uids.iter()
+        .map(|uid| {
+            let c = if here.contains(uid) {
+                Confirmed::Stayed
+            } else if id(uid).is_some_and(|i| found.contains(i)) {
+                Confirmed::Went(None)
+            } else {
+                Confirmed::Gone
+            };
+            (uid, c)
+        })
+        .collect()
+}
+
 /// Marks the originals \Deleted and removes exactly them, where UIDPLUS
 /// allows; without it they stay marked and the report says so.
 async fn remove(
@@ -685,6 +774,46 @@ async fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imap::response::Status as Said;
+    use crate::imap::types::uid;
+
+    #[test]
+    fn a_refused_move_is_sorted_out_message_by_message() {
+        let set = |v: &[u32]| UidSet::new(v.iter().map(|&n| uid(n)));
+        let ids: HashMap<Uid, &str> = [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+            .into_iter()
+            .map(|(n, id)| (uid(n), id))
+            .collect();
+        let found: BTreeSet<String> = ["b".to_string()].into();
+        // 1 stayed; 2 went before the refusal; 3 was removed by another
+        // client; 5 left and has no Message-ID: not claimed as moved.
+        let out = refused_outcome(&set(&[1, 2, 3, 5]), &set(&[1]), &found, |u| {
+            ids.get(&u).copied()
+        });
+        assert_eq!(out[&uid(1)], Confirmed::Stayed);
+        assert_eq!(out[&uid(2)], Confirmed::Went(None));
+        assert_eq!(out[&uid(3)], Confirmed::Gone);
+        assert_eq!(out[&uid(5)], Confirmed::Gone);
+        assert_eq!(out.len(), 4);
+
+        // Sent again only for what stayed, and only when not all stayed
+        // (then the refusal had another reason) nor none.
+        assert!(retry_worth(&set(&[1, 2, 3]), &set(&[1, 3])));
+        assert!(!retry_worth(&set(&[1, 2, 3]), &set(&[1, 2, 3])));
+        assert!(!retry_worth(&set(&[1, 2, 3]), &set(&[])));
+
+        let refused = |code: Option<Code>| ImapError::Refused {
+            command: "UID MOVE",
+            status: Said::No,
+            text: "Some of the requested messages no longer exist".into(),
+            code,
+        };
+        assert!(expunge_issued(&refused(Some(Code::Other(
+            "EXPUNGEISSUED".into()
+        )))));
+        assert!(!expunge_issued(&refused(Some(Code::TryCreate))));
+        assert!(!expunge_issued(&refused(None)));
+    }
 
     #[test]
     fn message_ids_are_searched_for_in_groups_that_fit_a_line() {

@@ -256,7 +256,9 @@ async fn read(
     let reading = Reading::of(needs);
     let (items, batch) = reading.items(needs);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
-    let mut entries = Vec::with_capacity(uids.len());
+    // Not sized by `uids` up front: that is the server's SEARCH answer,
+    // and an entry is far larger than a UID. Entries come with answers.
+    let mut entries = Vec::new();
     for chunk in uids.as_slice().chunks(batch) {
         let chunk: UidSet = chunk.iter().copied().collect();
         // Answers without the BODYSTRUCTURE asked for (a server sent one

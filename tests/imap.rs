@@ -13,6 +13,7 @@ use mailwarden::imap::Access;
 use mailwarden::imap::command::{FetchItems, SearchKey};
 use mailwarden::imap::types::{Mailbox, Uid, UidSet};
 use support::scenario::{self, NOW, mail};
+use support::script::{Answer, Script};
 use support::{FULL, NO_MOVE_NO_UIDPLUS, User, server, text, total};
 
 async fn fill(user: &User) {
@@ -637,68 +638,29 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// A scripted server for what Dovecot cannot be made to do: it greets with
-/// `greeting`, answers each line it receives with `reply(line)`, and
-/// returns every line it was sent. Bounded: one connection, at most 20
-/// lines, 5 s per line.
-async fn scripted_server(
-    greeting: String,
-    mut reply: impl FnMut(&str) -> String + Send + 'static,
-) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let (sock, _) = listener.accept().await.unwrap();
-        let (r, mut w) = sock.into_split();
-        w.write_all(greeting.as_bytes()).await.unwrap();
-        let mut lines = BufReader::new(r).lines();
-        let mut seen = Vec::new();
-        for _ in 0..20 {
-            let Ok(Ok(Some(line))) =
-                tokio::time::timeout(std::time::Duration::from_secs(5), lines.next_line()).await
-            else {
-                break;
-            };
-            let answer = reply(&line);
-            seen.push(line);
-            if w.write_all(answer.as_bytes()).await.is_err() {
-                break;
-            }
-        }
-        seen
-    });
-    (port, task)
-}
-
-fn tag_of(line: &str) -> String {
-    line.split(' ').next().unwrap_or("*").to_string()
-}
-
 #[tokio::test]
 async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
     let cases = [
         (
-            "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] ready\r\n",
-            "BAD STARTTLS not available",
+            Script::new()
+                .caps("IMAP4rev1 STARTTLS AUTH=PLAIN")
+                .on("STARTTLS", Answer::tagged("BAD STARTTLS not available")),
             "refused STARTTLS",
         ),
         (
-            "* PREAUTH [CAPABILITY IMAP4rev1] already in\r\n",
-            "OK done",
+            Script::new().greeting(Answer::Text(
+                "* PREAUTH [CAPABILITY IMAP4rev1] already in\r\n".into(),
+            )),
             "PREAUTH",
         ),
     ];
-    for (greeting, answer, want) in cases {
-        let (port, task) = scripted_server(greeting.to_string(), move |line| {
-            format!("{} {answer}\r\n", tag_of(line))
-        })
-        .await;
+    for (script, want) in cases {
+        let server = script.start().await;
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("c.yaml");
         std::fs::write(
             &cfg,
-            format!("version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    username: someone\n    password_env: MAILWARDEN_TEST_PASSWORD\nrules:\n  - {{name: r, actions: [flag: seen]}}\n"),
+            format!("version: 1\naccounts:\n  test:\n    host: 127.0.0.1\n    port: {}\n    tls: starttls\n    username: someone\n    password_env: MAILWARDEN_TEST_PASSWORD\nrules:\n  - {{name: r, actions: [flag: seen]}}\n", server.port),
         )
         .unwrap();
         let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailwarden"))
@@ -712,7 +674,7 @@ async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(3), "{err}");
         assert!(err.contains(want), "{err}");
-        let seen = task.await.unwrap();
+        let seen = server.commands();
         assert!(
             seen.iter().all(|l| !l.contains("hunter2")
                 && !l.to_uppercase().contains("LOGIN")
@@ -720,29 +682,6 @@ async fn starttls_that_fails_or_is_skipped_never_sends_credentials() {
             "credentials were sent: {seen:?}"
         );
     }
-}
-
-/// A scripted server offering only `mechanism`: it answers CAPABILITY and
-/// one AUTHENTICATE exchange, and refuses everything else.
-async fn oauth_server(mechanism: &'static str) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
-    let caps = format!("IMAP4rev1 AUTH={mechanism}");
-    let greeting = format!("* OK [CAPABILITY {caps}] ready\r\n");
-    let mut auth_tag: Option<String> = None;
-    scripted_server(greeting, move |line| {
-        let tag = tag_of(line);
-        let rest = line.split_once(' ').map_or("", |(_, r)| r);
-        if let Some(t) = auth_tag.take() {
-            format!("{t} OK authenticated\r\n")
-        } else if rest.eq_ignore_ascii_case("CAPABILITY") {
-            format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n")
-        } else if rest.eq_ignore_ascii_case(&format!("AUTHENTICATE {mechanism}")) {
-            auth_tag = Some(tag);
-            "+ \r\n".to_string()
-        } else {
-            format!("{tag} NO not in this script\r\n")
-        }
-    })
-    .await
 }
 
 fn base64_decode(s: &str) -> String {
@@ -767,7 +706,13 @@ async fn oauth2_tokens_are_sent_with_xoauth2_or_oauthbearer() {
         ("XOAUTH2", "user=someone@example.org\x01auth=Bearer tok-123\x01\x01".to_string()),
         ("OAUTHBEARER", "n,a=someone@example.org,\x01host=127.0.0.1\x01port=PORT\x01auth=Bearer tok-123\x01\x01".to_string()),
     ] {
-        let (port, task) = oauth_server(mechanism).await;
+        // No SASL-IR: the token goes in the line after AUTHENTICATE, in
+        // answer to the server's `+` (RFC 3501 6.2.2).
+        let server = Script::new()
+            .caps(&format!("IMAP4rev1 AUTH={mechanism}"))
+            .start()
+            .await;
+        let port = server.port;
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("c.yaml");
         std::fs::write(
@@ -782,15 +727,16 @@ async fn oauth2_tokens_are_sent_with_xoauth2_or_oauthbearer() {
             .await
             .unwrap();
         // The client's response is the line after AUTHENTICATE.
-        let lines = task.await.unwrap();
+        let lines = server.commands();
         let sent = lines
             .iter()
             .position(|l| l.to_uppercase().contains("AUTHENTICATE"))
             .and_then(|i| lines.get(i + 1))
             .map(|l| base64_decode(l));
         assert_eq!(sent, Some(want.replace("PORT", &port.to_string())), "{mechanism}: {:?}", text(&o));
-        // Logged in; the script then refuses the rest, which is reported.
+        // Logged in, and the pass went on.
         assert!(!text(&o).1.contains("login to"), "{mechanism}: {:?}", text(&o));
+        assert_eq!(o.status.code(), Some(0), "{mechanism}: {:?}", text(&o));
     }
 }
 

@@ -13,11 +13,12 @@ use crate::config::{Account, Config};
 use crate::duplicates::Seen;
 use crate::execute::ExecError;
 use crate::imap::folders::Folders;
+use crate::imap::types::UidSet;
 use crate::imap::{Access, ImapError};
 use crate::pass::{
     ReadOptions, Source, apply, mailboxes_of, plan_mailbox, record, report_undecided, seen_for,
 };
-use crate::plan::messages;
+use crate::plan::{Step, messages};
 use crate::recover::reconcile;
 use crate::report::{plan_json, plan_text};
 use crate::rules::{FolderPath, Rule};
@@ -59,12 +60,23 @@ pub struct AccountResult {
     pub failed_messages: usize,
 }
 
+/// Where a pass was when its session ended: the mailbox being worked on,
+/// and how many of its messages had steps still to carry out (0 while it
+/// was still being read).
+type Unfinished<'a> = Option<(&'a FolderPath, usize)>;
+
 /// One line for a session that ended in the middle of a pass: what was
 /// being done, and what was left.
-fn lost(account: &Account, e: &ImapError, planned: usize, left: &[FolderPath]) {
+fn lost(account: &Account, e: &ImapError, current: Unfinished, left: &[FolderPath]) {
+    crate::say!("{}", lost_line(&account.name, e, current, left));
+}
+
+fn lost_line(account: &str, e: &ImapError, current: Unfinished, left: &[FolderPath]) -> String {
     let mut rest = Vec::new();
-    if planned > 0 {
-        rest.push(format!("{} not handled", messages(planned)));
+    match current {
+        Some((path, 0)) => rest.push(format!("{path} not finished")),
+        Some((path, n)) => rest.push(format!("{} in {path} not handled", messages(n))),
+        None => {}
     }
     if !left.is_empty() {
         let names: Vec<&str> = left.iter().map(FolderPath::as_str).collect();
@@ -75,7 +87,13 @@ fn lost(account: &Account, e: &ImapError, planned: usize, left: &[FolderPath]) {
     } else {
         format!("; {}", rest.join("; "))
     };
-    crate::say!("mailwarden: account {}: {e}{rest}; run again", account.name);
+    format!("mailwarden: account {account}: {e}{rest}; run again")
+}
+
+/// How many messages the steps of a mailbox act on: a message flagged and
+/// moved is in two steps, and one message still.
+fn not_handled(steps: &[Step]) -> usize {
+    UidSet::new(steps.iter().flat_map(|s| s.op.uids().iter())).len()
 }
 
 /// One pass over one account, through one session. Without a state (a dry
@@ -118,7 +136,7 @@ pub async fn run_account(
     let mut folders = match Folders::load(&mut session).await {
         Ok(f) => f,
         Err(e) => {
-            lost(account, &e, 0, &paths);
+            lost(account, &e, None, &paths);
             result.failed_messages += 1;
             return result;
         }
@@ -189,7 +207,7 @@ pub async fn run_account(
                 continue;
             }
             Err(e) => {
-                lost(account, &e, 0, left);
+                lost(account, &e, Some((path, 0)), left);
                 result.failed_messages += 1;
                 return result;
             }
@@ -269,8 +287,7 @@ pub async fn run_account(
                 }
             }
             Err(ExecError::Imap(e)) => {
-                let planned_n = planned.steps.iter().map(|s| s.op.uids().len()).sum();
-                lost(account, &e, planned_n, left);
+                lost(account, &e, Some((path, not_handled(&planned.steps))), left);
                 result.failed_messages += 1;
                 return result;
             }
@@ -361,5 +378,58 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
         Outcome::SomeFailed
     } else {
         Outcome::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::types::uid;
+    use crate::plan::Operation;
+    use crate::rules::Flag;
+
+    #[test]
+    fn a_message_in_several_steps_is_one_message_not_handled() {
+        let set = |v: &[u32]| UidSet::new(v.iter().map(|&n| uid(n)));
+        let step = |op| Step {
+            op,
+            to: Ok(None),
+            already: UidSet::default(),
+        };
+        let steps = [
+            step(Operation::AddFlags {
+                flags: vec![Flag::Deleted],
+                uids: set(&[1, 2, 3]),
+            }),
+            step(Operation::Expunge { uids: set(&[2, 3]) }),
+            step(Operation::Copy {
+                folder: FolderPath::parse("Receipts").unwrap(),
+                uids: set(&[4]),
+            }),
+        ];
+        assert_eq!(not_handled(&steps), 4);
+        assert_eq!(not_handled(&[]), 0);
+    }
+
+    #[test]
+    fn a_lost_session_is_one_line_naming_what_is_left() {
+        let path = |p: &str| FolderPath::parse(p).unwrap();
+        let e = ImapError::ConnectionLost {
+            during: "UID MOVE".into(),
+            bye: None,
+        };
+        let left = [path("Lists"), path("Work")];
+        assert_eq!(
+            lost_line("me", &e, Some((&path("INBOX"), 3)), &left),
+            "mailwarden: account me: the server closed the connection during UID MOVE; 3 messages in INBOX not handled; not reached: Lists, Work; run again"
+        );
+        assert_eq!(
+            lost_line("me", &e, Some((&path("INBOX"), 0)), &[]),
+            "mailwarden: account me: the server closed the connection during UID MOVE; INBOX not finished; run again"
+        );
+        assert_eq!(
+            lost_line("me", &e, None, &left),
+            "mailwarden: account me: the server closed the connection during UID MOVE; not reached: Lists, Work; run again"
+        );
     }
 }

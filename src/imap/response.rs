@@ -139,6 +139,8 @@ pub enum Reply {
 
 /// Reads one whole response.
 pub fn parse(frame: &[u8]) -> Reply {
+    let frame = code_text_spaced(frame);
+    let frame = frame.as_ref();
     match Response::parse(frame) {
         Ok((b"", response)) => convert(response),
         _ => match namespace(frame) {
@@ -146,6 +148,31 @@ pub fn parse(frame: &[u8]) -> Reply {
             None => Reply::Untagged(Untagged::Malformed(excerpt(frame))),
         },
     }
+}
+
+/// The frame with a space after each `]` of its first line that a
+/// non-ASCII byte follows. imap-proto 0.17 takes the character after a
+/// response code's `]` to be the space RFC 3501 9 puts there (`resp-text`)
+/// and cuts it off by byte: a multi-byte character there (`* OK [ALERT]ä`,
+/// or an invalid byte) made it panic. With an ASCII character it only
+/// loses that character, as before.
+fn code_text_spaced(frame: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let line = frame
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(frame.len(), |n| n + 1);
+    let risky = |i: usize| frame[i] == b']' && frame.get(i + 1).is_some_and(|&b| b >= 0x80);
+    if !(0..line).any(risky) {
+        return std::borrow::Cow::Borrowed(frame);
+    }
+    let mut out = Vec::with_capacity(frame.len() + 4);
+    for (i, &b) in frame.iter().enumerate() {
+        out.push(b);
+        if i < line && risky(i) {
+            out.push(b' ');
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The start of a frame, printable, for a log line.
@@ -567,6 +594,30 @@ mod tests {
         ] {
             assert!(matches!(untagged(bad), Untagged::Malformed(_)), "{bad}");
         }
+    }
+
+    #[test]
+    fn text_after_a_code_may_start_with_any_byte() {
+        // These made imap-proto panic.
+        for (frame, want) in [
+            (&b"* OK [ALERT]\xc3\xa4rger\r\n"[..], "\u{e4}rger"),
+            (
+                &b"* OK [PERMANENTFLAGS (\\Seen)]\x80Flags permitted.\r\n"[..],
+                "\u{fffd}Flags permitted.",
+            ),
+            (&b"a1 NO [ALERT]\xff\r\n"[..], "\u{fffd}"),
+        ] {
+            let text = match parse(frame) {
+                Reply::Untagged(Untagged::Status { text, .. }) | Reply::Tagged { text, .. } => text,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(text, want, "{:?}", String::from_utf8_lossy(frame));
+        }
+        // Elsewhere the bytes are left alone.
+        assert_eq!(
+            code_text_spaced(b"* 1 FETCH (BODY[] {2}\r\n]\xc3)\r\n"),
+            &b"* 1 FETCH (BODY[] {2}\r\n]\xc3)\r\n"[..]
+        );
     }
 
     #[test]

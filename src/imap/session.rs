@@ -31,6 +31,12 @@ pub type Stream = Box<dyn Io>;
 /// keep a session busy for long.
 pub const MAX_IGNORED: usize = 200_000;
 
+/// The most mailboxes a LIST answer may hold, and the most bytes of their
+/// names together: far above the folders of a real account, far below
+/// what would take the memory. A server that lists more is refused.
+pub const MAX_MAILBOXES: usize = 100_000;
+pub const MAX_MAILBOX_BYTES: usize = 8 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
     #[error("cannot connect to {addr}: {detail}")]
@@ -156,6 +162,8 @@ pub struct Session {
     new_mail: bool,
     /// What the server said with its BYE, if it said one.
     bye: Option<String>,
+    /// [`MAX_IGNORED`]; smaller in tests.
+    max_ignored: usize,
 }
 
 impl std::fmt::Debug for Session {
@@ -180,7 +188,23 @@ impl Session {
             selected: None,
             new_mail: false,
             bye: None,
+            max_ignored: MAX_IGNORED,
         }
+    }
+
+    /// Counts one response nobody asked for; too many end the command.
+    fn ignore(&self, ignored: &mut usize, during: &str) -> Result<(), ImapError> {
+        *ignored += 1;
+        if *ignored > self.max_ignored {
+            return Err(ImapError::Limit {
+                during: during.to_string(),
+                what: format!(
+                    "the server sent more than {} responses nobody asked for",
+                    self.max_ignored
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The connection under the session, for a STARTTLS upgrade. Bytes
@@ -357,7 +381,7 @@ impl Session {
                                 Reply::Untagged(u) => {
                                     self.observe(&u, selecting);
                                     if on(u) == Heed::Ignored {
-                                        ignored += 1;
+                                        self.ignore(&mut ignored, name)?;
                                     }
                                 }
                             }
@@ -406,10 +430,7 @@ impl Session {
                 Reply::Untagged(u) => {
                     self.observe(&u, selecting);
                     if on(u) == Heed::Ignored {
-                        ignored += 1;
-                        if ignored > MAX_IGNORED {
-                            return Err(flood(name));
-                        }
+                        self.ignore(&mut ignored, name)?;
                     }
                 }
             }
@@ -440,10 +461,20 @@ impl Session {
         self.write(format!("{tag} {text}\r\n").as_bytes(), "AUTHENTICATE")
             .await?;
         let mut sent = inline;
+        let mut challenged = false;
         let mut ignored = 0usize;
         loop {
             match self.reply("AUTHENTICATE").await? {
                 Reply::Continue(_) => {
+                    // The mechanisms here have one step: after the
+                    // credentials and an empty answer to an error
+                    // challenge the server has nothing left to ask.
+                    if challenged {
+                        return Err(ImapError::Protocol(
+                            "it asked for more during AUTHENTICATE after the credentials and an empty answer to its challenge".into(),
+                        ));
+                    }
+                    challenged = sent;
                     let line = if sent { String::new() } else { encoded.clone() };
                     sent = true;
                     self.write(format!("{line}\r\n").as_bytes(), "AUTHENTICATE")
@@ -472,10 +503,7 @@ impl Session {
                 }
                 Reply::Untagged(u) => {
                     self.observe(&u, false);
-                    ignored += 1;
-                    if ignored > MAX_IGNORED {
-                        return Err(flood("AUTHENTICATE"));
-                    }
+                    self.ignore(&mut ignored, "AUTHENTICATE")?;
                 }
             }
         }
@@ -523,8 +551,10 @@ impl Session {
     /// The hierarchy separator (RFC 3501 6.3.8: `LIST "" ""`).
     pub async fn separator(&mut self) -> Result<Option<char>, ImapError> {
         let mut separator = None;
+        let mut answered = false;
         self.run(&Command::ListSeparator, |u| match u {
-            Untagged::List(l) => {
+            Untagged::List(l) if !answered => {
+                answered = true;
                 separator = l.separator;
                 Heed::Used
             }
@@ -539,14 +569,34 @@ impl Session {
     pub async fn list_all(&mut self) -> Result<Vec<ListEntry>, ImapError> {
         let special_use = self.has(Capability::SpecialUse) && self.has(Capability::ListExtended);
         let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut over = false;
         self.run(&Command::ListAll { special_use }, |u| match u {
-            Untagged::List(l) => {
-                out.push(l);
-                Heed::Used
+            Untagged::List(l) if !over => {
+                bytes += l.name.len();
+                if out.len() >= MAX_MAILBOXES || bytes > MAX_MAILBOX_BYTES {
+                    // Past the limit nothing more is kept; the rest of an
+                    // endless answer counts toward the flood limit.
+                    over = true;
+                    out = Vec::new();
+                    Heed::Ignored
+                } else {
+                    out.push(l);
+                    Heed::Used
+                }
             }
             _ => Heed::Ignored,
         })
         .await?;
+        if over {
+            return Err(ImapError::Limit {
+                during: "LIST".into(),
+                what: format!(
+                    "the server listed more than {MAX_MAILBOXES} mailboxes or {} MiB of their names",
+                    MAX_MAILBOX_BYTES >> 20
+                ),
+            });
+        }
         Ok(out)
     }
 
@@ -563,21 +613,35 @@ impl Session {
             read_only: access == Access::ReadOnly,
             condstore: self.has(Capability::CondStore),
         };
+        // Each value once; FLAGS, PERMANENTFLAGS, RECENT and the like are
+        // of no use, and a SELECT brings a handful of them (RFC 3501
+        // 6.3.1): a stream of them is a flood like any other.
         self.run(&cmd, |u| match u {
             Untagged::Exists(n) if exists.is_none() => {
                 exists = Some(n);
                 Heed::Used
             }
-            Untagged::Status { code, .. } => {
-                match code {
-                    Some(Code::UidValidity(v)) => uid_validity = Some(v),
-                    Some(Code::UidNext(n)) => uid_next = Some(n),
-                    Some(Code::HighestModSeq(m)) => highest_modseq = Some(m),
-                    _ => {}
-                }
+            Untagged::Status {
+                code: Some(Code::UidValidity(v)),
+                ..
+            } if uid_validity.is_none() => {
+                uid_validity = Some(v);
                 Heed::Used
             }
-            Untagged::Recent(_) | Untagged::Other => Heed::Used,
+            Untagged::Status {
+                code: Some(Code::UidNext(n)),
+                ..
+            } if uid_next.is_none() => {
+                uid_next = Some(n);
+                Heed::Used
+            }
+            Untagged::Status {
+                code: Some(Code::HighestModSeq(m)),
+                ..
+            } if highest_modseq.is_none() => {
+                highest_modseq = Some(m);
+                Heed::Used
+            }
             _ => Heed::Ignored,
         })
         .await?;
@@ -630,7 +694,13 @@ impl Session {
                 .run(&Command::UidSearch(key), |u| match u {
                     Untagged::Search(uids) if !answered => {
                         answered = true;
-                        found.extend(uids);
+                        // Taken over, not copied, when it is the only
+                        // answer (one key): it may hold millions.
+                        if found.is_empty() {
+                            found = uids;
+                        } else {
+                            found.extend(uids);
+                        }
                         Heed::Used
                     }
                     _ => Heed::Ignored,
@@ -656,7 +726,9 @@ impl Session {
         items: &FetchItems,
         mut on_message: impl FnMut(FetchData),
     ) -> Result<UidSet, ImapError> {
-        let mut answered: Vec<Uid> = Vec::with_capacity(uids.len());
+        // Not sized by `uids` up front: those may be a server's SEARCH
+        // answer, far larger than what it then answers for.
+        let mut answered: Vec<Uid> = Vec::new();
         let sets = chunks(uids, |set| {
             Command::UidFetch { uids: set, items }
                 .render()
@@ -684,9 +756,13 @@ impl Session {
     /// CHANGEDSINCE), with their mod-sequences. CONDSTORE only.
     pub async fn changed_since(&mut self, modseq: u64) -> Result<Vec<(Uid, u64)>, ImapError> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        // Each message once, and no more messages than the mailbox holds:
+        // answers past that count toward the flood limit.
+        let most = self.exists() as usize;
         self.run(&Command::ChangedSince(modseq), |u| match u {
             Untagged::Fetch(d) => match (d.uid, d.modseq) {
-                (Some(uid), Some(m)) if out.len() < (u32::MAX as usize) => {
+                (Some(uid), Some(m)) if out.len() < most && seen.insert(uid) => {
                     out.push((uid, m));
                     Heed::Used
                 }
@@ -717,15 +793,17 @@ impl Session {
             .render()
             .map(|r| request_len(&r))
         })? {
+            let mut seen = std::collections::HashSet::new();
             self.run(
                 &Command::UidStore {
                     uids: &set,
                     mode,
                     flags,
                 },
+                // Each message once: the same answer again is of no use.
                 |u| match u {
                     Untagged::Fetch(d) => match d.uid {
-                        Some(uid) if set.contains(uid) => {
+                        Some(uid) if set.contains(uid) && seen.insert(uid) => {
                             answered.push(uid);
                             Heed::Used
                         }
@@ -762,6 +840,9 @@ impl Session {
             make(set, to, moving).render().map(|r| request_len(&r))
         })? {
             let mut found = None;
+            // One EXPUNGE per message moved; any beyond are another
+            // client's, and count toward the flood limit.
+            let mut expunged = 0;
             let done = self
                 .run(&make(&set, to, moving), |u| match u {
                     Untagged::Status {
@@ -771,7 +852,10 @@ impl Session {
                         found = Some((validity, pairs));
                         Heed::Used
                     }
-                    Untagged::Expunge(_) => Heed::Used,
+                    Untagged::Expunge(_) if expunged < set.len() => {
+                        expunged += 1;
+                        Heed::Used
+                    }
                     _ => Heed::Ignored,
                 })
                 .await?;
@@ -798,8 +882,12 @@ impl Session {
         for set in chunks(uids, |set| {
             Command::UidExpunge(set).render().map(|r| request_len(&r))
         })? {
+            let mut expunged = 0;
             self.run(&Command::UidExpunge(&set), |u| match u {
-                Untagged::Expunge(_) => Heed::Used,
+                Untagged::Expunge(_) if expunged < set.len() => {
+                    expunged += 1;
+                    Heed::Used
+                }
                 _ => Heed::Ignored,
             })
             .await?;
@@ -844,16 +932,12 @@ impl Session {
         .map(|_| ())
     }
 
+    /// NOOP: the server reports what changed (RFC 3501 6.1.2), which
+    /// `observe` notes. Those reports count toward the flood limit like any
+    /// other unasked response: far more than another client's work brings
+    /// is a server that does not stop.
     pub async fn noop(&mut self) -> Result<(), ImapError> {
-        self.run(&Command::Noop, |u| match u {
-            Untagged::Exists(_)
-            | Untagged::Expunge(_)
-            | Untagged::Recent(_)
-            | Untagged::Fetch(_) => Heed::Used,
-            _ => Heed::Ignored,
-        })
-        .await
-        .map(|_| ())
+        self.simple(&Command::Noop).await.map(|_| ())
     }
 
     /// IDLE (RFC 2177) on the selected mailbox until the server reports a
@@ -951,27 +1035,17 @@ impl Session {
         }
     }
 
-    /// Whether an untagged response during IDLE reports a change.
+    /// Whether an untagged response during IDLE reports a change. Every
+    /// one counts toward the flood limit: while idling a change ends the
+    /// wait, so only keepalives ("* OK Still here") add up there; before
+    /// the go-ahead and after DONE, changes too would go on for ever.
     fn idle_event(&mut self, u: &Untagged, ignored: &mut usize) -> Result<bool, ImapError> {
         self.observe(u, false);
-        match u {
-            Untagged::Exists(_)
-            | Untagged::Recent(_)
-            | Untagged::Expunge(_)
-            | Untagged::Fetch(_) => Ok(true),
-            Untagged::Status {
-                status: Status::Bye,
-                ..
-            } => Ok(false),
-            // "* OK Still here" keepalives and the like.
-            _ => {
-                *ignored += 1;
-                if *ignored > MAX_IGNORED {
-                    return Err(flood("IDLE"));
-                }
-                Ok(false)
-            }
-        }
+        self.ignore(ignored, "IDLE")?;
+        Ok(matches!(
+            u,
+            Untagged::Exists(_) | Untagged::Recent(_) | Untagged::Expunge(_) | Untagged::Fetch(_)
+        ))
     }
 
     /// LOGOUT; errors are irrelevant by then.
@@ -984,13 +1058,6 @@ fn limit(during: &str, e: FrameError) -> ImapError {
     ImapError::Limit {
         during: during.to_string(),
         what: e.to_string(),
-    }
-}
-
-fn flood(during: &str) -> ImapError {
-    ImapError::Limit {
-        during: during.to_string(),
-        what: format!("the server sent more than {MAX_IGNORED} responses nobody asked for"),
     }
 }
 
@@ -1030,6 +1097,130 @@ pub(crate) fn chunks(
 mod tests {
     use super::*;
     use crate::imap::types::uid;
+
+    /// A session whose server sends `head`, then `flood` again and again
+    /// until the session stops reading; what the client writes is read
+    /// and dropped. The flood limit is 1,000 here.
+    fn flooded(head: &str, flood: &str) -> Session {
+        let (client, server) = tokio::io::duplex(64 << 10);
+        let (mut r, mut w) = tokio::io::split(server);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = r.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+        let (head, flood) = (head.to_string(), flood.repeat(100));
+        tokio::spawn(async move {
+            if w.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            // Bounded: far more than any limit below lets through.
+            for _ in 0..100_000 {
+                if w.write_all(flood.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut session = Session::new(Box::new(client), Duration::from_secs(5));
+        session.max_ignored = 1000;
+        session
+    }
+
+    /// `result` is the flood limit's error during `during`, reached
+    /// before the test's own deadline.
+    async fn cut_off<T: std::fmt::Debug>(
+        during: &str,
+        result: impl std::future::Future<Output = Result<T, ImapError>>,
+    ) {
+        let r = tokio::time::timeout(Duration::from_secs(20), result)
+            .await
+            .unwrap_or_else(|_| panic!("{during}: never cut off"));
+        match r {
+            Err(ImapError::Limit { during: d, what }) => {
+                assert_eq!(d, during);
+                assert_eq!(
+                    what,
+                    "the server sent more than 1000 responses nobody asked for"
+                );
+            }
+            other => panic!("{during}: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_responses_nothing_needs_ends_every_command() {
+        let inbox = Mailbox::inbox();
+        let mut s = flooded(
+            "",
+            "* OK [UNSEEN 1] x\r\n* FLAGS (\\Seen)\r\n* 1 RECENT\r\n",
+        );
+        cut_off("SELECT", s.open(&inbox, Access::ReadWrite)).await;
+        let mut s = flooded("", "* LIST (\\Noselect) \"/\" \"\"\r\n");
+        cut_off("LIST", s.separator()).await;
+        let mut s = flooded("", "* 4 EXISTS\r\n* 1 EXPUNGE\r\n* 2 FETCH (FLAGS ())\r\n");
+        cut_off("NOOP", s.noop()).await;
+        // A MOVE of two messages brings two EXPUNGEs (RFC 6851 3.3), not
+        // a thousand.
+        let two = UidSet::new([uid(1), uid(2)]);
+        let mut s = flooded("", "* 1 EXPUNGE\r\n");
+        s.set_capabilities(Capabilities::new([Capability::Move]));
+        cut_off("UID MOVE", s.transfer(&two, &inbox, true)).await;
+        let mut s = flooded("", "* 1 EXPUNGE\r\n");
+        cut_off("UID EXPUNGE", s.expunge(&two)).await;
+        // Before IDLE's go-ahead, and after DONE.
+        let (_stop, mut stop) = tokio::sync::watch::channel(false);
+        let mut s = flooded("", "* 9 EXISTS\r\n");
+        cut_off("IDLE", s.idle(Duration::from_secs(60), &mut stop)).await;
+        let mut s = flooded("+ idling\r\n", "* 9 EXISTS\r\n");
+        cut_off("IDLE", s.idle(Duration::from_secs(60), &mut stop)).await;
+        // Waiting for the go-ahead to send a literal (no LITERAL+).
+        let mut s = flooded("", "* 9 EXISTS\r\n");
+        cut_off("APPEND", s.append(&inbox, &[], None, b"x")).await;
+    }
+
+    #[tokio::test]
+    async fn answers_kept_in_memory_are_bounded() {
+        // The same message answered again and again.
+        let one = UidSet::new([uid(1)]);
+        let seen = [Flag::System(crate::rules::SystemFlag::Seen)];
+        let mut s = flooded("", "* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n");
+        cut_off("UID STORE", s.store(&one, StoreMode::Add, &seen)).await;
+        let mut s = flooded("", "* 1 FETCH (UID 1 MODSEQ (5))\r\n");
+        cut_off("UID FETCH", s.changed_since(4)).await;
+        // Mailboxes without end, each name 1,000 bytes.
+        let long = format!("* LIST () \"/\" \"{}\"\r\n", "x".repeat(1000));
+        let mut s = flooded("", &long);
+        cut_off("LIST", s.list_all()).await;
+        // A finished answer larger than accepted is refused, not cut short.
+        let answer = long.repeat(MAX_MAILBOX_BYTES / 1000 + 1) + "m1 OK done\r\n";
+        let mut s = flooded(&answer, "");
+        match s.list_all().await {
+            Err(e @ ImapError::Limit { .. }) => assert_eq!(
+                e.to_string(),
+                "the server listed more than 100000 mailboxes or 8 MiB of their names during LIST; the connection was closed"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn authenticate_answers_one_challenge_and_no_more() {
+        let mut s = flooded("", "+ \r\n");
+        let initial = crate::secret::Secret::new("\0me\0pw");
+        let r = tokio::time::timeout(Duration::from_secs(20), s.authenticate("PLAIN", &initial))
+            .await
+            .expect("never cut off");
+        match r {
+            Err(e @ ImapError::Protocol(_)) => assert_eq!(
+                e.to_string(),
+                "unexpected answer from the server: it asked for more during AUTHENTICATE after the credentials and an empty answer to its challenge"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn every_command_line_fits_8_kb_and_is_full() {

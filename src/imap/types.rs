@@ -359,13 +359,43 @@ impl fmt::Debug for Mailbox {
 }
 
 /// A mailbox name on the wire, decoded from modified UTF-7 (RFC 3501
-/// 5.1.3).
+/// 5.1.3). A name that is not valid modified UTF-7 is kept as the server
+/// wrote it: its mistake must not stop the run (the decoder of the
+/// utf7-imap crate panics on such a name).
 pub(crate) fn decode_mailbox(name: &str) -> String {
-    if name.contains('&') {
-        utf7_imap::decode_utf7_imap(name.to_string())
-    } else {
-        name.to_string()
+    modified_utf7(name).unwrap_or_else(|| name.to_string())
+}
+
+/// RFC 3501 5.1.3: `&` starts modified BASE64 (`,` for `/`, no padding)
+/// of UTF-16BE, `-` ends it; `&-` is `&`.
+fn modified_utf7(name: &str) -> Option<String> {
+    use base64::Engine as _;
+    const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::general_purpose::NO_PAD,
+    );
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(start) = rest.find('&') {
+        out.push_str(&rest[..start]);
+        let (shifted, after) = rest[start + 1..].split_once('-')?;
+        if shifted.is_empty() {
+            out.push('&');
+        } else {
+            let bytes = B64.decode(shifted.replace(',', "/")).ok()?;
+            if bytes.len() % 2 != 0 {
+                return None;
+            }
+            let units: Vec<u16> = bytes
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
+            out.push_str(&String::from_utf16(&units).ok()?);
+        }
+        rest = after;
     }
+    out.push_str(rest);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -466,5 +496,15 @@ mod tests {
         assert_ne!(Mailbox::from_server("INBOX.x"), Mailbox::inbox());
         assert_eq!(decode_mailbox("&ANw-mlaut"), "Ümlaut");
         assert_eq!(decode_mailbox("a&-b"), "a&b");
+        assert_eq!(
+            decode_mailbox("&BB4EQgQ,BEAEMAQyBDsENQQ9BD0ESwQ1-"),
+            "Отправленные"
+        );
+        assert_eq!(decode_mailbox("&AOQ-&APY-x&-"), "äöx&");
+        assert_eq!(decode_mailbox("&2D3eAA-"), "😀");
+        // Not modified UTF-7: kept as written, never a panic.
+        for bad in ["Bad &!!-", "&AOQ", "&A-", "&AOQA-", "&2D0-", "x&\u{ef}-"] {
+            assert_eq!(decode_mailbox(bad), bad, "{bad}");
+        }
     }
 }

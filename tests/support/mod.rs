@@ -9,6 +9,7 @@
 pub mod interop;
 pub mod layout;
 pub mod scenario;
+pub mod script;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -628,6 +629,8 @@ pub enum Cut {
     /// Not a cut: on every connection, the server's `.0` becomes `.1`, so
     /// the server seems to send what Dovecot never would.
     Garble(&'static str, &'static str),
+    /// Not a cut: everything passes (see [`Proxy::with_hook`]).
+    Never,
 }
 
 /// `data` with every `needle` replaced by `with`.
@@ -712,6 +715,12 @@ impl Raw {
     }
 }
 
+/// Something done on the side when the client sends a command: given the
+/// command line, it runs to its end before the line is passed on.
+pub type Hook = Arc<
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync,
+>;
+
 /// A loopback proxy to Dovecot on `ip` that cuts the first connection as
 /// told and passes later ones through. Serves at most 20 connections.
 pub struct Proxy {
@@ -721,6 +730,18 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(ip: &'static str, cut: Cut) -> Proxy {
+        Proxy::start_inner(ip, cut, None).await
+    }
+
+    /// A proxy that cuts nothing and, the first time the client sends a
+    /// command starting with `verb` (`UID MOVE`), runs `hook` before the
+    /// server sees the command: another client acting in between.
+    /// `cut_done` tells that the hook ran.
+    pub async fn with_hook(ip: &'static str, verb: &'static str, hook: Hook) -> Proxy {
+        Proxy::start_inner(ip, Cut::Never, Some((verb, hook))).await
+    }
+
+    async fn start_inner(ip: &'static str, cut: Cut, hook: Option<(&'static str, Hook)>) -> Proxy {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -737,6 +758,7 @@ impl Proxy {
                     .unwrap();
                 let armed = !done.load(Ordering::SeqCst);
                 let done = done.clone();
+                let hook = hook.clone();
                 tokio::spawn(async move {
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
@@ -758,6 +780,15 @@ impl Proxy {
                             line.push_str(&String::from_utf8_lossy(&buf[..n]));
                             while let Some(end) = line.find("\r\n") {
                                 let complete: String = line.drain(..end + 2).collect();
+                                if let Some((verb, hook)) = &hook {
+                                    let rest = complete.split_once(' ').map_or("", |(_, r)| r);
+                                    if rest.starts_with(verb)
+                                        && !done_up.swap(true, Ordering::SeqCst)
+                                    {
+                                        hook(complete.clone()).await;
+                                    }
+                                    continue;
+                                }
                                 if armed && !done_up.load(Ordering::SeqCst) {
                                     let mut words = complete.trim_end().splitn(2, ' ');
                                     let (t, rest) =

@@ -1637,6 +1637,13 @@ impl Translator {
             } else {
                 Y::Seq(values)
             };
+            notes.push(format!(
+                "Line {}: Sieve's \"i;ascii-numeric\" reads only the leading digits (\"5.9\" \
+                 is 5) and takes a value that does not start with a digit, such as \"-1.3\", \
+                 as infinitely large; mailwarden compares the number as written, and a \
+                 value that is no number never matches.",
+                t.line
+            ));
             let alts = headers
                 .iter()
                 .map(|h| Cond::leaf("header", Y::map1(h, value.clone())))

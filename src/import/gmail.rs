@@ -19,7 +19,7 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::{
     Act, Cond, Import, Item, Layout, ParseError, Rule, Source, Untranslated, Y, render, shorten,
-    size_text,
+    size_value,
 };
 
 /// Translates `text`, a Gmail filter export from the file `name`.
@@ -583,8 +583,8 @@ fn query_cond(q: &Query, anywhere: &mut bool) -> Result<Cond, Vec<(String, Strin
             })
         }
         Query::Attachment => Ok(Cond::leaf("attachment", Y::Bool(true))),
-        Query::Larger(n) => Ok(Cond::leaf("size", Y::map1("over", Y::s(size_text(*n))))),
-        Query::Smaller(n) => Ok(Cond::leaf("size", Y::map1("under", Y::s(size_text(*n))))),
+        Query::Larger(n) => Ok(Cond::leaf("size", Y::map1("over", size_value(*n)))),
+        Query::Smaller(n) => Ok(Cond::leaf("size", Y::map1("under", size_value(*n)))),
         Query::Unsupported(what, why) => Err(vec![(what.clone(), why.clone())]),
         Query::Not(inner) => Ok(query_cond(inner, anywhere)?.negate()),
         Query::And(items) | Query::Or(items) => {
@@ -787,7 +787,7 @@ fn translate(e: &Entry, out: &mut Out) {
                         let bytes = num << shift;
                         conds.push(Cond::leaf(
                             "size",
-                            Y::map1(if over { "over" } else { "under" }, Y::s(size_text(bytes))),
+                            Y::map1(if over { "over" } else { "under" }, size_value(bytes)),
                         ));
                     }
                     _ => problems.push((
@@ -897,4 +897,227 @@ fn translate(e: &Entry, out: &mut Out) {
         cond: Cond::all(conds),
         actions,
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(entries: &[&[(&str, &str)]]) -> String {
+        let mut x = String::from(
+            "<?xml version='1.0' encoding='UTF-8'?><feed xmlns='http://www.w3.org/2005/Atom' xmlns:apps='http://schemas.google.com/apps/2006'>\n<title>Mail Filters</title>\n",
+        );
+        for props in entries {
+            x.push_str("<entry><category term='filter'></category><title>Mail Filter</title>\n");
+            for (k, v) in *props {
+                let v = v
+                    .replace('&', "&amp;")
+                    .replace('\'', "&apos;")
+                    .replace('"', "&quot;");
+                x.push_str(&format!("<apps:property name='{k}' value='{v}'/>\n"));
+            }
+            x.push_str("</entry>\n");
+        }
+        x.push_str("</feed>\n");
+        x
+    }
+
+    fn rules(entries: &[&[(&str, &str)]]) -> (String, Vec<Untranslated>) {
+        let import = import(&feed(entries), "f.xml", Layout::Config).unwrap();
+        if import.untranslated.is_empty() {
+            crate::config::parse_str(&import.yaml, std::path::Path::new("."))
+                .unwrap_or_else(|d| panic!("{}\n{d:?}", import.yaml));
+        }
+        let body = import.yaml.split_once("rules:\n").unwrap().1.to_string();
+        (body, import.untranslated)
+    }
+
+    #[test]
+    fn searches_are_read() {
+        use Field::*;
+        use Query::*;
+        let t = |f, s: &str| Term(f, s.to_string());
+        let cases = [
+            ("a@x.example", From, t(From, "a@x.example")),
+            ("a OR b", From, Or(vec![t(From, "a"), t(From, "b")])),
+            ("{a b}", From, Or(vec![t(From, "a"), t(From, "b")])),
+            (
+                "foo bar",
+                Subject,
+                And(vec![t(Subject, "foo"), t(Subject, "bar")]),
+            ),
+            ("\"foo bar\"", Subject, t(Subject, "foo bar")),
+            (
+                "from:(a OR b) -subject:x",
+                Anywhere,
+                And(vec![
+                    Or(vec![t(From, "a"), t(From, "b")]),
+                    Not(Box::new(t(Subject, "x"))),
+                ]),
+            ),
+            (
+                "list:rust.example has:attachment",
+                Anywhere,
+                And(vec![t(List, "rust.example"), Attachment]),
+            ),
+            (
+                "larger:10M smaller:20k",
+                Anywhere,
+                And(vec![Larger(10 << 20), Smaller(20 << 10)]),
+            ),
+            ("filename:pdf", Anywhere, t(Filename, "pdf")),
+            (
+                "-{a b}",
+                Anywhere,
+                Not(Box::new(Or(vec![t(Anywhere, "a"), t(Anywhere, "b")]))),
+            ),
+            (
+                "http://x.example/a-b",
+                Anywhere,
+                t(Anywhere, "http://x.example/a-b"),
+            ),
+            (
+                "is:unread",
+                Anywhere,
+                Unsupported("is:unread".into(), UNSUPPORTED[2].1.into()),
+            ),
+        ];
+        for (q, field, want) in cases {
+            assert_eq!(parse_query(q, field), Ok(want), "{q}");
+        }
+        for bad in ["(a", "a)", "from:", "OR a", "{}"] {
+            assert!(parse_query(bad, Anywhere).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn actions_map_labels_archive_and_trash() {
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (&[("from", "a"), ("label", "L")], "- copy: L"),
+            (
+                &[("from", "a"), ("label", "L"), ("shouldArchive", "true")],
+                "- move: L",
+            ),
+            (&[("from", "a"), ("shouldArchive", "true")], "- archive"),
+            (
+                &[("from", "a"), ("label", "L"), ("shouldTrash", "true")],
+                "- copy: L\n      - delete",
+            ),
+            (
+                &[
+                    ("from", "a"),
+                    ("shouldMarkAsRead", "true"),
+                    ("shouldStar", "true"),
+                ],
+                "- flag: [seen, flagged]",
+            ),
+            (
+                &[("from", "a"), ("label", "{x}"), ("shouldArchive", "false")],
+                "- copy: '{{x}}'",
+            ),
+        ];
+        for (props, want) in cases {
+            let (got, u) = rules(&[props]);
+            assert!(u.is_empty(), "{props:?}: {u:?}");
+            assert!(got.contains(want), "{props:?}\nwant {want}\ngot:\n{got}");
+        }
+    }
+
+    #[test]
+    fn criteria_become_conditions() {
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (&[("to", "me+x@example.org")], "recipient: me+x@example.org"),
+            (
+                &[("from", "a OR b"), ("subject", "hi there")],
+                "from: [a, b]\n      subject: hi\n      all:\n        - subject: there",
+            ),
+            (
+                &[("doesNotHaveTheWord", "foo bar")],
+                "not:\n        any:\n          - subject: foo\n          - body: foo\n          - subject: bar",
+            ),
+            (&[("hasAttachment", "true")], "attachment: true"),
+            (
+                &[
+                    ("size", "3"),
+                    ("sizeOperator", "s_ss"),
+                    ("sizeUnit", "s_skb"),
+                ],
+                "size: { under: 3KB }",
+            ),
+            (
+                &[
+                    ("size", "100"),
+                    ("sizeOperator", "s_sl"),
+                    ("sizeUnit", "s_sb"),
+                ],
+                "size: { over: 100 }",
+            ),
+        ];
+        for (props, want) in cases {
+            let mut props = props.to_vec();
+            props.push(("label", "L"));
+            let (got, u) = rules(&[&props]);
+            assert!(u.is_empty(), "{props:?}: {u:?}");
+            assert!(got.contains(want), "{props:?}\nwant {want}\ngot:\n{got}");
+        }
+    }
+
+    #[test]
+    fn what_has_no_translation_is_reported_by_entry() {
+        let (got, u) = rules(&[
+            &[("from", "a"), ("label", "A")],
+            &[("hasTheWord", "in:inbox from:b"), ("label", "B")],
+            &[
+                ("from", "c"),
+                ("forwardTo", "x@y"),
+                ("shouldNeverSpam", "true"),
+            ],
+            &[("from", "d"), ("label", "D"), ("weirdProperty", "1")],
+        ]);
+        let at: Vec<(usize, &str)> = u.iter().map(|u| (u.line, u.what.as_str())).collect();
+        assert_eq!(
+            at,
+            [
+                (2, "hasTheWord \"in:inbox from:b\""),
+                (3, "forwardTo x@y"),
+                (3, "shouldNeverSpam"),
+                (4, "weirdProperty 1"),
+            ]
+        );
+        assert!(!got.contains("- copy: B"), "left out: {got}");
+        assert!(got.contains("- copy: D"), "{got}");
+        assert!(
+            got.contains("Entry 3: nothing of what it does was translated"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn labels_come_before_moves_so_that_every_filter_applies() {
+        let (got, _) = rules(&[
+            &[("from", "a"), ("label", "First"), ("shouldArchive", "true")],
+            &[("from", "a"), ("shouldStar", "true")],
+        ]);
+        let star = got.find("flag: flagged").unwrap();
+        let first = got.find("move: First").unwrap();
+        assert!(star < first, "{got}");
+    }
+
+    #[test]
+    fn what_is_not_a_gmail_export_is_an_error_with_its_position() {
+        let cases = [
+            ("", (1, 1)),
+            ("require \"fileinto\";", (1, 1)),
+            ("<html><body/></html>", (1, 1)),
+            ("<?xml version='1.0'?>\n<feed>\n  <entry>\n</feed>", (4, 1)),
+            ("<feed></feed>\n<feed/>", (2, 1)),
+        ];
+        for (text, (line, col)) in cases {
+            let e = import(text, "f", Layout::Config).expect_err(text);
+            assert_eq!((e.line, e.col), (line, col), "{text}: {e}");
+        }
+        // An export with no filters is an empty rule set.
+        let ok = import(&feed(&[]), "f", Layout::Config).unwrap();
+        assert!(ok.yaml.contains("rules: []"), "{}", ok.yaml);
+    }
 }

@@ -342,6 +342,15 @@ pub(crate) fn size_text(n: u64) -> String {
     n.to_string()
 }
 
+/// A size as a YAML value: `5MB`, or a number of bytes.
+pub(crate) fn size_value(n: u64) -> Y {
+    let text = size_text(n);
+    match text.parse::<i64>() {
+        Ok(i) => Y::Int(i),
+        Err(_) => Y::Str(text),
+    }
+}
+
 /// Keys whose value is a text or address test, where a list means "any".
 const LISTABLE: &[&str] = &[
     "from",
@@ -378,6 +387,18 @@ pub fn match_map(c: &Cond) -> Y {
                         {
                             let Y::Map(new) = v else { unreachable!() };
                             existing.extend(new);
+                        }
+                        // `exists: [A, B]`: all of them, as an and.
+                        Some((_, existing)) if k == "exists" => {
+                            let mut names = match std::mem::replace(existing, Y::Seq(Vec::new())) {
+                                Y::Seq(items) => items,
+                                one => vec![one],
+                            };
+                            match v {
+                                Y::Seq(items) => names.extend(items),
+                                one => names.push(one),
+                            }
+                            *existing = Y::Seq(names);
                         }
                         Some(_) => rest.push(Y::map1(&k, v)),
                     }

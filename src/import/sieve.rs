@@ -22,7 +22,7 @@ use std::rc::Rc;
 
 use super::{
     Act, Cond, Import, Item, Layout, ParseError, Rule, Source, Untranslated, Y, render, shorten,
-    size_text,
+    size_value,
 };
 
 /// How deep blocks and tests may nest: far beyond real scripts, and
@@ -1473,7 +1473,7 @@ impl Translator {
                 }
                 Ok(T::Fixed(Cond::leaf(
                     "size",
-                    Y::map1(key, Y::s(size_text(nums[0]))),
+                    Y::map1(key, size_value(nums[0])),
                 )))
             }
             "header" | "address" | "body" => self.text_test(t, notes),
@@ -2322,5 +2322,316 @@ fn collect(commands: &[Command], requires: &mut Vec<String>, folders: &mut Vec<S
         if let Some(b) = &c.block {
             collect(b, requires, folders);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules of `script` (without the comments at the top), and what
+    /// was reported.
+    fn rules(script: &str) -> (String, Vec<Untranslated>) {
+        let import = import(script, "t.sieve", Layout::RulesOnly)
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        let body = import
+            .yaml
+            .split_once("# Paste these under `rules:` in your configuration.\n")
+            .unwrap()
+            .1
+            .to_string();
+        (body, import.untranslated)
+    }
+
+    /// Checks that the rules load as a configuration (the syntax of today).
+    fn loads(script: &str) {
+        let import = import(script, "t.sieve", Layout::Config).unwrap();
+        if let Err(d) = crate::config::parse_str(&import.yaml, std::path::Path::new(".")) {
+            panic!("{}\n{d:?}", import.yaml);
+        }
+    }
+
+    #[test]
+    fn tests_translate_to_conditions() {
+        let cases = [
+            (
+                r#"if header :is "subject" "Hi" { stop; }"#,
+                "subject: { is: Hi }",
+            ),
+            (
+                r#"if header "subject" "Hi" { stop; }"#,
+                "subject: { is: Hi }",
+            ),
+            (
+                r#"if header :contains ["Subject", "X-Tag"] ["a", "b"] { stop; }"#,
+                "any:\n        - subject: [a, b]\n        - header: { X-Tag: [a, b] }",
+            ),
+            (
+                r#"if header :matches "subject" "Re: *" { stop; }"#,
+                "subject: { glob: 'Re: *' }",
+            ),
+            (
+                r#"if header :matches "subject" "plain" { stop; }"#,
+                "subject: { is: plain }",
+            ),
+            (
+                r#"if header :matches "X-Foo" "*" { stop; }"#,
+                "exists: X-Foo",
+            ),
+            (
+                r#"if header :contains "X-Foo" "" { stop; }"#,
+                "exists: X-Foo",
+            ),
+            (
+                r#"if header :comparator "i;octet" :is "subject" "a.b" { stop; }"#,
+                r#"subject: { regex: '^a\.b$' }"#,
+            ),
+            (
+                r#"if header :regex "subject" "^x+" { stop; }"#,
+                "subject: { regex: '(?i)^x+' }",
+            ),
+            (
+                r#"if address :is "from" "a@b.example" { stop; }"#,
+                "from: { localpart: a, domain: b.example }",
+            ),
+            (
+                r#"if address :contains "from" "@b.example" { stop; }"#,
+                "from: { domain: { glob: b.example* } }",
+            ),
+            (
+                r#"if address :matches "from" "*@*.example" { stop; }"#,
+                "from: { domain: { glob: '*.example' } }",
+            ),
+            (
+                r#"if address :domain "to" "x.example" { stop; }"#,
+                "to: { domain: x.example }",
+            ),
+            (
+                r#"if address :localpart :contains "reply-to" "no" { stop; }"#,
+                "reply_to: { localpart: { contains: 'no' } }",
+            ),
+            (
+                r#"if address :detail "to" "lists" { stop; }"#,
+                "to: { detail: lists }",
+            ),
+            (
+                r#"if address :user "Delivered-To" "me" { stop; }"#,
+                "address: { Delivered-To: { user: me } }",
+            ),
+            (r#"if exists ["A", "B"] { stop; }"#, "exists: [A, B]"),
+            (r#"if size :over 100K { stop; }"#, "size: { over: 100KB }"),
+            (r#"if size :under 1000 { stop; }"#, "size: { under: 1000 }"),
+            (
+                r#"if body :contains "unsubscribe" { stop; }"#,
+                "body: unsubscribe",
+            ),
+            (
+                r#"if header :value "gt" :comparator "i;ascii-numeric" "X-Spam-Score" "5" { stop; }"#,
+                "header: { X-Spam-Score: { over: 5 } }",
+            ),
+            (
+                r#"if not anyof (exists "A", allof (exists "B", exists "C")) { stop; }"#,
+                "not:\n        any:\n          - exists: A\n          - exists: [B, C]",
+            ),
+            (r#"if duplicate { stop; }"#, "duplicate: true"),
+        ];
+        for (script, want) in cases {
+            let (got, untranslated) = rules(script);
+            assert!(untranslated.is_empty(), "{script}: {untranslated:?}");
+            assert!(got.contains(want), "{script}\nwant: {want}\ngot:\n{got}");
+        }
+    }
+
+    #[test]
+    fn actions_translate_as_sieve_files_messages() {
+        let cases = [
+            (
+                r#"fileinto "A"; fileinto "B";"#,
+                "- copy: A\n      - move: B",
+            ),
+            (r#"fileinto "A"; keep;"#, "- copy: A\n"),
+            (r#"fileinto :copy "A";"#, "- copy: A\n"),
+            (
+                r#"fileinto :flags "\\Seen $Work" "A";"#,
+                "- flag: [seen, $Work]\n      - move: A",
+            ),
+            (
+                r#"addflag ["\\Flagged", "\\Answered"];"#,
+                "- flag: [flagged, answered]",
+            ),
+            (r#"removeflag "\\Seen";"#, "- unflag: seen"),
+            (r#"discard;"#, "- delete\n"),
+            (r#"fileinto "A"; discard;"#, "- move: A\n"),
+            (
+                r#"addflag "x"; stop; fileinto "never";"#,
+                "- flag: x\n      - stop\n",
+            ),
+            (r#"fileinto "Lists/{x}";"#, "- move: Lists/{{x}}"),
+            // Without "variables", ${1} is text.
+            (r#"fileinto "A${1}";"#, "- move: A${{1}}"),
+        ];
+        for (script, want) in cases {
+            let (got, untranslated) = rules(script);
+            assert!(untranslated.is_empty(), "{script}: {untranslated:?}");
+            assert!(got.contains(want), "{script}\nwant: {want}\ngot:\n{got}");
+        }
+        // Filing into INBOX is keeping: no rule at all.
+        assert!(!rules(r#"fileinto "INBOX";"#).0.contains("- name:"));
+        loads(r#"require "fileinto"; fileinto "A"; fileinto "B"; addflag "x";"#);
+    }
+
+    #[test]
+    fn elsif_and_else_exclude_the_branches_before_unless_those_moved() {
+        let (got, _) = rules(
+            r#"require ["fileinto", "imap4flags"];
+            if exists "A" { addflag "a"; }
+            elsif exists "B" { fileinto "B"; }
+            elsif exists "C" { fileinto "C"; }
+            else { fileinto "Rest"; }"#,
+        );
+        // B must not be A (whose branch only flags); C must not be A (B moved).
+        assert!(
+            got.contains("match:\n      exists: A\n    actions:\n      - flag: a"),
+            "{got}"
+        );
+        assert!(got.contains("not: { exists: A }\n      exists: B"), "{got}");
+        assert!(got.contains("not: { exists: A }\n      exists: C"), "{got}");
+        assert!(
+            got.contains("match:\n      not: { exists: A }\n    actions:\n      - move: Rest"),
+            "{got}"
+        );
+        loads(
+            r#"require "fileinto"; if exists "A" { keep; } elsif exists "B" { fileinto "B"; } else { fileinto "R"; }"#,
+        );
+    }
+
+    #[test]
+    fn captures_become_named_groups() {
+        let (got, u) = rules(
+            r#"require ["fileinto", "variables"];
+            if header :matches "List-Id" "*<*.example.org>" { fileinto "Lists/${2}"; }"#,
+        );
+        assert!(u.is_empty(), "{u:?}");
+        assert!(
+            got.contains(r#"List-Id: { regex: '(?i)^.*?<(?P<match2>.*?)\.example\.org>$' }"#),
+            "{got}"
+        );
+        assert!(got.contains("- move: Lists/{match2}"), "{got}");
+        let (got, _) = rules(
+            r#"require ["fileinto", "variables", "regex"];
+            if header :regex "subject" "^\\[([a-z]+)\\] (.*)" { set :lower "p" "${1}"; fileinto "P/${p}"; }"#,
+        );
+        assert!(
+            got.contains(r#"subject: { regex: '(?i)^\[(?P<match1>[a-z]+)\] (.*)' }"#),
+            "{got}"
+        );
+        assert!(got.contains("- move: P/{match1|lower}"), "{got}");
+        loads(
+            r#"require ["fileinto", "variables"];
+            if address :localpart :matches "to" "*-list" { fileinto "L/${1}"; }"#,
+        );
+        // Captures from one of two tests: which one held decides.
+        let (_, u) = rules(
+            r#"require ["fileinto", "variables"];
+            if anyof (header :matches "X-A" "*", header :matches "X-B" "*") { fileinto "${1}"; }"#,
+        );
+        assert_eq!(u.len(), 1, "{u:?}");
+        // A capture the pattern does not have.
+        let (_, u) = rules(
+            r#"require ["fileinto", "variables"];
+            if header :matches "subject" "*" { fileinto "${3}"; }"#,
+        );
+        assert_eq!(u.len(), 1, "{u:?}");
+    }
+
+    #[test]
+    fn what_has_no_translation_is_reported_and_never_widens_a_rule() {
+        let (got, u) = rules(
+            r#"require ["fileinto", "envelope"];
+            if envelope :is "to" "a@x" { fileinto "A"; }
+            elsif header :contains "subject" "b" { fileinto "B"; }
+            if header :contains "subject" "c" { redirect "x@y"; fileinto "C"; }
+            vacation "away";"#,
+        );
+        let lines: Vec<usize> = u.iter().map(|u| u.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5], "{u:?}");
+        assert!(
+            !got.contains("move: A") && !got.contains("move: B"),
+            "{got}"
+        );
+        assert!(
+            got.contains("subject: c\n    actions:\n      - move: C"),
+            "{got}"
+        );
+        assert!(u[1].why.contains("line 2"), "{u:?}");
+        for (script, line) in [
+            (r#"if header :count "ge" "Received" "5" { stop; }"#, 1),
+            (
+                r#"if header :value "eq" :comparator "i;ascii-numeric" "X" "5" { stop; }"#,
+                1,
+            ),
+            (r#"if header :value "gt" "X" "5" { stop; }"#, 1),
+            (r#"if header :regex "subject" "(a)\\1" { stop; }"#, 1),
+            (r#"if spamtest :value "ge" "5" { stop; }"#, 1),
+            (
+                r#"if allof (true,
+                          date :is "date" "year" "2026") { stop; }"#,
+                2,
+            ),
+            (r#"notify "mailto:x@y";"#, 1),
+            (r#"foo;"#, 1),
+        ] {
+            let (_, u) = rules(script);
+            assert_eq!(u.len(), 1, "{script}: {u:?}");
+            assert_eq!(u[0].line, line, "{script}: {u:?}");
+        }
+    }
+
+    #[test]
+    fn names_come_from_the_comment_above() {
+        let (got, _) = rules(
+            "# ---- Spam ----\n# Junk it\nif exists \"X-Spam\" { stop; }\n\n# stray\n\nif exists \"B\" { stop; }",
+        );
+        assert!(got.contains("- name: Junk it\n"), "{got}");
+        assert!(got.contains("- name: 'line 7: stop'\n"), "{got}");
+    }
+
+    #[test]
+    fn what_is_not_sieve_is_an_error_with_its_position() {
+        let cases = [
+            ("<?xml version='1.0'?>", (1, 1)),
+            ("if true {\n  fileinto \"x\"\n}", (3, 1)),
+            ("fileinto \"never closed;", (1, 10)),
+            ("/* open", (1, 1)),
+            ("keep;\nelsif true { keep; }", (2, 1)),
+            ("if true keep;", (1, 1)),
+            ("reject text:\nno end\n", (1, 8)),
+            ("if header :contains [\"a\" \"b\"] { stop; }", (1, 26)),
+            ("size :over 99999999999999999999K;", (1, 12)),
+        ];
+        for (text, (line, col)) in cases {
+            let e = import(text, "t", Layout::Config).expect_err(text);
+            assert_eq!((e.line, e.col), (line, col), "{text}: {e}");
+        }
+        let deep = format!("{}{}", "if true {".repeat(200), "}".repeat(200));
+        assert!(import(&deep, "t", Layout::Config).is_err());
+        let deep = format!("if {}true{} {{ stop; }}", "not ".repeat(500), "");
+        assert!(import(&deep, "t", Layout::Config).is_err());
+    }
+
+    #[test]
+    fn multi_line_strings_and_escapes_are_read() {
+        let tokens = lex("\"a\\\"b\\\\c\\d\" text: # x\r\n..dot\nline\n.\r\n").unwrap();
+        assert_eq!(tokens[0].tok, Tok::Str("a\"b\\cd".into()));
+        assert_eq!(tokens[1].tok, Tok::Str(".dot\nline\n".into()));
+    }
+
+    #[test]
+    fn dotted_folders_under_inbox_become_paths() {
+        let (got, _) = rules(
+            r#"require "fileinto"; if exists "A" { fileinto "INBOX.Lists.rust"; } fileinto "INBOX.Other";"#,
+        );
+        assert!(got.contains("- move: Lists/rust"), "{got}");
+        assert!(got.contains("- move: Other"), "{got}");
     }
 }

@@ -1,7 +1,8 @@
 //! The command line: clap definitions, dispatch to `commands`, and the one
 //! place where outcomes become exit codes (spec: 0 ok, 1 some messages
 //! failed, 2 invalid configuration, 3 cannot connect or log in; 4, ours, the
-//! state file cannot be used).
+//! state file cannot be used). `import` uses 1 for "something was not
+//! translated" and 2 for "not a Gmail export / not Sieve".
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,8 @@ pub enum Command {
     Log(commands::log::LogArgs),
     /// Take back journaled actions, newest first
     Undo(commands::undo::UndoArgs),
+    /// Write rules from a Gmail filter export or a Sieve script
+    Import(commands::import::ImportArgs),
 }
 
 /// How a command ended; [`Outcome::exit_code`] is the only mapping to
@@ -122,5 +125,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Watch(args) => commands::watch::execute_command(&args),
         Command::Log(args) => commands::log::execute(&args),
         Command::Undo(args) => commands::undo::execute(&args),
+        Command::Import(args) => commands::import::execute(&args),
     }
 }

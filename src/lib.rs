@@ -12,7 +12,9 @@
 //!
 //! `message` turns raw RFC 5322 bytes (a file, or what IMAP FETCH returns)
 //! into the view the rules read. `cli` is the command line; `commands` holds
-//! one module per subcommand, which print through `output`.
+//! one module per subcommand, which print through `output`. `import`
+//! translates Gmail filter exports and Sieve scripts into rules (YAML for
+//! `config` to read).
 
 #![forbid(unsafe_code)]
 
@@ -32,6 +34,7 @@ pub mod display;
 pub mod duplicates;
 pub mod execute;
 pub mod imap;
+pub mod import;
 pub mod marks;
 pub mod message;
 pub mod output;

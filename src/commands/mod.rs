@@ -1,6 +1,7 @@
 //! One module per subcommand; each `execute` returns a [`crate::cli::Outcome`].
 
 pub mod check;
+pub mod import;
 pub mod log;
 pub mod run;
 pub mod test;

@@ -592,16 +592,29 @@ fn every_yaml_example_in_the_docs_is_a_checked_configuration() {
                 .map(|(_, l)| l)
                 .take_while(|l| l.trim() != "```")
                 .collect();
+            // What the example is, from its first line that is not a comment.
+            let first = block
+                .iter()
+                .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .copied()
+                .unwrap_or_default();
             let block = block.join("\n") + "\n";
             let whole = if block.contains("version:") {
                 block.clone()
-            } else if block.starts_with("accounts:") {
-                format!("version: 1\n{block}rules: []\n")
-            } else if block.starts_with("rules:") {
+            } else if first.starts_with("accounts:") {
+                format!("version: 1\n{block}")
+                    + if block.contains("\nrules:") {
+                        ""
+                    } else {
+                        "rules: []\n"
+                    }
+            } else if first.starts_with("rules:") {
                 format!("{ACCOUNT}{block}")
-            } else if block.starts_with("  ") && !block.starts_with("    ") {
+            } else if first.starts_with("  - ") {
+                format!("{ACCOUNT}rules:\n{block}")
+            } else if first.starts_with("  ") && !first.starts_with("    ") {
                 format!("version: 1\naccounts:\n{block}rules: []\n")
-            } else if block.starts_with("    ") {
+            } else if first.starts_with("    ") {
                 format!("{ACCOUNT}{block}rules: []\n")
             } else {
                 wrong.push(format!(

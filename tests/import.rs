@@ -412,7 +412,6 @@ fn a_fully_translated_script_decides_as_pigeonhole_does() {
 }
 
 #[test]
-#[ignore = "needs numeric comparisons and template transforms ({name|lower})"]
 fn a_dovecot_script_with_a_spam_score_and_list_folders_decides_as_pigeonhole_does() {
     round_trip(
         "sieve",
@@ -439,7 +438,6 @@ fn a_dovecot_script_with_a_spam_score_and_list_folders_decides_as_pigeonhole_doe
 }
 
 #[test]
-#[ignore = "needs user/detail address parts, address:, duplicate and special-use targets (move: \\Junk)"]
 fn a_script_with_subaddresses_decides_as_pigeonhole_does() {
     round_trip(
         "sieve",

@@ -15,7 +15,7 @@ use crate::imap::response::Code;
 use crate::imap::session::Copied;
 use crate::imap::types::{Capability, Mailbox, Uid, UidSet, UidValidity};
 use crate::imap::{Access, ImapError, Session};
-use crate::plan::{MailboxPlan, Operation, Step, messages};
+use crate::plan::{MailboxPlan, Operation, Step, flag_list, messages};
 use crate::rules::Flag;
 use crate::state::{Action, Intent, Outcome, State, StateError, Status};
 
@@ -29,11 +29,53 @@ pub enum ExecError {
     State(#[from] StateError),
 }
 
+/// One line of what was done, `{before}{N messages}{after}`: kept in parts
+/// so that the lines of a mailbox carried out in slices add up to one line
+/// per kind and destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    before: String,
+    count: usize,
+    after: String,
+}
+
+impl Done {
+    pub fn new(before: impl Into<String>, count: usize, after: impl Into<String>) -> Done {
+        Done {
+            before: before.into(),
+            count,
+            after: after.into(),
+        }
+    }
+
+    /// What an operation did, with what the server confirmed: `count` of
+    /// its messages.
+    fn of(op: &Operation, count: usize) -> Done {
+        match op {
+            Operation::AddFlags { flags, .. } => {
+                Done::new(format!("flag {} on ", flag_list(flags)), count, "")
+            }
+            Operation::RemoveFlags { flags, .. } => {
+                Done::new(format!("unflag {} on ", flag_list(flags)), count, "")
+            }
+            Operation::Copy { folder, .. } => Done::new("copy ", count, format!(" to {folder}")),
+            Operation::Move { target, .. } => Done::new("move ", count, format!(" to {target}")),
+            Operation::Expunge { .. } => Done::new("delete ", count, " for good"),
+        }
+    }
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}{}", self.before, messages(self.count), self.after)
+    }
+}
+
 /// What happened, for the user.
 #[derive(Debug, Default)]
 pub struct Report {
     /// One line per operation done, with what the server confirmed.
-    pub done: Vec<String>,
+    pub done: Vec<Done>,
     /// Messages left in place because an operation on them failed.
     pub failed: BTreeSet<Uid>,
     pub problems: Vec<String>,
@@ -45,6 +87,27 @@ impl Report {
     fn fail(&mut self, uids: &UidSet, why: String) {
         self.failed.extend(uids.iter());
         self.problems.push(why);
+    }
+
+    fn done(&mut self, line: Done) {
+        match self
+            .done
+            .iter_mut()
+            .find(|d| d.before == line.before && d.after == line.after)
+        {
+            Some(d) => d.count += line.count,
+            None => self.done.push(line),
+        }
+    }
+
+    /// Adds what a later slice of the same mailbox did.
+    pub fn merge(&mut self, other: Report) {
+        for line in other.done {
+            self.done(line);
+        }
+        self.failed.extend(other.failed);
+        self.gone.extend(other.gone);
+        self.problems.extend(other.problems);
     }
 }
 
@@ -349,10 +412,10 @@ pub async fn execute(
         if !step.already.is_empty()
             && let Ok(Some(d)) = &step.to
         {
-            report.done.push(format!(
-                "{} already in {}: not copied again",
-                messages(step.already.len()),
-                d.mailbox
+            report.done(Done::new(
+                "",
+                step.already.len(),
+                format!(" already in {}: not copied again", d.mailbox),
             ));
         }
         if uids.is_empty() {
@@ -396,14 +459,8 @@ pub async fn execute(
                             })
                             .collect();
                         journal.record(action, &outcomes)?;
-                        let mut op = step.op.clone();
-                        *op_uids(&mut op) = ids
-                            .keys()
-                            .copied()
-                            .filter(|u| answered.contains(*u) || here.contains(*u))
-                            .collect();
                         if done > 0 {
-                            report.done.push(op.to_string());
+                            report.done(Done::of(&step.op, done));
                         }
                     }
                     Err(e) => {
@@ -490,7 +547,6 @@ pub async fn execute(
                 }
                 journal.record(action, &outcomes)?;
                 let went = UidSet::new(went);
-                let n = messages(went.len());
                 if moving && !native {
                     if !went.is_empty() {
                         let kept: Ids =
@@ -498,11 +554,8 @@ pub async fn execute(
                         removals.push((action, kept, to.to_string()));
                     }
                 } else if !went.is_empty() {
-                    report.done.push(if moving {
-                        format!("moved {n} to {to}")
-                    } else {
-                        format!("copied {n} to {to}")
-                    });
+                    let verb = if moving { "moved " } else { "copied " };
+                    report.done(Done::new(verb, went.len(), format!(" to {to}")));
                 }
                 let stayed = uids.len()
                     - went.len()
@@ -545,16 +598,6 @@ pub async fn execute(
         ));
     }
     Ok(report)
-}
-
-fn op_uids(op: &mut Operation) -> &mut UidSet {
-    match op {
-        Operation::AddFlags { uids, .. }
-        | Operation::RemoveFlags { uids, .. }
-        | Operation::Copy { uids, .. }
-        | Operation::Move { uids, .. }
-        | Operation::Expunge { uids } => uids,
-    }
 }
 
 /// What became of one message of a COPY or MOVE.
@@ -735,8 +778,10 @@ async fn remove(
             (None, true, Action::Move) => (
                 Status::Done,
                 None,
-                Some(format!(
-                    "moved {n} to {to} (COPY, then UID EXPUNGE: the server lacks MOVE)"
+                Some(Done::new(
+                    "moved ",
+                    ids.len(),
+                    format!(" to {to} (COPY, then UID EXPUNGE: the server lacks MOVE)"),
                 )),
             ),
             (None, false, Action::Move) => {
@@ -745,19 +790,31 @@ async fn remove(
                 (
                     Status::Done,
                     Some(note.to_string()),
-                    Some(format!(
-                        "copied {n} to {to} and marked them \\Deleted (the server lacks MOVE and UIDPLUS)"
+                    Some(Done::new(
+                        "copied ",
+                        ids.len(),
+                        format!(
+                            " to {to} and marked them \\Deleted (the server lacks MOVE and UIDPLUS)"
+                        ),
                     )),
                 )
             }
-            (None, true, _) => (Status::Done, None, Some(format!("deleted {n} for good"))),
+            (None, true, _) => (
+                Status::Done,
+                None,
+                Some(Done::new("deleted ", ids.len(), " for good")),
+            ),
             (None, false, _) => {
                 let note = "marked \\Deleted, not expunged: the server lacks UIDPLUS";
                 report.problems.push(format!("{n} {note}"));
                 (
                     Status::Done,
                     Some(note.to_string()),
-                    Some(format!("marked {n} \\Deleted (the server lacks UIDPLUS)")),
+                    Some(Done::new(
+                        "marked ",
+                        ids.len(),
+                        " \\Deleted (the server lacks UIDPLUS)",
+                    )),
                 )
             }
         };
@@ -766,7 +823,9 @@ async fn remove(
             .map(|&id| outcome(id, status, detail.as_deref(), None))
             .collect();
         journal.record(action, &outcomes)?;
-        report.done.extend(line);
+        if let Some(line) = line {
+            report.done(line);
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Account, Config};
 use crate::duplicates::Seen;
-use crate::execute::{ExecError, execute, skip_present_copies};
+use crate::execute::{ExecError, Report, execute, skip_present_copies};
 use crate::imap::command::{FetchItems, SearchKey};
 use crate::imap::folders::Folders;
 use crate::imap::response::FetchData;
@@ -22,7 +22,7 @@ use crate::message::{Arrival, Message, MessageError, Meta};
 use crate::plan::{Entry, Fetched, MailboxPlan, Step, decide, messages};
 use crate::report::{changes_text, plan_json};
 use crate::rules::{FolderPath, Needs, Rule, same_mailbox};
-use crate::search::criteria;
+use crate::search::{Narrow, criteria};
 use crate::state::{State, StateError};
 
 /// The most of a message's text that body conditions read: a partial fetch
@@ -124,11 +124,7 @@ pub struct Planned {
 impl Planned {
     /// How many messages the steps act on.
     pub fn acting(&self) -> usize {
-        let mut uids = std::collections::BTreeSet::new();
-        for s in &self.steps {
-            uids.extend(s.op.uids().iter());
-        }
-        uids.len()
+        crate::plan::acted_on(&self.steps)
     }
 
     /// Why this pass must not go ahead: more messages to act on than the
@@ -146,19 +142,35 @@ impl Planned {
     }
 }
 
-/// Reads and decides one mailbox (`path` as the rules name it, `mailbox` as
-/// the server does): all of it, or, given the mark of an earlier pass with
-/// the same UIDVALIDITY, only the messages above it and those whose flags
-/// changed. The steps are resolved against `folders`, with copies already
-/// made left out, exactly as `run` would send them.
-pub async fn plan_mailbox(
+/// A mailbox selected and searched: the messages to read, and the mark to
+/// record once all of them are carried out.
+pub struct Opened {
+    pub status: MailboxStatus,
+    pub uids: UidSet,
+    pub mark: Mark,
+}
+
+/// Which decisions a plan keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every message read: a dry run shows each.
+    All,
+    /// Only messages acted on or not decided ([`Entry::matters`]); the
+    /// others are counted. `run` prints only what it did, and a pass over
+    /// a large mailbox that changes little holds little.
+    Acting,
+}
+
+/// Opens one mailbox (`path` as the rules name it, `mailbox` as the server
+/// does) and finds what to read: all of it, or, given the mark of an
+/// earlier pass with the same UIDVALIDITY, only the messages above it and
+/// those whose flags changed.
+pub async fn open_mailbox(
     session: &mut Session,
-    folders: &Folders,
     account: &Account,
     source: &Source<'_>,
     options: ReadOptions,
-    seen: &mut Seen,
-) -> Result<Planned, ImapError> {
+) -> Result<Opened, ImapError> {
     let ReadOptions { access, mark, now } = options;
     let (mailbox, rules) = (source.mailbox, source.rules);
     // New mail in the mailbox already selected needs no new SELECT: a
@@ -178,7 +190,9 @@ pub async fn plan_mailbox(
             "UIDVALIDITY changed: every message is evaluated again"
         );
     }
-    let key = criteria(rules.iter().copied(), now);
+    let needs = Needs::of(rules.iter().copied());
+    let narrow = Narrow::choose(session.has(Capability::GmailExt1), &needs);
+    let key = criteria(rules.iter().copied(), now, narrow);
     let (uids, mark) = match (scope, mark) {
         (
             Scope::Above {
@@ -211,22 +225,66 @@ pub async fn plan_mailbox(
             (found, mark)
         }
     };
-    let needs = Needs::of(rules.iter().copied());
-    let entries = read(session, account, source, &uids, &needs, now, seen).await?;
+    Ok(Opened { status, uids, mark })
+}
+
+/// Reads and decides `uids` of an opened mailbox, and resolves the steps on
+/// the server: against `folders`, with copies already made left out,
+/// exactly as `run` would send them.
+#[allow(clippy::too_many_arguments)]
+pub async fn plan_uids(
+    session: &mut Session,
+    folders: &Folders,
+    account: &Account,
+    source: &Source<'_>,
+    opened: &Opened,
+    uids: &UidSet,
+    options: ReadOptions,
+    seen: &mut Seen,
+    keep: Keep,
+) -> Result<Planned, ImapError> {
+    let (entries, searched) = read(session, account, source, uids, options.now, seen, keep).await?;
     let plan = MailboxPlan {
         account: account.name.clone(),
-        mailbox: mailbox.clone(),
-        uid_validity: status.uid_validity,
+        mailbox: source.mailbox.clone(),
+        uid_validity: opened.status.uid_validity,
         entries,
+        searched,
     };
     let mut steps = plan.steps(folders, account.create_folders);
-    skip_present_copies(session, &plan, &mut steps, access).await?;
+    skip_present_copies(session, &plan, &mut steps, options.access).await?;
     Ok(Planned {
         plan,
         steps,
-        status,
-        mark,
+        status: opened.status,
+        mark: opened.mark,
     })
+}
+
+/// Reads and decides one mailbox whole ([`open_mailbox`], then
+/// [`plan_uids`] keeping every decision): what a dry run prints, and what
+/// `watch` does with new mail.
+pub async fn plan_mailbox(
+    session: &mut Session,
+    folders: &Folders,
+    account: &Account,
+    source: &Source<'_>,
+    options: ReadOptions,
+    seen: &mut Seen,
+) -> Result<Planned, ImapError> {
+    let opened = open_mailbox(session, account, source, options).await?;
+    plan_uids(
+        session,
+        folders,
+        account,
+        source,
+        &opened,
+        &opened.uids,
+        options,
+        seen,
+        Keep::All,
+    )
+    .await
 }
 
 /// Fetches and decides `uids`, a batch at a time; each message is decided
@@ -239,11 +297,16 @@ async fn read(
     account: &Account,
     source: &Source<'_>,
     uids: &UidSet,
-    needs: &Needs,
     now: DateTime<Utc>,
     seen: &mut Seen,
-) -> Result<Vec<Entry>, ImapError> {
+    keep: Keep,
+) -> Result<(Vec<Entry>, usize), ImapError> {
     let (path, mailbox, rules) = (source.path, source.mailbox, source.rules);
+    let needs = &Needs::of(rules.iter().copied());
+    let mut searched = 0;
+    // Not sized by `uids` up front: that is the server's SEARCH answer,
+    // and an entry is far larger than a UID. Entries come with answers.
+    let mut entries = Vec::new();
     // Messages are decided in the order the server answers, ascending UIDs
     // in practice: of two with one Message-ID, the first read is the
     // original.
@@ -251,14 +314,16 @@ async fn read(
         if let Ok(m) = &mut f.message {
             m.duplicate = seen.check(m);
         }
-        decide(path, rules, f, now)
+        searched += 1;
+        let entry = decide(path, rules, f, now);
+        if keep == Keep::All || entry.matters() {
+            entries.push(entry);
+        }
     };
     let reading = Reading::of(needs);
     let (items, batch) = reading.items(needs);
     let progress = std::io::stderr().is_terminal() && uids.len() > batch;
-    // Not sized by `uids` up front: that is the server's SEARCH answer,
-    // and an entry is far larger than a UID. Entries come with answers.
-    let mut entries = Vec::new();
+    let mut read = 0;
     for chunk in uids.as_slice().chunks(batch) {
         let chunk: UidSet = chunk.iter().copied().collect();
         // Answers without the BODYSTRUCTURE asked for (a server sent one
@@ -269,7 +334,7 @@ async fn read(
                 if reading == Reading::Structure && d.structure.is_none() {
                     unread.extend(d.uid);
                 } else {
-                    entries.push(decide(to_fetched(d, reading, now)));
+                    decide(to_fetched(d, reading, now));
                 }
             })
             .await?;
@@ -282,7 +347,7 @@ async fn read(
             let (text_items, _) = Reading::Text.items(needs);
             let again = session
                 .fetch(&missing, &text_items, |d| {
-                    entries.push(decide(to_fetched(d, Reading::Text, now)));
+                    decide(to_fetched(d, Reading::Text, now));
                 })
                 .await?;
             missing = missing.without(&again);
@@ -290,18 +355,19 @@ async fn read(
         if !missing.is_empty() {
             let here = session.search_among(&missing, &SearchKey::All).await?;
             for uid in here.iter() {
-                entries.push(decide(Fetched {
+                decide(Fetched {
                     uid,
                     message: Err("the server's answer for this message could not be read".into()),
-                }));
+                });
             }
         }
+        read += chunk.len();
         if progress {
             eprint!(
                 "\r{}/{}: read {} of {} messages",
                 account.name,
                 crate::display::escape(mailbox.as_str()),
-                entries.len(),
+                read,
                 uids.len()
             );
         }
@@ -310,7 +376,7 @@ async fn read(
         crate::say!("");
     }
     entries.sort_by_key(|e| e.uid);
-    Ok(entries)
+    Ok((entries, searched))
 }
 
 /// What the account's `duplicate` conditions start from: the Message-IDs
@@ -341,9 +407,10 @@ pub fn record(
     state.remember(account, &seen.take_fresh())
 }
 
-/// Carries out a mailbox's steps and tells what was done: the summary (or
-/// JSON lines) on `out`, each action in the log, problems on standard
-/// error. Returns how many messages failed.
+/// Carries out the steps of a mailbox, or of one slice of it: each action
+/// in the log, problems on standard error, and with `json` the decisions on
+/// `out`. Returns what was done, for [`print_done`] once the mailbox is
+/// done, and how many messages failed.
 pub async fn apply(
     session: &mut Session,
     folders: &mut Folders,
@@ -352,23 +419,12 @@ pub async fn apply(
     state: &State,
     json: bool,
     out: &mut (dyn Write + Send),
-) -> Result<usize, ExecError> {
+) -> Result<(Report, usize), ExecError> {
     let plan = &planned.plan;
     let report = execute(session, plan, &planned.steps, folders, state).await?;
     // Output closed early stops the printing, never the work.
     if json {
         let _ = plan_json(out, plan);
-    } else if !report.done.is_empty() {
-        let _ = writeln!(
-            out,
-            "{}/{}: {} searched",
-            account.name,
-            crate::display::escape(plan.mailbox.as_str()),
-            messages(plan.entries.len())
-        );
-        for line in &report.done {
-            let _ = writeln!(out, "  {}", crate::display::escape(line));
-        }
     }
     // One line per message that something was done to: a message whose
     // flags were already as the rules want is not logged on every pass.
@@ -394,7 +450,143 @@ pub async fn apply(
             crate::display::escape(problem)
         );
     }
-    Ok(report.failed.len() + report_undecided(plan))
+    let failed = report.failed.len() + report_undecided(plan);
+    Ok((report, failed))
+}
+
+/// What was done in a mailbox, one line per kind and destination, under
+/// how many messages were read.
+pub fn print_done(
+    out: &mut (dyn Write + Send),
+    account: &Account,
+    mailbox: &Mailbox,
+    searched: usize,
+    report: &Report,
+) {
+    if report.done.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}/{}: {} searched",
+        account.name,
+        crate::display::escape(mailbox.as_str()),
+        messages(searched)
+    );
+    for line in &report.done {
+        let _ = writeln!(out, "  {}", crate::display::escape(&line.to_string()));
+    }
+}
+
+/// The most messages a pass reads and decides before carrying them out,
+/// where no `max_actions` limit needs the whole count first. What a pass
+/// holds then does not grow with the mailbox; the price is a few more
+/// commands (each slice moves its own messages, so a destination takes one
+/// more command line per slice).
+/// `MAILWARDEN_SLICE` sets another size (docs/performance.md).
+pub const SLICE: usize = 50_000;
+
+fn slice_size() -> usize {
+    std::env::var("MAILWARDEN_SLICE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(SLICE)
+}
+
+/// How carrying out a pass over one mailbox ended.
+#[derive(Debug)]
+pub enum Carried {
+    /// Done and recorded: how many messages failed.
+    Done(usize),
+    /// It would act on more messages than `max_actions` allows: nothing
+    /// was done. Why, and how many messages each rule would have taken.
+    Refused {
+        why: String,
+        per_rule: Vec<(String, usize)>,
+    },
+}
+
+/// A pass over one mailbox that could not go on, and how many messages of
+/// what it had planned were left undone.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub error: ExecError,
+    pub not_handled: usize,
+}
+
+impl From<ImapError> for Interrupted {
+    fn from(e: ImapError) -> Self {
+        Interrupted {
+            error: ExecError::Imap(e),
+            not_handled: 0,
+        }
+    }
+}
+
+/// One pass over one mailbox, carried out: opened, read and decided in
+/// slices of [`SLICE`] messages, each carried out before the next is read
+/// (or all at once where `max_actions` applies, which needs the count
+/// before anything is done), what was done printed, and the mark and the
+/// Message-IDs seen recorded.
+#[allow(clippy::too_many_arguments)]
+pub async fn carry_out(
+    session: &mut Session,
+    folders: &mut Folders,
+    account: &Account,
+    source: &Source<'_>,
+    options: ReadOptions,
+    seen: &mut Seen,
+    state: &State,
+    limited: bool,
+    json: bool,
+    out: &mut (dyn Write + Send),
+) -> Result<Carried, Interrupted> {
+    let opened = open_mailbox(session, account, source, options).await?;
+    let limit = account.max_actions.filter(|_| limited);
+    let slice = if limit.is_some() {
+        usize::MAX
+    } else {
+        slice_size()
+    };
+    // `run --format json` prints every message's decision.
+    let keep = if json { Keep::All } else { Keep::Acting };
+    let (mut report, mut failed, mut searched) = (Report::default(), 0, 0);
+    for chunk in opened.uids.as_slice().chunks(slice) {
+        let uids = UidSet::new(chunk.iter().copied());
+        let planned = plan_uids(
+            session, folders, account, source, &opened, &uids, options, seen, keep,
+        )
+        .await?;
+        if limit.is_some()
+            && let Some(why) = planned.over_limit(account)
+        {
+            return Ok(Carried::Refused {
+                why,
+                per_rule: planned.plan.counts().0,
+            });
+        }
+        searched += planned.plan.searched;
+        if planned.plan.entries.is_empty() {
+            continue;
+        }
+        let (done, f) = apply(session, folders, &planned, account, state, json, out)
+            .await
+            .map_err(|error| Interrupted {
+                error,
+                not_handled: planned.acting(),
+            })?;
+        report.merge(done);
+        failed += f;
+    }
+    if !json {
+        print_done(out, account, source.mailbox, searched, &report);
+    }
+    record(state, &account.name, source.mailbox, opened.mark, seen).map_err(|e| Interrupted {
+        error: ExecError::State(e),
+        not_handled: 0,
+    })?;
+    Ok(Carried::Done(failed))
 }
 
 /// Reports the messages that could not be read or decided (they stay where

@@ -31,13 +31,34 @@ pub struct Entry {
     pub remove: BTreeSet<Flag>,
 }
 
+impl Entry {
+    /// Does carrying out the plan touch this message, or report it? A
+    /// message that stays as it is needs no entry in `run`'s plan.
+    pub fn matters(&self) -> bool {
+        match &self.outcome {
+            Err(_) => true,
+            Ok(d) => {
+                d.destination.is_some()
+                    || !d.copies.is_empty()
+                    || !self.add.is_empty()
+                    || !self.remove.is_empty()
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MailboxPlan {
     pub account: String,
     /// The mailbox read, as the server names it.
     pub mailbox: Mailbox,
     pub uid_validity: UidValidity,
+    /// What the rules decided, message by message: every message read, or
+    /// (for `run`, which prints only what it did) those acted on or not
+    /// decided.
     pub entries: Vec<Entry>,
+    /// How many messages were read and decided.
+    pub searched: usize,
 }
 
 /// What is sent to the server, in this order: flags first (so they travel
@@ -274,6 +295,12 @@ impl MailboxPlan {
     }
 }
 
+/// How many messages `steps` act on: a message flagged and moved is in two
+/// steps, and one message still.
+pub fn acted_on(steps: &[Step]) -> usize {
+    UidSet::new(steps.iter().flat_map(|s| s.op.uids().iter())).len()
+}
+
 impl Step {
     /// Leaves out copies the destination already holds.
     pub fn skip(&mut self, present: &UidSet) {
@@ -288,7 +315,7 @@ pub fn messages(n: usize) -> String {
     format!("{n} message{}", if n == 1 { "" } else { "s" })
 }
 
-fn flag_list(flags: &[Flag]) -> String {
+pub(crate) fn flag_list(flags: &[Flag]) -> String {
     flags.iter().map(Flag::imap).collect::<Vec<_>>().join(" ")
 }
 
@@ -369,6 +396,7 @@ mod tests {
         let rules: Vec<&Rule> = cfg.rules_for("a", "INBOX").collect();
         let now = DateTime::UNIX_EPOCH;
         MailboxPlan {
+            searched: messages.len(),
             account: "a".into(),
             mailbox: Mailbox::inbox(),
             uid_validity: UidValidity::new(9).unwrap(),
@@ -538,5 +566,27 @@ mod tests {
         let mut step = p.steps(&courier, true).remove(0);
         step.skip(&set(&[]));
         assert_eq!(step.to_string(), "copy 1 message to INBOX.Boss");
+    }
+
+    #[test]
+    fn a_message_in_several_steps_is_acted_on_once() {
+        let step = |op| Step {
+            op,
+            to: Ok(None),
+            already: UidSet::default(),
+        };
+        let steps = [
+            step(Operation::AddFlags {
+                flags: vec![Flag::Deleted],
+                uids: set(&[1, 2, 3]),
+            }),
+            step(Operation::Expunge { uids: set(&[2, 3]) }),
+            step(Operation::Copy {
+                folder: FolderPath::parse("Receipts").unwrap(),
+                uids: set(&[4]),
+            }),
+        ];
+        assert_eq!(acted_on(&steps), 4);
+        assert_eq!(acted_on(&[]), 0);
     }
 }

@@ -238,7 +238,7 @@ pub fn plan_text(
         cell(p.mailbox.as_str(), 200),
         p.uid_validity,
         exists,
-        p.entries.len(),
+        p.searched,
         decided.len()
     )?;
     if !decided.is_empty() {

@@ -118,7 +118,55 @@ fn ago(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
     now - TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }
 
-fn condition(c: &Condition, now: DateTime<Utc>) -> Option<Key> {
+/// Which criteria are worth sending. A server answers flag, arrival-date
+/// and size criteria from its mailbox index; header and text criteria it
+/// answers by reading each message (Dovecot, Cyrus and Courier without a
+/// full-text index), which the FETCH that follows then does again. So
+/// where the FETCH reads only header fields, a header criterion costs
+/// about what it saves (docs/performance.md measures it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Narrow {
+    /// Every criterion the rules allow: the server indexes headers and text
+    /// (Gmail), or the FETCH reads more per message than its header (a
+    /// text, a MIME structure), which the search then spares.
+    Everything,
+    /// Only the criteria the mailbox index answers.
+    Indexed,
+}
+
+impl Narrow {
+    /// The choice for a server and for what the rules read of a message.
+    pub fn choose(header_search_indexed: bool, needs: &crate::rules::Needs) -> Narrow {
+        if header_search_indexed || needs.text || needs.structure {
+            Narrow::Everything
+        } else {
+            Narrow::Indexed
+        }
+    }
+}
+
+/// Is this condition's criterion one the server answers by reading each
+/// message's header or text?
+fn reads_messages(c: &Condition) -> bool {
+    matches!(
+        c,
+        Condition::Address(..)
+            | Condition::AddressIn(..)
+            | Condition::Subject(_)
+            | Condition::Header(..)
+            | Condition::List(_)
+            | Condition::Exists(_)
+            | Condition::Body(_)
+            | Condition::SentBefore(_)
+            | Condition::SentAfter(_)
+    )
+}
+
+fn condition(c: &Condition, now: DateTime<Utc>, narrow: Narrow) -> Option<Key> {
+    if narrow == Narrow::Indexed && reads_messages(c) {
+        return None;
+    }
+    let condition = |c: &Condition, now| condition(c, now, narrow);
     match c {
         Condition::Address(field, t) => {
             let headers: &[&str] = match field {
@@ -217,14 +265,18 @@ const MAX_KEY: usize = 4000;
 /// not already marked \Deleted (another client is deleting those; they are
 /// left alone). Falls back to all undeleted messages where a rule cannot be
 /// expressed, or the key would make an overlong command.
-pub fn criteria<'r>(rules: impl IntoIterator<Item = &'r Rule>, now: DateTime<Utc>) -> SearchKey {
+pub fn criteria<'r>(
+    rules: impl IntoIterator<Item = &'r Rule>,
+    now: DateTime<Utc>,
+    narrow: Narrow,
+) -> SearchKey {
     let per_rule: Vec<Option<Key>> = rules
         .into_iter()
         .map(|r| {
             let keys: Vec<Key> = r
                 .conditions
                 .iter()
-                .filter_map(|c| condition(c, now))
+                .filter_map(|c| condition(c, now, narrow))
                 .collect();
             and(keys)
         })
@@ -242,13 +294,18 @@ mod tests {
 
     use super::*;
     use crate::config::with_rules;
+    use crate::rules::Needs;
 
     fn search(rules: &str) -> String {
+        search_with(rules, Narrow::Everything)
+    }
+
+    fn search_with(rules: &str, narrow: Narrow) -> String {
         let cfg = with_rules(rules);
         let now = DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z")
             .unwrap()
             .to_utc();
-        let key = criteria(&cfg.rules, now);
+        let key = criteria(&cfg.rules, now, narrow);
         // The one key the server sees is `UNDELETED` and the rest, ANDed.
         match key {
             SearchKey::And(keys) => keys
@@ -264,6 +321,41 @@ mod tests {
         search(&format!(
             "  - name: r\n    match: {cond}\n    actions: [move: X]\n"
         ))
+    }
+
+    #[test]
+    fn where_headers_are_not_indexed_only_index_criteria_are_sent() {
+        let rule = |cond: &str| format!("  - name: r\n    match: {cond}\n    actions: [move: X]\n");
+        let cases = [
+            ("{from: github.com}", "UNDELETED"),
+            ("{from: github.com, seen: true}", "UNDELETED SEEN"),
+            (
+                "{subject: x, older_than: 10d, size: {over: 1KB}}",
+                "UNDELETED (BEFORE 2-Mar-2026 LARGER 1024)",
+            ),
+            ("{any: [{from: a}, {seen: false}]}", "UNDELETED"),
+            (
+                "{any: [{flagged: true}, {seen: false}]}",
+                "UNDELETED OR FLAGGED UNSEEN",
+            ),
+            ("{not: {exists: List-Id}}", "UNDELETED"),
+            (
+                "{sent_before: 2026-01-01, keyword: $A}",
+                "UNDELETED KEYWORD $A",
+            ),
+        ];
+        for (cond, want) in cases {
+            assert_eq!(search_with(&rule(cond), Narrow::Indexed), want, "{cond}");
+        }
+        // Which servers and rules get which.
+        let needs = |rules: &str| Needs::of(&with_rules(rules).rules);
+        let headers = needs(&rule("{from: a}"));
+        let body = needs(&rule("{body: a}"));
+        let attachment = needs(&rule("{attachment: true}"));
+        assert_eq!(Narrow::choose(false, &headers), Narrow::Indexed);
+        assert_eq!(Narrow::choose(true, &headers), Narrow::Everything);
+        assert_eq!(Narrow::choose(false, &body), Narrow::Everything);
+        assert_eq!(Narrow::choose(false, &attachment), Narrow::Everything);
     }
 
     #[test]

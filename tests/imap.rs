@@ -860,3 +860,62 @@ async fn a_rule_without_account_reads_every_account_and_a_list_reads_those_liste
     assert_eq!(ids(&a, "INBOX"), ["<inv@x>"]);
     assert_eq!(ids(&b, "INBOX"), ["<inv@x> $Invoice"]);
 }
+
+/// A mailbox read in slices (here of 3 messages, `MAILWARDEN_SLICE`) ends
+/// exactly where one read whole ends: every message in its place, one
+/// summary line per destination with the counts of all slices, and a
+/// journal entry per action.
+#[tokio::test]
+async fn a_mailbox_carried_out_in_slices_ends_as_one_carried_out_whole() {
+    let user = server().user();
+    fill(&user).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "    max_actions: unlimited\n",
+        scenario::RULES,
+    );
+    let o = user
+        .command(&["run", "--now", NOW], &cfg)
+        .env("MAILWARDEN_SLICE", "3")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 10);
+    assert_eq!(
+        scenario::placement(&after),
+        scenario::expected(&user.layout.names())
+    );
+    // One line per destination, not one per slice.
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).collect();
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(lines.len(), unique.len(), "{out}");
+    // And the same as a whole pass over another user's copy says.
+    let other = server().user();
+    fill(&other).await;
+    let dir2 = tempfile::tempdir().unwrap();
+    let cfg2 = other.config(
+        dir2.path(),
+        FULL,
+        "    max_actions: unlimited\n",
+        scenario::RULES,
+    );
+    let whole = other.mailwarden(&["run", "--now", NOW], &cfg2);
+    let (whole_out, _) = text(&whole);
+    let body = |s: &str| s.lines().map(str::to_string).collect::<Vec<_>>();
+    let mut a = body(&out);
+    let mut b = body(&whole_out);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "sliced:\n{out}\nwhole:\n{whole_out}");
+    let log = |u: &User| {
+        let o = u.mailwarden_bare(&["log", "--format", "json"]);
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    assert_eq!(log(&user), log(&other));
+}

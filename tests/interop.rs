@@ -648,6 +648,14 @@ fn late_idle(flavour: Flavour) {
 
     // The daemon moved it after an IDLE it ended itself (its
     // poll_interval), not after one the server ended by announcing mail.
+    // It logs the action once the journal has it on disk, which a loaded
+    // machine's fsync can hold back after the move: bounded wait.
+    for _ in 0..100 {
+        if watcher.log().contains("message_id=\"w1@x\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let log = watcher.lines();
     let moved_at = log
         .iter()

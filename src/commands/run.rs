@@ -13,12 +13,12 @@ use crate::config::{Account, Config};
 use crate::duplicates::Seen;
 use crate::execute::ExecError;
 use crate::imap::folders::Folders;
-use crate::imap::types::UidSet;
 use crate::imap::{Access, ImapError};
 use crate::pass::{
-    ReadOptions, Source, apply, mailboxes_of, plan_mailbox, record, report_undecided, seen_for,
+    Carried, Interrupted, ReadOptions, Source, carry_out, mailboxes_of, plan_mailbox,
+    report_undecided, seen_for,
 };
-use crate::plan::{Step, messages};
+use crate::plan::messages;
 use crate::recover::reconcile;
 use crate::report::{plan_json, plan_text};
 use crate::rules::{FolderPath, Rule};
@@ -90,14 +90,72 @@ fn lost_line(account: &str, e: &ImapError, current: Unfinished, left: &[FolderPa
     format!("mailwarden: account {account}: {e}{rest}; run again")
 }
 
-/// How many messages the steps of a mailbox act on: a message flagged and
-/// moved is in two steps, and one message still.
-fn not_handled(steps: &[Step]) -> usize {
-    UidSet::new(steps.iter().flat_map(|s| s.op.uids().iter())).len()
+/// `rule "A": 3 messages, rule "B": 1 message`.
+fn rule_counts(per_rule: &[(String, usize)]) -> String {
+    per_rule
+        .iter()
+        .map(|(rule, n)| {
+            format!(
+                "rule \"{}\": {}",
+                crate::display::escape(rule),
+                messages(*n)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// One pass over one account, through one session. Without a state (a dry
-/// run) nothing is journaled and nothing changes.
+/// A dry run over one mailbox: the plan printed, what `run` would refuse
+/// and why on standard error, nothing changed.
+#[allow(clippy::too_many_arguments)]
+async fn dry_run(
+    session: &mut crate::imap::Session,
+    folders: &Folders,
+    account: &Account,
+    source: &Source<'_>,
+    options: ReadOptions,
+    seen: &mut Seen,
+    args: &RunArgs,
+    out: &mut (dyn Write + Send),
+    result: &mut AccountResult,
+) -> Result<(), crate::imap::ImapError> {
+    let mailbox = crate::display::escape(source.mailbox.as_str());
+    let planned = match plan_mailbox(session, folders, account, source, options, seen).await {
+        Ok(p) => p,
+        Err(e) if !e.ends_session() => {
+            crate::say!("mailwarden: {}/{mailbox}: {e}", account.name);
+            result.failed_messages += 1;
+            return Ok(());
+        }
+        Err(e) => {
+            result.failed_messages += 1;
+            return Err(e);
+        }
+    };
+    if let Some(why) = planned.over_limit(account).filter(|_| !args.no_limit) {
+        crate::say!(
+            "mailwarden: {}/{mailbox}: {why}; `mailwarden run` would stop there; `mailwarden run --no-limit` goes ahead",
+            account.name
+        );
+        result.failed_messages += 1;
+    }
+    result.failed_messages += report_undecided(&planned.plan);
+    for step in planned.steps.iter().filter(|s| s.to.is_err()) {
+        result.failed_messages += step.op.uids().len();
+        crate::say!(
+            "mailwarden: {}/{mailbox}: {}",
+            account.name,
+            crate::display::escape(&step.to_string())
+        );
+    }
+    let _ = if args.format == Format::Json {
+        plan_json(out, &planned.plan)
+    } else {
+        plan_text(out, &planned.plan, &planned.steps, planned.status.exists)
+    };
+    Ok(())
+}
+
 /// What one account's pass works with besides its configuration: the time
 /// the rules compare against, the state (none in a dry run), and the
 /// Message-IDs seen before (`pass::seen_for`).
@@ -107,6 +165,8 @@ pub struct Run<'a> {
     pub seen: Seen,
 }
 
+/// One pass over one account, through one session. Without a state (a dry
+/// run) nothing is journaled and nothing changes.
 pub async fn run_account(
     config: &Config,
     account: &Account,
@@ -190,108 +250,76 @@ pub async fn run_account(
             mark: None,
             now,
         };
-        let planned = match plan_mailbox(
+        let Some(state) = state else {
+            let planned = dry_run(
+                &mut session,
+                &folders,
+                account,
+                &source,
+                options,
+                &mut seen,
+                args,
+                out,
+                &mut result,
+            );
+            if let Err(e) = planned.await {
+                lost(account, &e, Some((path, 0)), left);
+                return result;
+            }
+            continue;
+        };
+        let carried = carry_out(
             &mut session,
-            &folders,
+            &mut folders,
             account,
             &source,
             options,
             &mut seen,
-        )
-        .await
-        {
-            Ok(p) => p,
-            Err(e) if !e.ends_session() => {
-                crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);
-                result.failed_messages += 1;
-                continue;
-            }
-            Err(e) => {
-                lost(account, &e, Some((path, 0)), left);
-                result.failed_messages += 1;
-                return result;
-            }
-        };
-        // A pass that would act on more than the account allows stops here
-        // and says so: no surprise when first pointed at years of mail.
-        let over = planned.over_limit(account).filter(|_| !args.no_limit);
-        if let Some(why) = &over {
-            crate::say!(
-                "mailwarden: {}/{}: {why}; {}",
-                account.name,
-                crate::display::escape(mailbox.as_str()),
-                if state.is_some() {
-                    "nothing was done there. Check with `mailwarden run --dry-run`, then go ahead with `mailwarden run --no-limit`, or raise max_actions"
-                } else {
-                    "`mailwarden run` would stop there; `mailwarden run --no-limit` goes ahead"
-                }
-            );
-            result.failed_messages += 1;
-        }
-        let Some(state) = state else {
-            result.failed_messages += report_undecided(&planned.plan);
-            for step in planned.steps.iter().filter(|s| s.to.is_err()) {
-                result.failed_messages += step.op.uids().len();
-                crate::say!(
-                    "mailwarden: {}/{}: {}",
-                    account.name,
-                    crate::display::escape(mailbox.as_str()),
-                    crate::display::escape(&step.to_string())
-                );
-            }
-            let _ = if json {
-                plan_json(out, &planned.plan)
-            } else {
-                plan_text(out, &planned.plan, &planned.steps, planned.status.exists)
-            };
-            continue;
-        };
-        if over.is_some() {
-            let (per_rule, _) = planned.plan.counts();
-            let summary: Vec<String> = per_rule
-                .iter()
-                .map(|(rule, n)| {
-                    format!(
-                        "rule \"{}\": {}",
-                        crate::display::escape(rule),
-                        messages(*n)
-                    )
-                })
-                .collect();
-            let _ = writeln!(
-                out,
-                "{}/{}: stopped before acting: {}",
-                account.name,
-                crate::display::escape(mailbox.as_str()),
-                summary.join(", ")
-            );
-            continue;
-        }
-        match apply(
-            &mut session,
-            &mut folders,
-            &planned,
-            account,
             state,
+            !args.no_limit,
             json,
             out,
         )
-        .await
-        {
-            Ok(failed) => {
-                result.failed_messages += failed;
-                if let Err(e) = record(state, &account.name, &mailbox, planned.mark, &mut seen) {
-                    crate::say!("mailwarden: {e}");
-                    result.state_failed = true;
-                    break;
-                }
+        .await;
+        match carried {
+            Ok(Carried::Done(failed)) => result.failed_messages += failed,
+            // A pass that would act on more than the account allows stops
+            // before acting and says so: no surprise when first pointed at
+            // years of mail.
+            Ok(Carried::Refused { why, per_rule }) => {
+                crate::say!(
+                    "mailwarden: {}/{}: {why}; nothing was done there. Check with `mailwarden run --dry-run`, then go ahead with `mailwarden run --no-limit`, or raise max_actions",
+                    account.name,
+                    crate::display::escape(mailbox.as_str()),
+                );
+                result.failed_messages += 1;
+                let _ = writeln!(
+                    out,
+                    "{}/{}: stopped before acting: {}",
+                    account.name,
+                    crate::display::escape(mailbox.as_str()),
+                    rule_counts(&per_rule)
+                );
             }
-            Err(ExecError::Imap(e)) => {
-                lost(account, &e, Some((path, not_handled(&planned.steps))), left);
+            Err(Interrupted {
+                error: ExecError::Imap(e),
+                ..
+            }) if !e.ends_session() => {
+                crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);
+                result.failed_messages += 1;
+            }
+            Err(Interrupted {
+                error: ExecError::Imap(e),
+                not_handled,
+            }) => {
+                lost(account, &e, Some((path, not_handled)), left);
                 result.failed_messages += 1;
                 return result;
             }
-            Err(e) => {
+            Err(Interrupted {
+                error: ExecError::State(e),
+                ..
+            }) => {
                 crate::say!("mailwarden: {}/{}: {e}", account.name, mailbox);
                 result.state_failed = true;
                 break;
@@ -384,32 +412,6 @@ pub fn execute_command(args: &RunArgs) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imap::types::uid;
-    use crate::plan::Operation;
-    use crate::rules::Flag;
-
-    #[test]
-    fn a_message_in_several_steps_is_one_message_not_handled() {
-        let set = |v: &[u32]| UidSet::new(v.iter().map(|&n| uid(n)));
-        let step = |op| Step {
-            op,
-            to: Ok(None),
-            already: UidSet::default(),
-        };
-        let steps = [
-            step(Operation::AddFlags {
-                flags: vec![Flag::Deleted],
-                uids: set(&[1, 2, 3]),
-            }),
-            step(Operation::Expunge { uids: set(&[2, 3]) }),
-            step(Operation::Copy {
-                folder: FolderPath::parse("Receipts").unwrap(),
-                uids: set(&[4]),
-            }),
-        ];
-        assert_eq!(not_handled(&steps), 4);
-        assert_eq!(not_handled(&[]), 0);
-    }
 
     #[test]
     fn a_lost_session_is_one_line_naming_what_is_left() {

@@ -33,7 +33,7 @@ use crate::config::{self, Account, Config};
 use crate::duplicates::Seen;
 use crate::imap::folders::Folders;
 use crate::imap::{Access, Session, Woke};
-use crate::pass::{ReadOptions, Source, apply, mailboxes_of, plan_mailbox, record, seen_for};
+use crate::pass::{Carried, ReadOptions, Source, carry_out, mailboxes_of, seen_for};
 use crate::recover::reconcile;
 use crate::rules::{FolderPath, Rule};
 use crate::state::State;
@@ -158,10 +158,12 @@ async fn pass(
             mark,
             now,
         };
-        let planned = plan_mailbox(session, folders, account, &source, options, seen)
-            .await
-            .map_err(|e| format!("{mailbox}: {e}"))?;
-        if let Some(why) = planned.over_limit(account) {
+        let carried = carry_out(
+            session, folders, account, &source, options, seen, state, true, false, &mut sink,
+        )
+        .await
+        .map_err(|e| format!("{mailbox}: {}", e.error))?;
+        if let Carried::Refused { why, .. } = carried {
             if reach == Reach::First {
                 return Err(Stopped::Refused(why));
             }
@@ -170,14 +172,7 @@ async fn pass(
                 "{why}; nothing is done there until `mailwarden run --account {} --no-limit` has gone ahead (check with --dry-run first), or max_actions is raised",
                 account.name
             );
-            continue;
         }
-        if !planned.plan.entries.is_empty() {
-            apply(session, folders, &planned, account, state, false, &mut sink)
-                .await
-                .map_err(|e| format!("{mailbox}: {e}"))?;
-        }
-        record(state, &account.name, &mailbox, planned.mark, seen).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

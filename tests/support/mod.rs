@@ -573,7 +573,8 @@ impl User {
             .unwrap()
     }
 
-    fn command(&self, args: &[&str], config: &Path) -> Command {
+    /// The command `mailwarden` runs, to add to (an environment variable).
+    pub fn command(&self, args: &[&str], config: &Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_mailwarden"));
         c.args(args)
             .arg("-c")

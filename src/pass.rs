@@ -118,6 +118,9 @@ pub struct Planned {
     pub status: MailboxStatus,
     /// The mark to record once the steps are carried out.
     pub mark: Mark,
+    /// When each message read arrived (INTERNALDATE), for the daemon's
+    /// arrival-to-action latency.
+    pub arrivals: std::collections::BTreeMap<crate::imap::types::Uid, DateTime<Utc>>,
 }
 
 impl Planned {
@@ -210,7 +213,8 @@ pub async fn plan_mailbox(
         }
     };
     let needs = Needs::of(rules.iter().copied());
-    let entries = read(session, account, source, &uids, &needs, now).await?;
+    let mut arrivals = std::collections::BTreeMap::new();
+    let entries = read(session, account, source, &uids, &needs, now, &mut arrivals).await?;
     let plan = MailboxPlan {
         account: account.name.clone(),
         mailbox: mailbox.clone(),
@@ -224,6 +228,7 @@ pub async fn plan_mailbox(
         steps,
         status,
         mark,
+        arrivals,
     })
 }
 
@@ -239,6 +244,7 @@ async fn read(
     uids: &UidSet,
     needs: &Needs,
     now: DateTime<Utc>,
+    arrivals: &mut std::collections::BTreeMap<crate::imap::types::Uid, DateTime<Utc>>,
 ) -> Result<Vec<Entry>, ImapError> {
     let (path, mailbox, rules) = (source.path, source.mailbox, source.rules);
     let reading = Reading::of(needs);
@@ -252,6 +258,9 @@ async fn read(
         let mut unread = Vec::new();
         let answered = session
             .fetch(&chunk, &items, |d| {
+                if let (Some(uid), Some(at)) = (d.uid, d.internal_date) {
+                    arrivals.insert(uid, at);
+                }
                 if reading == Reading::Structure && d.structure.is_none() {
                     unread.extend(d.uid);
                 } else {

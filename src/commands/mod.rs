@@ -3,6 +3,7 @@
 pub mod check;
 pub mod log;
 pub mod run;
+pub mod status;
 pub mod test;
 pub mod undo;
 pub mod watch;

@@ -20,6 +20,12 @@
 //!   +------- wait: IDLE on the first watch mailbox (renewed every 5 min),
 //!            or sleep poll_interval; both cut short by a stop
 //! ```
+//!
+//! Each account reports to `health` as it goes (connected, lost, a pass
+//! done): the status in the state file that `mailwarden status` reads, the
+//! metrics (`--metrics`), and under systemd (`notify`) `READY=1` once every
+//! account has made its first pass or given up, `STATUS=` lines, and
+//! watchdog pings while no account task is stuck.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,8 +36,10 @@ use tokio::time::Instant;
 
 use crate::cli::{ConfigArg, Outcome};
 use crate::config::{self, Account, Config};
+use crate::health::{Health, Heartbeat, Mode};
 use crate::imap::folders::Folders;
 use crate::imap::{Access, Session, Woke};
+use crate::notify::Notifier;
 use crate::pass::{ReadOptions, Source, apply, mailboxes_of, plan_mailbox};
 use crate::recover::reconcile;
 use crate::rules::{FolderPath, Rule};
@@ -44,6 +52,10 @@ pub struct WatchArgs {
     /// State file [default: $XDG_STATE_HOME/mailwarden/state.db]
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics; a port alone
+    /// listens on 127.0.0.1
+    #[arg(long, value_name = "ADDR", value_parser = crate::metrics::parse_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -84,6 +96,7 @@ struct AccountCtx<'a> {
     config: &'a Config,
     account: &'a Account,
     state: &'a State,
+    health: &'a Health,
 }
 
 /// Why a pass ended early.
@@ -117,6 +130,9 @@ async fn pass(
 ) -> Result<(), Stopped> {
     let (account, state) = (cx.account, cx.state);
     let mut sink = std::io::sink();
+    let started = std::time::Instant::now();
+    let mut done = Vec::new();
+    let mut acted = false;
     for path in paths {
         if *stop.borrow() {
             break;
@@ -162,15 +178,82 @@ async fn pass(
             continue;
         }
         if !planned.plan.entries.is_empty() {
+            let before = state.last_entry_id().map_err(|e| e.to_string())?;
             apply(session, folders, &planned, account, state, false, &mut sink)
                 .await
                 .map_err(|e| format!("{mailbox}: {e}"))?;
+            let journaled = state.entries_after(before).map_err(|e| e.to_string())?;
+            acted |= count_actions(account, &planned, &journaled, new_only);
         }
         state
             .set_mark(&account.name, &mailbox, planned.mark)
             .map_err(|e| e.to_string())?;
+        done.push(mailbox.as_str().to_string());
+    }
+    if !*stop.borrow() {
+        cx.health.pass_done(&account.name, &done, !new_only, acted);
+        crate::metrics::global()
+            .pass_seconds
+            .get_or_create(&crate::metrics::PassLabels {
+                account: account.name.clone(),
+                kind: if new_only { "new" } else { "sweep" }.into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// Counts what a pass journaled into the metrics: each action by rule and
+/// how it ended, failures, and for new mail the time from its arrival to
+/// its action. True if something was done.
+fn count_actions(
+    account: &Account,
+    planned: &crate::pass::Planned,
+    journaled: &[crate::state::Entry],
+    new_mail: bool,
+) -> bool {
+    let m = crate::metrics::global();
+    let now = chrono::Utc::now();
+    let mut acted = false;
+    let mut timed = std::collections::BTreeSet::new();
+    // Other accounts' tasks write to the same journal meanwhile.
+    for e in journaled.iter().filter(|e| e.account == account.name) {
+        let outcome = serde_json::to_value(e.status).expect("serializable");
+        m.actions
+            .get_or_create(&crate::metrics::ActionLabels {
+                account: account.name.clone(),
+                rule: e.rule.clone().unwrap_or_default(),
+                action: e.action.as_str().to_string(),
+                outcome: outcome.as_str().unwrap_or_default().to_string(),
+            })
+            .inc();
+        if e.status == crate::state::Status::Done {
+            acted = true;
+            // A message's first action counts for its latency.
+            if new_mail
+                && timed.insert(e.uid)
+                && let Some(uid) = crate::imap::types::Uid::new(e.uid)
+                && let Some(arrived) = planned.arrivals.get(&uid)
+            {
+                let took = (now - *arrived).to_std().unwrap_or_default();
+                m.latency_seconds
+                    .get_or_create(&crate::metrics::account(&account.name))
+                    .observe(took.as_secs_f64());
+            }
+        }
+    }
+    let refused = journaled
+        .iter()
+        .filter(|e| e.account == account.name && e.status == crate::state::Status::Failed)
+        .count();
+    for _ in 0..refused {
+        crate::metrics::failure(&account.name, "action");
+    }
+    let undecided = planned.plan.entries.iter().filter(|e| e.outcome.is_err());
+    for _ in undecided {
+        crate::metrics::failure(&account.name, "undecided");
+    }
+    acted
 }
 
 /// One account, until stopped.
@@ -178,6 +261,8 @@ async fn account_loop(
     config: Arc<Config>,
     account: Account,
     state: Arc<State>,
+    health: Arc<Health>,
+    heartbeat: Arc<Heartbeat>,
     mut stop: watch::Receiver<bool>,
 ) {
     let all = mailboxes_of(&config, &account.name, None);
@@ -207,10 +292,19 @@ async fn account_loop(
     let mut next_sweep = Instant::now();
     // Until the first full pass has been carried out in this process.
     let mut first_pass = true;
+    // Sleeps `d` unless stopped, telling the watchdog first.
+    let pause = |d: Duration, stop: &mut watch::Receiver<bool>| {
+        heartbeat.sleeping(d);
+        let mut stop = stop.clone();
+        async move { sleep_or_stop(d, &mut stop).await }
+    };
     'connect: loop {
         if *stop.borrow() {
             return;
         }
+        // A secret helper, then connecting and logging in: each has the
+        // account's timeout.
+        heartbeat.expect_within(account.timeout * 3 + Duration::from_secs(30));
         // Logging in (and a secret helper) may wait; a stop does not.
         let opened = tokio::select! {
             r = super::open_session(&account) => r,
@@ -221,17 +315,28 @@ async fn account_loop(
             Err(e) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "{}", e.what());
-                if sleep_or_stop(wait, &mut stop).await {
+                let kind = match e {
+                    super::OpenError::Secret(_) => "secret",
+                    super::OpenError::Connect(_) => "connect",
+                };
+                health.failed(&account.name, kind, &format!("{}: {e}", e.what()));
+                if pause(wait, &mut stop).await {
                     return;
                 }
                 continue 'connect;
             }
         };
+        heartbeat.working();
         tracing::info!(account = %account.name, "connected");
+        let idles = account.idle
+            && session.has(crate::imap::types::Capability::Idle)
+            && !watched.is_empty();
+        health.connected(&account.name, if idles { Mode::Idle } else { Mode::Poll });
         let cx = AccountCtx {
             config: &config,
             account: &account,
             state: &state,
+            health: &health,
         };
         let result: Result<(), Stopped> = async {
             let mut folders = Folders::load(&mut session)
@@ -242,6 +347,7 @@ async fn account_loop(
                 .map_err(|e| e.to_string())?;
             let mut fresh = true;
             loop {
+                heartbeat.working();
                 // After a reconnect the new mail is caught up before idling.
                 if Instant::now() >= next_sweep {
                     // Folders made by others since the last sweep are seen.
@@ -306,10 +412,8 @@ async fn account_loop(
                     .idle_renewal
                     .min(until_sweep)
                     .min(account.poll_interval);
-                if account.idle
-                    && session.has(crate::imap::types::Capability::Idle)
-                    && !watched.is_empty()
-                {
+                if idles {
+                    heartbeat.waiting(wait);
                     let woke = session
                         .idle(wait, &mut stop)
                         .await
@@ -318,7 +422,7 @@ async fn account_loop(
                     if woke == Woke::Stopped {
                         return Ok(());
                     }
-                } else if sleep_or_stop(wait, &mut stop).await {
+                } else if pause(wait, &mut stop).await {
                     return Ok(());
                 }
             }
@@ -337,12 +441,14 @@ async fn account_loop(
                     "{why}: this account is not watched. Check the plan with `mailwarden run --dry-run --account {name}`, let it go ahead once with `mailwarden run --account {name} --no-limit` (or raise max_actions), then restart watch or send it SIGHUP",
                     name = account.name
                 );
+                health.refused(&account.name, &why);
                 return;
             }
             Err(Stopped::Lost(e)) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "connection lost or refused; reconnecting");
-                if sleep_or_stop(wait, &mut stop).await {
+                health.failed(&account.name, "connection_lost", &e);
+                if pause(wait, &mut stop).await {
                     return;
                 }
             }
@@ -371,41 +477,116 @@ const RELOAD_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs every account until told to stop; reloads the configuration when
 /// told to (an invalid one is reported and the old one kept). `signals`
-/// ending is a stop too. The same code `main` runs, driven by a channel.
+/// ending is a stop too. The same code `main` runs, driven by a channel;
+/// systemd is told through `$NOTIFY_SOCKET` when it is set.
 pub async fn run(
     config_path: PathBuf,
     config: Config,
     state: Arc<State>,
+    signals: tokio::sync::mpsc::Receiver<Signal>,
+) -> Outcome {
+    run_with(config_path, config, state, signals, Notifier::from_env()).await
+}
+
+/// How often the watchdog is pinged: twice per interval systemd allows,
+/// as `sd_watchdog_enabled(3)` advises.
+fn ping_every(watchdog: Option<Duration>) -> Duration {
+    watchdog.map_or(Duration::from_secs(3600), |w| w / 2)
+}
+
+/// [`run`], telling `notifier`.
+pub async fn run_with(
+    config_path: PathBuf,
+    config: Config,
+    state: Arc<State>,
     mut signals: tokio::sync::mpsc::Receiver<Signal>,
+    notifier: Notifier,
 ) -> Outcome {
     let mut config = Arc::new(config);
+    let health = Health::new(state.clone());
+    let mut changes = health.subscribe();
+    let mut ticks = tokio::time::interval(ping_every(notifier.watchdog()));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Reported once per stuck spell, not at every tick.
+    let mut stuck_reported = false;
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let beats = health.begin(
+            &config
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), a.timeout))
+                .collect::<Vec<_>>(),
+        );
         let mut tasks: Vec<_> = config
             .accounts
             .iter()
-            .map(|a| {
-                tokio::spawn(account_loop(
-                    config.clone(),
-                    a.clone(),
-                    state.clone(),
-                    stop_rx.clone(),
+            .zip(beats)
+            .map(|(a, beat)| {
+                tokio::spawn(crate::health::with_heartbeat(
+                    beat.clone(),
+                    account_loop(
+                        config.clone(),
+                        a.clone(),
+                        state.clone(),
+                        health.clone(),
+                        beat,
+                        stop_rx.clone(),
+                    ),
                 ))
             })
             .collect();
         tracing::info!(accounts = tasks.len(), "watching");
+        let mut ready = false;
+        let mut shown = String::new();
         let reload = loop {
-            match signals.recv().await {
-                None | Some(Signal::Stop) => break None,
-                Some(Signal::Reload) => match config::load(&config_path) {
-                    Ok(new) => break Some(new),
-                    Err(e) => tracing::error!(
-                        "the new configuration is invalid; keeping the old one:\n{}",
-                        e.report()
-                    ),
+            tokio::select! {
+                signal = signals.recv() => match signal {
+                    None | Some(Signal::Stop) => break None,
+                    Some(Signal::Reload) => match config::load(&config_path) {
+                        Ok(new) => break Some(new),
+                        Err(e) => tracing::error!(
+                            "the new configuration is invalid; keeping the old one:\n{}",
+                            e.report()
+                        ),
+                    },
                 },
+                _ = changes.changed() => {
+                    let summary = health.summary();
+                    if !ready && health.settled() {
+                        ready = true;
+                        tracing::info!("every account has made its first pass or given up: ready");
+                        notifier.ready(&summary);
+                    } else if summary != shown {
+                        notifier.status(&summary);
+                    }
+                    shown = summary;
+                }
+                _ = ticks.tick() => {
+                    // The pings come from here, the loop that watches the
+                    // accounts; an account task past its deadline stops
+                    // them, and systemd restarts the service.
+                    let stuck = health.stuck();
+                    if stuck.is_empty() {
+                        stuck_reported = false;
+                        notifier.watchdog_ping();
+                    } else if !std::mem::replace(&mut stuck_reported, true) {
+                        for (account, late) in &stuck {
+                            tracing::error!(
+                                account = %account,
+                                "the account has shown no progress for {}s past its deadline; the watchdog is no longer pinged",
+                                late.as_secs()
+                            );
+                        }
+                    }
+                }
             }
         };
+        if reload.is_some() {
+            notifier.reloading();
+        } else {
+            notifier.stopping();
+        }
         let _ = stop_tx.send(true);
         let grace = if reload.is_some() {
             RELOAD_GRACE
@@ -423,7 +604,10 @@ pub async fn run(
             }
         }
         match reload {
-            None => return Outcome::Success,
+            None => {
+                health.stopped();
+                return Outcome::Success;
+            }
             Some(new) => {
                 tracing::info!("configuration reloaded");
                 config = Arc::new(new);
@@ -469,12 +653,35 @@ pub fn execute_command(args: &WatchArgs) -> Outcome {
         Err(outcome) => return outcome,
     };
     runtime.block_on(async {
-        match os_signals() {
+        // Bound before anything else, so that an address in use is an
+        // error at start, not a warning nobody reads.
+        let (metrics_stop, metrics_rx) = watch::channel(false);
+        if let Some(addr) = args.metrics {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    if !addr.ip().is_loopback() {
+                        tracing::warn!(%addr, "metrics are served beyond this machine");
+                    }
+                    tracing::info!(
+                        "metrics at http://{}/metrics",
+                        listener.local_addr().map_or(addr, |a| a)
+                    );
+                    tokio::spawn(crate::metrics::serve(listener, metrics_rx));
+                }
+                Err(e) => {
+                    crate::say!("mailwarden: cannot serve metrics on {addr}: {e}");
+                    return Outcome::ConfigInvalid;
+                }
+            }
+        }
+        let outcome = match os_signals() {
             Ok(signals) => run(path, config, state, signals).await,
             Err(e) => {
                 crate::say!("mailwarden: cannot install signal handlers: {e}");
                 Outcome::SomeFailed
             }
-        }
+        };
+        let _ = metrics_stop.send(true);
+        outcome
     })
 }

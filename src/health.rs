@@ -396,7 +396,10 @@ impl Health {
             if s.state != "connected"
                 && let Some(err) = &s.last_error
             {
-                let short: String = err.chars().take(80).collect();
+                let mut short: String = err.chars().take(80).collect();
+                if short.len() < err.len() {
+                    short.push('…');
+                }
                 part.push_str(&format!(" ({short})"));
             }
             parts.push(part);

@@ -494,6 +494,25 @@ fn ping_every(watchdog: Option<Duration>) -> Duration {
     watchdog.map_or(Duration::from_secs(3600), |w| w / 2)
 }
 
+/// One tick of the watchdog. The pings come from here, the loop that
+/// watches the accounts: an account task past its heartbeat's deadline
+/// stops them (and is logged once), and systemd restarts the service.
+fn watchdog_tick(health: &Health, notifier: &Notifier, reported: &mut bool) {
+    let stuck = health.stuck();
+    if stuck.is_empty() {
+        *reported = false;
+        notifier.watchdog_ping();
+    } else if !std::mem::replace(reported, true) {
+        for (account, late) in &stuck {
+            tracing::error!(
+                account = %account,
+                "the account has shown no progress for {}s past its deadline; the watchdog is no longer pinged",
+                late.as_secs()
+            );
+        }
+    }
+}
+
 /// [`run`], telling `notifier`.
 pub async fn run_with(
     config_path: PathBuf,
@@ -562,24 +581,7 @@ pub async fn run_with(
                     }
                     shown = summary;
                 }
-                _ = ticks.tick() => {
-                    // The pings come from here, the loop that watches the
-                    // accounts; an account task past its deadline stops
-                    // them, and systemd restarts the service.
-                    let stuck = health.stuck();
-                    if stuck.is_empty() {
-                        stuck_reported = false;
-                        notifier.watchdog_ping();
-                    } else if !std::mem::replace(&mut stuck_reported, true) {
-                        for (account, late) in &stuck {
-                            tracing::error!(
-                                account = %account,
-                                "the account has shown no progress for {}s past its deadline; the watchdog is no longer pinged",
-                                late.as_secs()
-                            );
-                        }
-                    }
-                }
+                _ = ticks.tick() => watchdog_tick(&health, &notifier, &mut stuck_reported),
             }
         };
         if reload.is_some() {
@@ -684,4 +686,56 @@ pub fn execute_command(args: &WatchArgs) -> Outcome {
         let _ = metrics_stop.send(true);
         outcome
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    #[test]
+    fn a_stuck_account_task_stops_the_watchdog_pings() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("notify");
+        let systemd = UnixDatagram::bind(&socket).unwrap();
+        systemd.set_nonblocking(true).unwrap();
+        let notifier = Notifier::new(socket.to_str(), Some("2000000"), None, 1);
+        let state = Arc::new(State::open(&dir.path().join("s.db")).unwrap());
+        let health = Health::new(state);
+        let beats = health.begin(&[
+            ("busy".into(), Duration::from_secs(60)),
+            ("stuck".into(), Duration::from_secs(60)),
+        ]);
+        let pings = || {
+            let mut buf = [0u8; 256];
+            let mut n = 0;
+            while let Ok(len) = systemd.recv(&mut buf) {
+                assert_eq!(&buf[..len], b"WATCHDOG=1");
+                n += 1;
+            }
+            n
+        };
+        let mut reported = false;
+        watchdog_tick(&health, &notifier, &mut reported);
+        assert_eq!(pings(), 1);
+        // One task promised to show life at once and did not.
+        beats[1].expect_within(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(10));
+        for _ in 0..3 {
+            beats[0].working();
+            watchdog_tick(&health, &notifier, &mut reported);
+        }
+        assert_eq!(pings(), 0);
+        assert!(reported);
+        // It moves again: the pings resume.
+        beats[1].working();
+        watchdog_tick(&health, &notifier, &mut reported);
+        assert_eq!(pings(), 1);
+        assert!(!reported);
+        // A task waiting for the user (refused) or ended is not stuck.
+        beats[1].expect_within(Duration::ZERO);
+        health.refused("stuck", "over max_actions");
+        watchdog_tick(&health, &notifier, &mut reported);
+        assert_eq!(pings(), 1);
+    }
 }

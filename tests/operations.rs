@@ -343,3 +343,24 @@ async fn systemd_status_and_metrics_follow_the_accounts_through_a_server_restart
     assert_eq!(account(&s, "test")["state"], "stopped", "{s}");
     assert_eq!(account(&s, "test")["acted_today"], 2, "{s}");
 }
+
+/// The login failure that docs/setup.md quotes is the one `run` prints.
+#[tokio::test]
+async fn a_wrong_password_is_reported_as_the_setup_guide_says() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "",
+        "  - {name: r, actions: [flag: seen]}\n",
+    );
+    let wrong = User {
+        password: "not-the-password".into(),
+        ..user.clone()
+    };
+    let o = wrong.mailwarden(&["run"], &cfg);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    eprintln!("{err}");
+    assert_eq!(o.status.code(), Some(3), "{err}");
+}

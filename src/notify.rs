@@ -113,6 +113,11 @@ impl Notifier {
         self.send("WATCHDOG=1");
     }
 
+    /// Asks for `d` more before the start (or stop) times out.
+    pub fn extend_start(&self, d: Duration) {
+        self.send(&format!("EXTEND_TIMEOUT_USEC={}", d.as_micros()));
+    }
+
     pub fn reloading(&self) {
         self.send("RELOADING=1");
     }

@@ -89,7 +89,7 @@ fn each_class_of_mistake_has_its_position_and_message() {
         ),
         (
             format!("{ACCOUNT}    idle_renewal: 45m\nrules: []\n"),
-            "rules.yaml:7:19: idle_renewal must be under 29 minutes (servers may drop an IDLE after 30 minutes (RFC 2177))",
+            "rules.yaml:7:19: idle_renewal must be at most 29 minutes (servers may drop an IDLE after 30 minutes (RFC 2177))",
         ),
         (
             format!("{ACCOUNT}    tls: maybe\nrules: []\n"),

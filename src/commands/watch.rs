@@ -488,21 +488,33 @@ pub async fn run(
     run_with(config_path, config, state, signals, Notifier::from_env()).await
 }
 
-/// How often the watchdog is pinged: twice per interval systemd allows,
-/// as `sd_watchdog_enabled(3)` advises.
-fn ping_every(watchdog: Option<Duration>) -> Duration {
-    watchdog.map_or(Duration::from_secs(3600), |w| w / 2)
+/// How often the loop looks at the heartbeats: twice per watchdog
+/// interval, as `sd_watchdog_enabled(3)` advises, and at least every
+/// [`EXTEND_EVERY`] while systemd waits for `READY=1`.
+fn tick_every(watchdog: Option<Duration>) -> Duration {
+    watchdog.map_or(EXTEND_EVERY, |w| (w / 2).min(EXTEND_EVERY))
 }
+
+/// Until `READY=1`, the start timeout is pushed back by twice this at
+/// every tick while the accounts make progress: a first pass over a big
+/// mailbox may take longer than any fixed `TimeoutStartSec=`, a stuck one
+/// still runs into it.
+const EXTEND_EVERY: Duration = Duration::from_secs(15);
 
 /// One tick of the watchdog. The pings come from here, the loop that
 /// watches the accounts: an account task past its heartbeat's deadline
 /// stops them (and is logged once), and systemd restarts the service.
-fn watchdog_tick(health: &Health, notifier: &Notifier, reported: &mut bool) {
+/// True if no account is stuck.
+fn watchdog_tick(health: &Health, notifier: &Notifier, reported: &mut bool) -> bool {
     let stuck = health.stuck();
     if stuck.is_empty() {
         *reported = false;
-        notifier.watchdog_ping();
-    } else if !std::mem::replace(reported, true) {
+        if notifier.watchdog().is_some() {
+            notifier.watchdog_ping();
+        }
+        return true;
+    }
+    if !std::mem::replace(reported, true) {
         for (account, late) in &stuck {
             tracing::error!(
                 account = %account,
@@ -511,6 +523,7 @@ fn watchdog_tick(health: &Health, notifier: &Notifier, reported: &mut bool) {
             );
         }
     }
+    false
 }
 
 /// [`run`], telling `notifier`.
@@ -524,7 +537,8 @@ pub async fn run_with(
     let mut config = Arc::new(config);
     let health = Health::new(state.clone());
     let mut changes = health.subscribe();
-    let mut ticks = tokio::time::interval(ping_every(notifier.watchdog()));
+    let mut ticks = tokio::time::interval(tick_every(notifier.watchdog()));
+    let mut ready = false;
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Reported once per stuck spell, not at every tick.
     let mut stuck_reported = false;
@@ -556,7 +570,6 @@ pub async fn run_with(
             })
             .collect();
         tracing::info!(accounts = tasks.len(), "watching");
-        let mut ready = false;
         let mut shown = String::new();
         let reload = loop {
             tokio::select! {
@@ -581,7 +594,12 @@ pub async fn run_with(
                     }
                     shown = summary;
                 }
-                _ = ticks.tick() => watchdog_tick(&health, &notifier, &mut stuck_reported),
+                _ = ticks.tick() => {
+                    let moving = watchdog_tick(&health, &notifier, &mut stuck_reported);
+                    if !ready && moving {
+                        notifier.extend_start(EXTEND_EVERY * 2);
+                    }
+                }
             }
         };
         if reload.is_some() {
@@ -613,6 +631,9 @@ pub async fn run_with(
             Some(new) => {
                 tracing::info!("configuration reloaded");
                 config = Arc::new(new);
+                // RELOADING=1 was sent: READY=1 again once the accounts
+                // have made their first pass with the new configuration.
+                ready = false;
             }
         }
     }
@@ -716,14 +737,14 @@ mod tests {
             n
         };
         let mut reported = false;
-        watchdog_tick(&health, &notifier, &mut reported);
+        assert!(watchdog_tick(&health, &notifier, &mut reported));
         assert_eq!(pings(), 1);
         // One task promised to show life at once and did not.
         beats[1].expect_within(Duration::ZERO);
         std::thread::sleep(Duration::from_millis(10));
         for _ in 0..3 {
             beats[0].working();
-            watchdog_tick(&health, &notifier, &mut reported);
+            assert!(!watchdog_tick(&health, &notifier, &mut reported));
         }
         assert_eq!(pings(), 0);
         assert!(reported);

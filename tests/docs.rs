@@ -96,16 +96,23 @@ fn cases(file: &Path) -> Vec<Case> {
     let text = std::fs::read_to_string(file).unwrap();
     let name = file.strip_prefix(root()).unwrap().display().to_string();
     let mut out: Vec<Case> = Vec::new();
-    let mut in_block = false;
+    // Inside a console block: its indentation (a block in a list item).
+    let mut block: Option<usize> = None;
+    let mut in_other = false;
     for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("```") {
-            in_block = !in_block && trimmed == "```console";
+            if block.is_some() || in_other {
+                (block, in_other) = (None, false);
+            } else if trimmed == "```console" {
+                block = Some(line.len() - trimmed.len());
+            } else {
+                in_other = true;
+            }
             continue;
         }
-        if !in_block {
-            continue;
-        }
+        let Some(indent) = block else { continue };
+        let line = line.get(indent..).unwrap_or("");
         if let Some(command) = line.strip_prefix("$ ") {
             let argv = words(command);
             assert_eq!(

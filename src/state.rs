@@ -953,6 +953,35 @@ mod tests {
     }
 
     #[test]
+    fn pruning_deletes_old_entries_but_not_unfinished_ones_and_needs_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let s = State::open(&path).unwrap();
+        let ids = s.intend(&[intent(1), intent(2), intent(3)]).unwrap();
+        s.finish(&ids[..2], Status::Done, None).unwrap();
+        // Beside the holder of the lock.
+        let pruner = State::open_for_pruning(&path).unwrap().unwrap();
+        let past = Utc::now() - chrono::Duration::hours(1);
+        assert_eq!(pruner.prune_before(past).unwrap(), 0);
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        assert_eq!(pruner.prune_before(later).unwrap(), 2);
+        let left: Vec<u32> = s
+            .entries(None, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.uid)
+            .collect();
+        assert_eq!(left, [3]);
+        // The holder still writes.
+        s.finish(&ids[2..], Status::Done, None).unwrap();
+        assert!(
+            State::open_for_pruning(&dir.path().join("none.db"))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn a_state_file_from_before_modseq_and_new_uid_tracking_is_upgraded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");

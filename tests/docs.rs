@@ -336,3 +336,40 @@ fn the_completion_scripts_are_what_the_binary_prints() {
     }
     same_as_checked_in(&root().join("contrib/completions"), &generated);
 }
+
+/// The shard configurations of the Kubernetes example are valid
+/// configurations, and the container recipe runs what exists.
+#[test]
+fn the_container_examples_hold_valid_configurations() {
+    let text = std::fs::read_to_string(root().join("contrib/kubernetes/mailwarden.yaml")).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ConfigMap", "Service", "StatefulSet"]);
+    let data = docs[0]["data"].as_hash().unwrap();
+    assert_eq!(
+        docs[2]["spec"]["replicas"].as_i64().unwrap() as usize,
+        data.len(),
+        "one configuration per replica"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (name, config)) in data.iter().enumerate() {
+        assert_eq!(name.as_str().unwrap(), format!("mailwarden-{i}.yaml"));
+        let path = dir.path().join(name.as_str().unwrap());
+        std::fs::write(&path, config.as_str().unwrap()).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .arg("check")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name:?}: {o:?}");
+    }
+    // The container's command line is one `watch` accepts.
+    let dockerfile = std::fs::read_to_string(root().join("contrib/Dockerfile")).unwrap();
+    let cmd = dockerfile.lines().find(|l| l.starts_with("CMD ")).unwrap();
+    let argv: Vec<String> = serde_json::from_str(&cmd["CMD ".len()..]).unwrap();
+    let parsed = <mailwarden::cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once("mailwarden".to_string()).chain(argv),
+    );
+    assert!(parsed.is_ok(), "{parsed:?}");
+}

@@ -25,11 +25,23 @@ pub struct LogArgs {
     /// State file [default: $XDG_STATE_HOME/mailwarden/state.db]
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Delete the entries from before this time instead of showing any
-    /// (undo can no longer take those back); actions still unfinished are
-    /// kept
-    #[arg(long, value_parser = parse_time, value_name = "TIME", conflicts_with_all = ["since", "rule"])]
+    /// Delete the entries from before this time (or this long ago:
+    /// 400d) instead of showing any; undo can no longer take those back,
+    /// and actions still unfinished are kept
+    #[arg(long, value_parser = parse_bound, value_name = "TIME", conflicts_with_all = ["since", "rule"])]
     pub prune_before: Option<DateTime<Utc>>,
+}
+
+/// A time, or a duration meaning that long before now (for a timer that
+/// keeps the last year: `--prune-before 1y`).
+fn parse_bound(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = crate::config::units::parse_duration(text) {
+        return chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| Utc::now().checked_sub_signed(ago))
+            .ok_or_else(|| format!("{text:?} is too long ago"));
+    }
+    parse_time(text).map_err(|e| format!("{e}, or a duration such as 400d"))
 }
 
 fn prune(path: &std::path::Path, before: DateTime<Utc>) -> Outcome {

@@ -338,6 +338,14 @@ async fn systemd_status_and_metrics_follow_the_accounts_through_a_server_restart
     assert_eq!(daemon.stop(), Some(0));
     stop_listening.store(true, Ordering::Relaxed);
     assert!(notes.lock().unwrap().iter().any(|(_, n)| n == "STOPPING=1"));
+    // A clean stop leaves the state file alone, without SQLite's
+    // companions (what docs/operations.md says to back up).
+    let mut left: Vec<String> = std::fs::read_dir(user.state_file().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["state.db"]);
     let s = status(&user);
     assert_eq!(s["watch"]["running"], false, "{s}");
     assert_eq!(account(&s, "test")["state"], "stopped", "{s}");

@@ -35,8 +35,8 @@ pub struct ActionLabels {
     pub rule: String,
     /// `move`, `copy`, `flag`, `unflag`, `expunge`.
     pub action: String,
-    /// How the journal ended it: `done`, `failed`, `gone`.
-    pub outcome: String,
+    /// How the journal ended it (its `status`): `done`, `failed`, `gone`.
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -106,7 +106,7 @@ impl Metrics {
         };
         registry.register(
             "mailwarden_actions",
-            "Actions on messages, by account, rule, action and how they ended",
+            "Actions on messages, by account, rule, action and status (how the journal ended them)",
             m.actions.clone(),
         );
         registry.register(

@@ -188,6 +188,23 @@ async fn systemd_status_and_metrics_follow_the_accounts_through_a_server_restart
             .starts_with("cannot connect: cannot connect to 127.0.0.1:"),
         "{s}"
     );
+    // The text form says the same, as docs/cli.md describes it.
+    let o = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+        .arg("status")
+        .env("XDG_STATE_HOME", user.state_home())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    eprintln!("{text}");
+    assert!(
+        text.starts_with(&format!("watch: running (pid {})\n", daemon.child.id()))
+            && text.contains("\ntest: connected since ")
+            && text.contains(", new mail by IDLE\n")
+            && text.contains("\ndown: disconnected since ")
+            && text.contains("  acted today  1 message\n")
+            && text.contains("  INBOX: last pass "),
+        "{text}"
+    );
     let (line, body) = get(metrics_port, "/metrics");
     assert_eq!(line, "HTTP/1.1 200 OK");
     assert_eq!(
@@ -201,7 +218,7 @@ async fn systemd_status_and_metrics_follow_the_accounts_through_a_server_restart
     assert_eq!(
         metric(
             &body,
-            "mailwarden_actions_total{account=\"test\",rule=\"GitHub\",action=\"move\",outcome=\"done\"}"
+            "mailwarden_actions_total{account=\"test\",rule=\"GitHub\",action=\"move\",status=\"done\"}"
         ),
         Some(1.0),
         "{body}"

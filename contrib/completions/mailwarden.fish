@@ -76,7 +76,7 @@ complete -c mailwarden -n "__fish_mailwarden_using_subcommand log" -l rule -d 'O
 complete -c mailwarden -n "__fish_mailwarden_using_subcommand log" -l format -r -f -a "text\t''
 json\t''"
 complete -c mailwarden -n "__fish_mailwarden_using_subcommand log" -l state -d 'State file [default: $XDG_STATE_HOME/mailwarden/state.db]' -r -F
-complete -c mailwarden -n "__fish_mailwarden_using_subcommand log" -l prune-before -d 'Delete the entries from before this time instead of showing any (undo can no longer take those back); actions still unfinished are kept' -r
+complete -c mailwarden -n "__fish_mailwarden_using_subcommand log" -l prune-before -d 'Delete the entries from before this time (or this long ago: 400d) instead of showing any; undo can no longer take those back, and actions still unfinished are kept' -r
 complete -c mailwarden -n "__fish_mailwarden_using_subcommand log" -l log-format -d 'Log lines (standard error) as text or as one JSON object each' -r -f -a "text\t''
 json\t''"
 complete -c mailwarden -n "__fish_mailwarden_using_subcommand log" -s h -l help -d 'Print help'

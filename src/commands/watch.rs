@@ -218,13 +218,13 @@ fn count_actions(
     let mut timed = std::collections::BTreeSet::new();
     // Other accounts' tasks write to the same journal meanwhile.
     for e in journaled.iter().filter(|e| e.account == account.name) {
-        let outcome = serde_json::to_value(e.status).expect("serializable");
+        let status = serde_json::to_value(e.status).expect("serializable");
         m.actions
             .get_or_create(&crate::metrics::ActionLabels {
                 account: account.name.clone(),
                 rule: e.rule.clone().unwrap_or_default(),
                 action: e.action.as_str().to_string(),
-                outcome: outcome.as_str().unwrap_or_default().to_string(),
+                status: status.as_str().unwrap_or_default().to_string(),
             })
             .inc();
         if e.status == crate::state::Status::Done {

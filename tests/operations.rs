@@ -511,3 +511,35 @@ async fn the_journal_is_pruned_beside_a_running_watch() {
     );
     assert_eq!(daemon.stop(), Some(0));
 }
+
+/// `--metrics` on an address that cannot be bound ends `watch` at once
+/// (exit 2, saying so) rather than running without the metrics asked for;
+/// an address that is none is refused by the command line.
+#[test]
+fn metrics_on_an_address_in_use_is_an_error_at_start() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let watch = |metrics: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mailwarden"))
+            .args(["watch", "--metrics", metrics, "-c"])
+            .arg(root.join("rules.example.yaml"))
+            .arg("--state")
+            .arg(dir.path().join("state.db"))
+            .output()
+            .unwrap()
+    };
+    let o = watch(&port);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "mailwarden: cannot serve metrics on 127.0.0.1:{port}: "
+        )),
+        "{err}"
+    );
+    let o = watch("localhost:80");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("use PORT (on 127.0.0.1)"));
+}

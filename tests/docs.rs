@@ -5,9 +5,9 @@
 //!   error together) what follows it, and end with the exit code given by
 //!   a `? N` line right after it (0 without one). In the expected text
 //!   `[..]` stands for any text within a line, a line `...` for any lines.
-//!   Blocks that need an IMAP server are `text`, not `console`, and are
-//!   not run here (tests/operations.rs compares the ones quoting output
-//!   with what a Dovecot gets);
+//!   Blocks that need an IMAP server are `text`, not `console`; the ones
+//!   that quote output are compared below with what `run` prints against
+//!   the test Dovecot;
 //! - the man pages in contrib/man/ and the completion scripts in
 //!   contrib/completions/ are what the CLI definition generates now
 //!   (`MAILWARDEN_BLESS=1 cargo test --test docs` rewrites them: review
@@ -17,10 +17,13 @@
 //! output into `/` before comparing (for Windows paths), and IMAP flags
 //! (`\Seen`) and regexes are full of them.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mailwarden::state::State;
+use support::{FULL, User, server};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -372,4 +375,108 @@ fn the_container_examples_hold_valid_configurations() {
         std::iter::once("mailwarden".to_string()).chain(argv),
     );
     assert!(parsed.is_ok(), "{parsed:?}");
+}
+
+/// The block of `file` (under the repository) that starts with the line
+/// `first`, up to its closing fence.
+fn doc_block(file: &str, first: &str) -> String {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap();
+    let start = text
+        .find(&format!("{first}\n"))
+        .unwrap_or_else(|| panic!("{file} has no line {first:?}"));
+    let rest = &text[start + first.len() + 1..];
+    rest[..rest.find("```").unwrap()].to_string()
+}
+
+/// The login failure that docs/setup.md quotes is the one `run` prints.
+#[tokio::test]
+async fn a_wrong_password_is_reported_as_the_setup_guide_says() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = user.config(
+        dir.path(),
+        FULL,
+        "",
+        "  - {name: r, actions: [flag: seen]}\n",
+    );
+    let wrong = User {
+        password: "not-the-password".into(),
+        ..user.clone()
+    };
+    let o = wrong.mailwarden(&["run"], &cfg);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    let quoted = doc_block(
+        "docs/setup.md",
+        "$ mailwarden run   # with a wrong password",
+    )
+    .replace("account personal", "account test")
+    .replace("imap.example.org", FULL)
+    .replace("me@example.org", &user.name);
+    assert_eq!(err, quoted);
+}
+
+/// The dry run docs/cli.md quotes is what `run --dry-run` prints for the
+/// sample mail and the example rules (its UIDVALIDITY aside), and one
+/// message is "1 message".
+#[tokio::test]
+async fn the_dry_run_quoted_in_the_cli_guide_is_what_run_prints() {
+    let user = server().user();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(root.join("examples/mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // Arrived the day before the --now given: {year} and older_than do
+    // not depend on when the test runs.
+    let arrival = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    for f in &files {
+        user.append("INBOX", &std::fs::read(f).unwrap(), &[], Some(arrival))
+            .await;
+    }
+    let example = std::fs::read_to_string(root.join("rules.example.yaml")).unwrap();
+    let rules = &example[example.find("\nrules:\n").unwrap() + 1..];
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\naccounts:\n  personal:\n    host: \"{FULL}\"\n    port: {}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\n{rules}",
+            server().plain_port,
+            user.name
+        ),
+    )
+    .unwrap();
+    let command = "mailwarden run --dry-run --now 2026-12-01T00:00:00Z";
+    let o = user.mailwarden(&["run", "--dry-run", "--now", "2026-12-01T00:00:00Z"], &cfg);
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let validity = regex::Regex::new(r"UIDVALIDITY \d+").unwrap();
+    let quoted = doc_block("docs/cli.md", &format!("$ {command}"));
+    assert_eq!(
+        validity.replace_all(&printed, "UIDVALIDITY N"),
+        validity.replace_all(&quoted, "UIDVALIDITY N"),
+        "docs/cli.md quotes another output than {command} prints:\n{printed}"
+    );
+
+    let one = server().user();
+    one.deliver("INBOX", &std::fs::read(&files[0]).unwrap())
+        .await;
+    let cfg = one.config(
+        dir.path(),
+        FULL,
+        "",
+        "  - {name: r, match: {from: github}, actions: [flag: seen]}\n",
+    );
+    let o = one.mailwarden(&["run", "--dry-run"], &cfg);
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        printed.starts_with("test/INBOX (UIDVALIDITY ")
+            && printed.contains("): 1 message, 1 searched, 1 to act on\n"),
+        "{printed}"
+    );
 }

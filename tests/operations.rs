@@ -3,7 +3,9 @@
 //! pass or given up, watchdog pings, `STATUS=` lines, and `mailwarden
 //! status` and the metrics endpoint showing an account disconnected and
 //! reconnected while Dovecot restarts. A binary of its own, so that its
-//! server can be restarted without disturbing other tests.
+//! server can be restarted without disturbing other tests (the server the
+//! restart leaves is stopped at the end of that test: no other test here
+//! uses Dovecot).
 
 mod support;
 
@@ -367,149 +369,6 @@ async fn systemd_status_and_metrics_follow_the_accounts_through_a_server_restart
     assert_eq!(s["watch"]["running"], false, "{s}");
     assert_eq!(account(&s, "test")["state"], "stopped", "{s}");
     assert_eq!(account(&s, "test")["acted_today"], 2, "{s}");
-}
-
-/// The block of `file` (under the repository) that starts with the line
-/// `first`, up to its closing fence.
-fn doc_block(file: &str, first: &str) -> String {
-    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
-        .unwrap();
-    let start = text
-        .find(&format!("{first}\n"))
-        .unwrap_or_else(|| panic!("{file} has no line {first:?}"));
-    let rest = &text[start + first.len() + 1..];
-    rest[..rest.find("```").unwrap()].to_string()
-}
-
-/// The login failure that docs/setup.md quotes is the one `run` prints.
-#[tokio::test]
-async fn a_wrong_password_is_reported_as_the_setup_guide_says() {
-    let user = server().user();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = user.config(
-        dir.path(),
-        FULL,
-        "",
-        "  - {name: r, actions: [flag: seen]}\n",
-    );
-    let wrong = User {
-        password: "not-the-password".into(),
-        ..user.clone()
-    };
-    let o = wrong.mailwarden(&["run"], &cfg);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(3), "{err}");
-    let quoted = doc_block(
-        "docs/setup.md",
-        "$ mailwarden run   # with a wrong password",
-    )
-    .replace("account personal", "account test")
-    .replace("imap.example.org", FULL)
-    .replace("me@example.org", &user.name);
-    assert_eq!(err, quoted);
-}
-
-/// The dry run docs/cli.md quotes is what `run --dry-run` prints for the
-/// sample mail and the example rules (its UIDVALIDITY aside), and one
-/// message is "1 message".
-#[tokio::test]
-async fn the_dry_run_quoted_in_the_cli_guide_is_what_run_prints() {
-    let user = server().user();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(root.join("examples/mail"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    // Arrived the day before the --now given: {year} and older_than do
-    // not depend on when the test runs.
-    let arrival = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
-        .unwrap()
-        .to_utc();
-    for f in &files {
-        user.append("INBOX", &std::fs::read(f).unwrap(), &[], Some(arrival))
-            .await;
-    }
-    let example = std::fs::read_to_string(root.join("rules.example.yaml")).unwrap();
-    let rules = &example[example.find("\nrules:\n").unwrap() + 1..];
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("config.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 1\naccounts:\n  personal:\n    host: \"{FULL}\"\n    port: {}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\n{rules}",
-            server().plain_port,
-            user.name
-        ),
-    )
-    .unwrap();
-    let command = "mailwarden run --dry-run --now 2026-12-01T00:00:00Z";
-    let o = user.mailwarden(&["run", "--dry-run", "--now", "2026-12-01T00:00:00Z"], &cfg);
-    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert_eq!(o.status.code(), Some(0), "{o:?}");
-    let validity = regex::Regex::new(r"UIDVALIDITY \d+").unwrap();
-    let quoted = doc_block("docs/cli.md", &format!("$ {command}"));
-    assert_eq!(
-        validity.replace_all(&printed, "UIDVALIDITY N"),
-        validity.replace_all(&quoted, "UIDVALIDITY N"),
-        "docs/cli.md quotes another output than {command} prints:\n{printed}"
-    );
-
-    let one = server().user();
-    one.deliver("INBOX", &std::fs::read(&files[0]).unwrap())
-        .await;
-    let cfg = one.config(
-        dir.path(),
-        FULL,
-        "",
-        "  - {name: r, match: {from: github}, actions: [flag: seen]}\n",
-    );
-    let o = one.mailwarden(&["run", "--dry-run"], &cfg);
-    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        printed.starts_with("test/INBOX (UIDVALIDITY ")
-            && printed.contains("): 1 message, 1 searched, 1 to act on\n"),
-        "{printed}"
-    );
-}
-
-/// `log --prune-before` deletes the old journal entries while `watch` runs
-/// and holds the lock, and `watch` goes on journaling.
-#[tokio::test]
-async fn the_journal_is_pruned_beside_a_running_watch() {
-    let user = server().user();
-    let dir = tempfile::tempdir().unwrap();
-    let rules = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
-    let cfg = user.config(dir.path(), FULL, "", rules);
-    let daemon = Daemon::start(&user, &cfg);
-    user.deliver("INBOX", &mail("old@x")).await;
-    daemon.expect_in_folder(&user, "Notifications", 1, 20).await;
-    let log = |args: &[&str]| {
-        let o = user.mailwarden_bare(&[&["log"], args].concat());
-        assert_eq!(o.status.code(), Some(0), "{o:?}");
-        String::from_utf8(o.stdout).unwrap()
-    };
-    assert!(log(&[]).contains("<old@x>"));
-    let none = log(&["--prune-before", "1h"]);
-    assert!(
-        none.starts_with("deleted 0 journal entries from before "),
-        "{none}"
-    );
-    // Everything up to now.
-    let pruned = log(&["--prune-before", "0s"]);
-    assert!(
-        pruned.starts_with("deleted 1 journal entry from before "),
-        "{pruned}"
-    );
-    assert_eq!(log(&[]), "");
-    user.deliver("INBOX", &mail("new@x")).await;
-    daemon.expect_in_folder(&user, "Notifications", 2, 20).await;
-    let after = log(&[]);
-    assert!(
-        after.contains("<new@x>") && !after.contains("<old@x>"),
-        "{after}"
-    );
-    assert_eq!(daemon.stop(), Some(0));
 }
 
 /// `--metrics` on an address that cannot be bound ends `watch` at once

@@ -10,6 +10,10 @@
 //!   -> state    (UIDVALIDITY, last UID, action journal)
 //! ```
 //!
+//! Beside the flow, for the daemon: `health` (each account's state, kept
+//! in the state file for `status`, in `metrics` for Prometheus, and told to
+//! systemd through `notify`).
+//!
 //! `message` turns raw RFC 5322 bytes (a file, or what IMAP FETCH returns)
 //! into the view the rules read. `cli` is the command line; `commands` holds
 //! one module per subcommand, which print through `output`. `import`
@@ -33,10 +37,13 @@ pub mod config;
 pub mod display;
 pub mod duplicates;
 pub mod execute;
+pub mod health;
 pub mod imap;
 pub mod import;
 pub mod marks;
 pub mod message;
+pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod pass;
 pub mod plan;

@@ -494,6 +494,15 @@ fn slice_size() -> usize {
         .unwrap_or(SLICE)
 }
 
+/// Where a pass carried out tells what it did: the summary or the JSON
+/// decisions on `out`, and each slice once carried out to `carried`
+/// (`watch` counts its actions for the metrics).
+pub struct Telling<'a> {
+    pub out: &'a mut (dyn Write + Send),
+    pub json: bool,
+    pub carried: Option<&'a mut (dyn FnMut(&Planned) + Send)>,
+}
+
 /// How carrying out a pass over one mailbox ended.
 #[derive(Debug)]
 pub enum Carried {
@@ -539,9 +548,13 @@ pub async fn carry_out(
     seen: &mut Seen,
     state: &State,
     limited: bool,
-    json: bool,
-    out: &mut (dyn Write + Send),
+    tell: Telling<'_>,
 ) -> Result<Carried, Interrupted> {
+    let Telling {
+        out,
+        json,
+        mut carried,
+    } = tell;
     let opened = open_mailbox(session, account, source, options).await?;
     let limit = account.max_actions.filter(|_| limited);
     let slice = if limit.is_some() {
@@ -578,6 +591,9 @@ pub async fn carry_out(
             })?;
         report.merge(done);
         failed += f;
+        if let Some(f) = carried.as_mut() {
+            f(&planned);
+        }
     }
     if !json {
         print_done(out, account, source.mailbox, searched, &report);

@@ -29,6 +29,9 @@ pub struct Entry {
     pub add: BTreeSet<Flag>,
     /// Flags to remove that the message has.
     pub remove: BTreeSet<Flag>,
+    /// When it arrived (INTERNALDATE), for the daemon's arrival-to-action
+    /// latency; `None` when it could not be read.
+    pub arrival: Option<DateTime<Utc>>,
 }
 
 impl Entry {
@@ -114,6 +117,7 @@ pub fn decide(
     fetched: Fetched,
     now: DateTime<Utc>,
 ) -> Entry {
+    let arrival = fetched.message.as_ref().ok().map(|m| m.arrival);
     let (message_id, from, subject, outcome, current) = match fetched.message {
         Ok(m) => {
             let outcome = evaluate(rules.iter().copied(), &m, now, false)
@@ -151,6 +155,7 @@ pub fn decide(
         outcome,
         add,
         remove,
+        arrival,
     }
 }
 

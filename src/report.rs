@@ -233,11 +233,11 @@ pub fn plan_text(
         .collect();
     writeln!(
         out,
-        "{}/{} (UIDVALIDITY {}): {} messages, {} searched, {} to act on",
+        "{}/{} (UIDVALIDITY {}): {}, {} searched, {} to act on",
         p.account,
         cell(p.mailbox.as_str(), 200),
         p.uid_validity,
-        exists,
+        messages(exists as usize),
         p.searched,
         decided.len()
     )?;
@@ -256,7 +256,8 @@ pub fn plan_text(
         writeln!(
             out,
             "  {:>7}  {:<28}  {:<40}  {:<24}  {}",
-            e.uid,
+            // The number: Uid's Display does not pad.
+            e.uid.get(),
             cell(&e.from, 28),
             cell(&e.subject, 40),
             cell(&rule, 24),

@@ -243,6 +243,9 @@ pub struct State {
     path: PathBuf,
 }
 
+/// How long a write waits for another process's transaction on the file.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Who may use the state file and the folder made for it: its owner only.
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
@@ -327,7 +330,65 @@ CREATE TABLE IF NOT EXISTS seen_ids (
     first_seen INTEGER NOT NULL,
     PRIMARY KEY (account, message_id)
 );
+CREATE INDEX IF NOT EXISTS journal_time ON journal (time);
+CREATE TABLE IF NOT EXISTS account_status (
+    account TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    since TEXT NOT NULL,
+    mode TEXT,
+    last_pass TEXT,
+    last_sweep TEXT,
+    last_error TEXT,
+    last_error_time TEXT,
+    errors_in_row INTEGER NOT NULL,
+    reconnects INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailbox_status (
+    account TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    last_pass TEXT,
+    last_sweep TEXT,
+    PRIMARY KEY (account, mailbox)
+);
 ";
+
+/// What `watch` last recorded about one account, for `mailwarden status`
+/// (written when it changes: a connection made or lost, a pass or sweep
+/// completed, an error; never on an IDLE wake-up that changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccountStatus {
+    pub account: String,
+    /// The `watch` process that wrote it.
+    pub pid: u32,
+    /// `connecting`, `connected`, `disconnected` (waiting to reconnect),
+    /// `refused` (its first pass was over `max_actions`: not watched) or
+    /// `stopped` (the process ended).
+    pub state: String,
+    /// Since when it has been in that state (RFC 3339).
+    pub since: String,
+    /// How new mail is waited for once connected: `idle` or `poll`.
+    pub mode: Option<String>,
+    /// The last pass completed over the watched mailboxes or all of them.
+    pub last_pass: Option<String>,
+    /// The last full pass (at start and every `sweep`).
+    pub last_sweep: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_time: Option<String>,
+    /// Errors since the last completed pass.
+    pub errors_in_row: u32,
+    /// Connections made again after one was lost, since `watch` started.
+    pub reconnects: u32,
+}
+
+/// What `watch` last recorded about one mailbox (as the rules name it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MailboxStatus {
+    pub account: String,
+    pub mailbox: String,
+    pub last_pass: Option<String>,
+    pub last_sweep: Option<String>,
+}
 
 impl State {
     /// Opens (creating if needed) the state file and takes its lock.
@@ -371,6 +432,9 @@ impl State {
         }
         let sqlite = |e| StateError::sqlite(path, e);
         let db = Connection::open(path).map_err(sqlite)?;
+        // `log --prune-before` writes beside a running `watch`: each waits
+        // for the other's transaction rather than failing.
+        db.busy_timeout(BUSY_WAIT).map_err(sqlite)?;
         // An intent must be on disk before its command is sent.
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(sqlite)?;
@@ -460,6 +524,27 @@ impl State {
         if !has_journal {
             return Ok(None);
         }
+        Ok(Some(State {
+            db: std::sync::Mutex::new(db),
+            _lock: None,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// Opens an existing state file to prune its journal, without the
+    /// lock, so that it works while `watch` runs: SQLite's own locking
+    /// orders the two processes' writes. `None`: there is no journal.
+    pub fn open_for_pruning(path: &Path) -> Result<Option<State>, StateError> {
+        if State::open_read_only(path)?.is_none() {
+            return Ok(None);
+        }
+        let sqlite = |e| StateError::sqlite(path, e);
+        let db = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        db.busy_timeout(BUSY_WAIT).map_err(sqlite)?;
         Ok(Some(State {
             db: std::sync::Mutex::new(db),
             _lock: None,
@@ -697,6 +782,161 @@ impl State {
         self.select("WHERE account = ?1", &[&account])
     }
 
+    /// Records what `watch` knows of an account now (the whole row).
+    pub fn put_account_status(&self, s: &AccountStatus) -> Result<(), StateError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT OR REPLACE INTO account_status (account, pid, state, since, mode, last_pass, last_sweep, last_error, last_error_time, errors_in_row, reconnects)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![s.account, s.pid, s.state, s.since, s.mode, s.last_pass, s.last_sweep, s.last_error, s.last_error_time, s.errors_in_row, s.reconnects],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records a completed pass over a mailbox (`sweep`: a full one).
+    pub fn put_mailbox_pass(
+        &self,
+        account: &str,
+        mailbox: &str,
+        time: &str,
+        sweep: bool,
+    ) -> Result<(), StateError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO mailbox_status (account, mailbox, last_pass, last_sweep) VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?3 END)
+                 ON CONFLICT (account, mailbox) DO UPDATE SET last_pass = ?3, last_sweep = CASE WHEN ?4 THEN ?3 ELSE last_sweep END",
+                params![account, mailbox, time, sweep],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Forgets the status of accounts (and their mailboxes) not in `keep`:
+    /// accounts taken out of the configuration.
+    pub fn forget_status_except(&self, keep: &[&str]) -> Result<(), StateError> {
+        let keep = serde_json::to_string(keep).expect("serializable");
+        self.with(|db| {
+            let tx = db.transaction()?;
+            for table in ["account_status", "mailbox_status"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE account NOT IN (SELECT value FROM json_each(?1))"
+                    ),
+                    [&keep],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Marks every account of process `pid` stopped at `time`.
+    pub fn stop_status(&self, pid: u32, time: &str) -> Result<(), StateError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE account_status SET state = 'stopped', since = ?2 WHERE pid = ?1",
+                params![pid, time],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Whether this state file has the status tables (`watch` of a version
+    /// that records them has run on it).
+    fn has_table(db: &Connection, name: &str) -> rusqlite::Result<bool> {
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+            .exists([name])
+    }
+
+    /// What `watch` recorded of each account, by name.
+    pub fn account_statuses(&self) -> Result<Vec<AccountStatus>, StateError> {
+        self.with(|db| {
+            if !Self::has_table(db, "account_status")? {
+                return Ok(Vec::new());
+            }
+            let mut stmt = db.prepare(
+                "SELECT account, pid, state, since, mode, last_pass, last_sweep, last_error, last_error_time, errors_in_row, reconnects
+                 FROM account_status ORDER BY account",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(AccountStatus {
+                    account: r.get(0)?,
+                    pid: r.get(1)?,
+                    state: r.get(2)?,
+                    since: r.get(3)?,
+                    mode: r.get(4)?,
+                    last_pass: r.get(5)?,
+                    last_sweep: r.get(6)?,
+                    last_error: r.get(7)?,
+                    last_error_time: r.get(8)?,
+                    errors_in_row: r.get(9)?,
+                    reconnects: r.get(10)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// What `watch` recorded of each mailbox, by account and name.
+    pub fn mailbox_statuses(&self) -> Result<Vec<MailboxStatus>, StateError> {
+        self.with(|db| {
+            if !Self::has_table(db, "mailbox_status")? {
+                return Ok(Vec::new());
+            }
+            let mut stmt = db.prepare(
+                "SELECT account, mailbox, last_pass, last_sweep FROM mailbox_status ORDER BY account, mailbox",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(MailboxStatus {
+                    account: r.get(0)?,
+                    mailbox: r.get(1)?,
+                    last_pass: r.get(2)?,
+                    last_sweep: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Per account and source mailbox (the server's name), how many
+    /// messages were acted on (an action journaled done) since `since`.
+    pub fn acted_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, i64)>, StateError> {
+        self.with(|db| {
+            let mut stmt = db.prepare(
+                "SELECT account, mailbox, count(DISTINCT uid_validity || ':' || uid) FROM journal
+                 WHERE status = 'done' AND time >= ?1 AND undoes IS NULL GROUP BY account, mailbox ORDER BY account, mailbox",
+            )?;
+            let rows = stmt.query_map([since.to_rfc3339()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// The highest journal row id (0 for an empty journal): rows written
+    /// after it are read back with [`State::entries_after`].
+    pub fn last_entry_id(&self) -> Result<i64, StateError> {
+        self.with(|db| db.query_row("SELECT coalesce(max(id), 0) FROM journal", [], |r| r.get(0)))
+    }
+
+    /// Journal rows with an id above `id`, oldest first.
+    pub fn entries_after(&self, id: i64) -> Result<Vec<Entry>, StateError> {
+        self.select("WHERE id > ?1", &[&id])
+    }
+
+    /// Deletes journal rows last changed before `before`, except actions
+    /// still intended (the next start settles those); returns how many.
+    /// `undo` can no longer take back what is deleted.
+    pub fn prune_before(&self, before: DateTime<Utc>) -> Result<usize, StateError> {
+        self.with(|db| {
+            db.execute(
+                "DELETE FROM journal WHERE time < ?1 AND status != 'intended'",
+                [before.to_rfc3339()],
+            )
+        })
+    }
+
     /// The journal, oldest first, optionally since a time and for one rule.
     pub fn entries(
         &self,
@@ -813,6 +1053,35 @@ mod tests {
         drop(s);
         let ro = State::open_read_only(&path).unwrap().unwrap();
         assert_eq!(ro.seen_ids("a").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pruning_deletes_old_entries_but_not_unfinished_ones_and_needs_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let s = State::open(&path).unwrap();
+        let ids = s.intend(&[intent(1), intent(2), intent(3)]).unwrap();
+        s.finish(&ids[..2], Status::Done, None).unwrap();
+        // Beside the holder of the lock.
+        let pruner = State::open_for_pruning(&path).unwrap().unwrap();
+        let past = Utc::now() - chrono::Duration::hours(1);
+        assert_eq!(pruner.prune_before(past).unwrap(), 0);
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        assert_eq!(pruner.prune_before(later).unwrap(), 2);
+        let left: Vec<u32> = s
+            .entries(None, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.uid)
+            .collect();
+        assert_eq!(left, [3]);
+        // The holder still writes.
+        s.finish(&ids[2..], Status::Done, None).unwrap();
+        assert!(
+            State::open_for_pruning(&dir.path().join("none.db"))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn check_accepts_the_example_and_summarises_it() {
         ),
         "{out}"
     );
-    assert!(out.trim_end().ends_with("OK, 1 account, 19 rules"), "{out}");
+    assert!(out.trim_end().ends_with("OK, 1 account, 18 rules"), "{out}");
 }
 
 #[test]

@@ -577,3 +577,50 @@ async fn sweeps_log_and_journal_only_what_changes() {
     let journal = text(&user.mailwarden_bare(&["log"])).0;
     assert_eq!(journal.lines().count(), 1, "{journal}");
 }
+
+/// `log --prune-before` deletes the old journal entries while `watch` runs
+/// and holds the lock, and `watch` goes on journaling.
+#[tokio::test]
+async fn the_journal_is_pruned_beside_a_running_watch() {
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
+    let cfg = user.config(dir.path(), FULL, "", rules);
+    let daemon = Daemon::start(&user, &cfg);
+    user.deliver(
+        "INBOX",
+        &mail("old@x", "From: notifications@github.com\r\nSubject: s"),
+    )
+    .await;
+    daemon.expect_in_folder(&user, "Notifications", 1, 20).await;
+    let log = |args: &[&str]| {
+        let o = user.mailwarden_bare(&[&["log"], args].concat());
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(log(&[]).contains("<old@x>"));
+    let none = log(&["--prune-before", "1h"]);
+    assert!(
+        none.starts_with("deleted 0 journal entries from before "),
+        "{none}"
+    );
+    // Everything up to now.
+    let pruned = log(&["--prune-before", "0s"]);
+    assert!(
+        pruned.starts_with("deleted 1 journal entry from before "),
+        "{pruned}"
+    );
+    assert_eq!(log(&[]), "");
+    user.deliver(
+        "INBOX",
+        &mail("new@x", "From: notifications@github.com\r\nSubject: s"),
+    )
+    .await;
+    daemon.expect_in_folder(&user, "Notifications", 2, 20).await;
+    let after = log(&[]);
+    assert!(
+        after.contains("<new@x>") && !after.contains("<old@x>"),
+        "{after}"
+    );
+    assert_eq!(daemon.stop(), Some(0));
+}

@@ -1,6 +1,8 @@
 //! `mailwarden log`: shows the action journal (what was done to which
 //! message, by which rule, and how it ended), oldest first. It only reads
-//! the state file: no lock, nothing written, nothing created.
+//! the state file: no lock, nothing written, nothing created. With
+//! `--prune-before` it deletes the older entries instead (still without
+//! the lock, so beside a running `watch`).
 
 use std::path::PathBuf;
 
@@ -23,10 +25,51 @@ pub struct LogArgs {
     /// State file [default: $XDG_STATE_HOME/mailwarden/state.db]
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
+    /// Delete the entries from before this time (or this long ago:
+    /// 400d) instead of showing any; undo can no longer take those back,
+    /// and actions still unfinished are kept
+    #[arg(long, value_parser = parse_bound, value_name = "TIME", conflicts_with_all = ["since", "rule"])]
+    pub prune_before: Option<DateTime<Utc>>,
+}
+
+/// A time, or a duration meaning that long before now (for a timer that
+/// keeps the last year: `--prune-before 1y`).
+fn parse_bound(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = crate::config::units::parse_duration(text) {
+        return chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| Utc::now().checked_sub_signed(ago))
+            .ok_or_else(|| format!("{text:?} is too long ago"));
+    }
+    parse_time(text).map_err(|e| format!("{e}, or a duration such as 400d"))
+}
+
+fn prune(path: &std::path::Path, before: DateTime<Utc>) -> Outcome {
+    let deleted = match State::open_for_pruning(path) {
+        Ok(Some(s)) => s.prune_before(before),
+        Ok(None) => Ok(0),
+        Err(e) => Err(e),
+    };
+    match deleted {
+        Ok(n) => {
+            let mut out = Stdout::new();
+            let _ = writeln!(
+                out,
+                "deleted {n} journal entr{} from before {}",
+                if n == 1 { "y" } else { "ies" },
+                before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            Outcome::Success
+        }
+        Err(e) => super::state_failed(&e),
+    }
 }
 
 pub fn execute(args: &LogArgs) -> Outcome {
     let path = args.state.clone().unwrap_or_else(state::default_path);
+    if let Some(before) = args.prune_before {
+        return prune(&path, before);
+    }
     // No state file, or none with a journal: nothing has been done yet.
     let entries = match State::open_read_only(&path).and_then(|s| match s {
         Some(s) => s.entries(args.since, args.rule.as_deref()),

@@ -4,6 +4,7 @@ pub mod check;
 pub mod import;
 pub mod log;
 pub mod run;
+pub mod status;
 pub mod test;
 pub mod undo;
 pub mod watch;

@@ -15,7 +15,7 @@ use crate::execute::ExecError;
 use crate::imap::folders::Folders;
 use crate::imap::{Access, ImapError};
 use crate::pass::{
-    Carried, Interrupted, ReadOptions, Source, carry_out, mailboxes_of, plan_mailbox,
+    Carried, Interrupted, ReadOptions, Source, Telling, carry_out, mailboxes_of, plan_mailbox,
     report_undecided, seen_for,
 };
 use crate::plan::messages;
@@ -277,8 +277,11 @@ pub async fn run_account(
             &mut seen,
             state,
             !args.no_limit,
-            json,
-            out,
+            Telling {
+                out,
+                json,
+                carried: None,
+            },
         )
         .await;
         match carried {

@@ -20,7 +20,14 @@
 //!   +------- wait: IDLE on the first watch mailbox (renewed every 5 min),
 //!            or sleep poll_interval; both cut short by a stop
 //! ```
+//!
+//! Each account reports to `health` as it goes (connected, lost, a pass
+//! done): the status in the state file that `mailwarden status` reads, the
+//! metrics (`--metrics`), and under systemd (`notify`) `READY=1` once every
+//! account has made its first pass or given up, `STATUS=` lines, and
+//! watchdog pings while no account task is stuck.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +38,13 @@ use tokio::time::Instant;
 use crate::cli::{ConfigArg, Outcome};
 use crate::config::{self, Account, Config};
 use crate::duplicates::Seen;
+use crate::health::{Health, Heartbeat, Mode};
 use crate::imap::folders::Folders;
 use crate::imap::{Access, Session, Woke};
-use crate::pass::{Carried, ReadOptions, Source, carry_out, mailboxes_of, seen_for};
+use crate::notify::Notifier;
+use crate::pass::{
+    Carried, Planned, ReadOptions, Source, Telling, carry_out, mailboxes_of, seen_for,
+};
 use crate::recover::reconcile;
 use crate::rules::{FolderPath, Rule};
 use crate::state::State;
@@ -45,6 +56,10 @@ pub struct WatchArgs {
     /// State file [default: $XDG_STATE_HOME/mailwarden/state.db]
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics; a port alone
+    /// listens on 127.0.0.1
+    #[arg(long, value_name = "ADDR", value_parser = crate::metrics::parse_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -85,6 +100,7 @@ struct AccountCtx<'a> {
     config: &'a Config,
     account: &'a Account,
     state: &'a State,
+    health: &'a Health,
 }
 
 /// Why a pass ended early.
@@ -127,7 +143,11 @@ async fn pass(
     stop: &watch::Receiver<bool>,
 ) -> Result<(), Stopped> {
     let (account, state) = (cx.account, cx.state);
+    let new_only = reach == Reach::NewMail;
     let mut sink = std::io::sink();
+    let started = std::time::Instant::now();
+    let mut done = Vec::new();
+    let mut acted = false;
     for path in paths {
         if *stop.borrow() {
             break;
@@ -140,7 +160,7 @@ async fn pass(
                 continue;
             }
         };
-        let mark = if reach == Reach::NewMail {
+        let mark = if new_only {
             state
                 .mark(&account.name, &mailbox)
                 .map_err(|e| e.to_string())?
@@ -158,8 +178,28 @@ async fn pass(
             mark,
             now,
         };
+        let before = state.last_entry_id().map_err(|e| e.to_string())?;
+        // When each message acted on arrived, for the latency of new mail.
+        let mut arrivals = BTreeMap::new();
+        let mut undecided = 0;
+        let mut collect = |p: &Planned| {
+            undecided += p.plan.entries.iter().filter(|e| e.outcome.is_err()).count();
+            if new_only {
+                arrivals.extend(
+                    p.plan
+                        .entries
+                        .iter()
+                        .filter_map(|e| e.arrival.map(|at| (e.uid, at))),
+                );
+            }
+        };
+        let tell = Telling {
+            out: &mut sink,
+            json: false,
+            carried: Some(&mut collect),
+        };
         let carried = carry_out(
-            session, folders, account, &source, options, seen, state, true, false, &mut sink,
+            session, folders, account, &source, options, seen, state, true, tell,
         )
         .await
         .map_err(|e| format!("{mailbox}: {}", e.error))?;
@@ -172,9 +212,76 @@ async fn pass(
                 "{why}; nothing is done there until `mailwarden run --account {} --no-limit` has gone ahead (check with --dry-run first), or max_actions is raised",
                 account.name
             );
+            continue;
         }
+        let journaled = state.entries_after(before).map_err(|e| e.to_string())?;
+        acted |= count_actions(account, &arrivals, undecided, &journaled, new_only);
+        done.push(mailbox.as_str().to_string());
+    }
+    if !*stop.borrow() {
+        cx.health.pass_done(&account.name, &done, !new_only, acted);
+        crate::metrics::global()
+            .pass_seconds
+            .get_or_create(&crate::metrics::PassLabels {
+                account: account.name.clone(),
+                kind: if new_only { "new" } else { "sweep" }.into(),
+            })
+            .observe(started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// Counts what a pass journaled into the metrics: each action by rule and
+/// how it ended, failures, and for new mail the time from its arrival to
+/// its action. True if something was done.
+fn count_actions(
+    account: &Account,
+    arrivals: &BTreeMap<crate::imap::types::Uid, chrono::DateTime<chrono::Utc>>,
+    undecided: usize,
+    journaled: &[crate::state::Entry],
+    new_mail: bool,
+) -> bool {
+    let m = crate::metrics::global();
+    let now = chrono::Utc::now();
+    let mut acted = false;
+    let mut timed = std::collections::BTreeSet::new();
+    // Other accounts' tasks write to the same journal meanwhile.
+    for e in journaled.iter().filter(|e| e.account == account.name) {
+        let status = serde_json::to_value(e.status).expect("serializable");
+        m.actions
+            .get_or_create(&crate::metrics::ActionLabels {
+                account: account.name.clone(),
+                rule: e.rule.clone().unwrap_or_default(),
+                action: e.action.as_str().to_string(),
+                status: status.as_str().unwrap_or_default().to_string(),
+            })
+            .inc();
+        if e.status == crate::state::Status::Done {
+            acted = true;
+            // A message's first action counts for its latency.
+            if new_mail
+                && timed.insert(e.uid)
+                && let Some(uid) = crate::imap::types::Uid::new(e.uid)
+                && let Some(arrived) = arrivals.get(&uid)
+            {
+                let took = (now - *arrived).to_std().unwrap_or_default();
+                m.latency_seconds
+                    .get_or_create(&crate::metrics::account(&account.name))
+                    .observe(took.as_secs_f64());
+            }
+        }
+    }
+    let refused = journaled
+        .iter()
+        .filter(|e| e.account == account.name && e.status == crate::state::Status::Failed)
+        .count();
+    for _ in 0..refused {
+        crate::metrics::failure(&account.name, "action");
+    }
+    for _ in 0..undecided {
+        crate::metrics::failure(&account.name, "undecided");
+    }
+    acted
 }
 
 /// One account, until stopped.
@@ -182,6 +289,8 @@ async fn account_loop(
     config: Arc<Config>,
     account: Account,
     state: Arc<State>,
+    health: Arc<Health>,
+    heartbeat: Arc<Heartbeat>,
     mut stop: watch::Receiver<bool>,
 ) {
     let all = mailboxes_of(&config, &account.name, None);
@@ -219,10 +328,19 @@ async fn account_loop(
     let mut next_sweep = Instant::now();
     // Until the first full pass has been carried out in this process.
     let mut first_pass = true;
+    // Sleeps `d` unless stopped, telling the watchdog first.
+    let pause = |d: Duration, stop: &mut watch::Receiver<bool>| {
+        heartbeat.sleeping(d);
+        let mut stop = stop.clone();
+        async move { sleep_or_stop(d, &mut stop).await }
+    };
     'connect: loop {
         if *stop.borrow() {
             return;
         }
+        // A secret helper, then connecting and logging in: each has the
+        // account's timeout.
+        heartbeat.expect_within(account.timeout * 3 + Duration::from_secs(30));
         // Logging in (and a secret helper) may wait; a stop does not.
         let opened = tokio::select! {
             r = super::open_session(&account) => r,
@@ -233,17 +351,28 @@ async fn account_loop(
             Err(e) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "{}", e.what());
-                if sleep_or_stop(wait, &mut stop).await {
+                let kind = match e {
+                    super::OpenError::Secret(_) => "secret",
+                    super::OpenError::Connect(_) => "connect",
+                };
+                health.failed(&account.name, kind, &format!("{}: {e}", e.what()));
+                if pause(wait, &mut stop).await {
                     return;
                 }
                 continue 'connect;
             }
         };
+        heartbeat.working();
         tracing::info!(account = %account.name, "connected");
+        let idles = account.idle
+            && session.has(crate::imap::types::Capability::Idle)
+            && !watched.is_empty();
+        health.connected(&account.name, if idles { Mode::Idle } else { Mode::Poll });
         let cx = AccountCtx {
             config: &config,
             account: &account,
             state: &state,
+            health: &health,
         };
         let result: Result<(), Stopped> = async {
             let mut folders = Folders::load(&mut session)
@@ -254,6 +383,7 @@ async fn account_loop(
                 .map_err(|e| e.to_string())?;
             let mut fresh = true;
             loop {
+                heartbeat.working();
                 // After a reconnect the new mail is caught up before idling.
                 if Instant::now() >= next_sweep {
                     // Folders made by others since the last sweep are seen.
@@ -312,10 +442,8 @@ async fn account_loop(
                     .idle_renewal
                     .min(until_sweep)
                     .min(account.poll_interval);
-                if account.idle
-                    && session.has(crate::imap::types::Capability::Idle)
-                    && !watched.is_empty()
-                {
+                if idles {
+                    heartbeat.waiting(wait);
                     let woke = session
                         .idle(wait, &mut stop)
                         .await
@@ -324,7 +452,7 @@ async fn account_loop(
                     if woke == Woke::Stopped {
                         return Ok(());
                     }
-                } else if sleep_or_stop(wait, &mut stop).await {
+                } else if pause(wait, &mut stop).await {
                     return Ok(());
                 }
             }
@@ -343,12 +471,14 @@ async fn account_loop(
                     "{why}: this account is not watched. Check the plan with `mailwarden run --dry-run --account {name}`, let it go ahead once with `mailwarden run --account {name} --no-limit` (or raise max_actions), then restart watch or send it SIGHUP",
                     name = account.name
                 );
+                health.refused(&account.name, &why);
                 return;
             }
             Err(Stopped::Lost(e)) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "connection lost or refused; reconnecting");
-                if sleep_or_stop(wait, &mut stop).await {
+                health.failed(&account.name, "connection_lost", &e);
+                if pause(wait, &mut stop).await {
                     return;
                 }
             }
@@ -377,41 +507,136 @@ const RELOAD_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs every account until told to stop; reloads the configuration when
 /// told to (an invalid one is reported and the old one kept). `signals`
-/// ending is a stop too. The same code `main` runs, driven by a channel.
+/// ending is a stop too. The same code `main` runs, driven by a channel;
+/// systemd is told through `$NOTIFY_SOCKET` when it is set.
 pub async fn run(
     config_path: PathBuf,
     config: Config,
     state: Arc<State>,
+    signals: tokio::sync::mpsc::Receiver<Signal>,
+) -> Outcome {
+    run_with(config_path, config, state, signals, Notifier::from_env()).await
+}
+
+/// How often the loop looks at the heartbeats: twice per watchdog
+/// interval, as `sd_watchdog_enabled(3)` advises, and at least every
+/// [`EXTEND_EVERY`] while systemd waits for `READY=1`.
+fn tick_every(watchdog: Option<Duration>) -> Duration {
+    watchdog.map_or(EXTEND_EVERY, |w| (w / 2).min(EXTEND_EVERY))
+}
+
+/// Until `READY=1`, the start timeout is pushed back by twice this at
+/// every tick while the accounts make progress: a first pass over a big
+/// mailbox may take longer than any fixed `TimeoutStartSec=`, a stuck one
+/// still runs into it.
+const EXTEND_EVERY: Duration = Duration::from_secs(15);
+
+/// One tick of the watchdog. The pings come from here, the loop that
+/// watches the accounts: an account task past its heartbeat's deadline
+/// stops them (and is logged once), and systemd restarts the service.
+/// True if no account is stuck.
+fn watchdog_tick(health: &Health, notifier: &Notifier, reported: &mut bool) -> bool {
+    let stuck = health.stuck();
+    if stuck.is_empty() {
+        *reported = false;
+        if notifier.watchdog().is_some() {
+            notifier.watchdog_ping();
+        }
+        return true;
+    }
+    if !std::mem::replace(reported, true) {
+        for (account, late) in &stuck {
+            tracing::error!(
+                account = %account,
+                "the account has shown no progress for {}s past its deadline; the watchdog is no longer pinged",
+                late.as_secs()
+            );
+        }
+    }
+    false
+}
+
+/// [`run`], telling `notifier`.
+pub async fn run_with(
+    config_path: PathBuf,
+    config: Config,
+    state: Arc<State>,
     mut signals: tokio::sync::mpsc::Receiver<Signal>,
+    notifier: Notifier,
 ) -> Outcome {
     let mut config = Arc::new(config);
+    let health = Health::new(state.clone());
+    let mut changes = health.subscribe();
+    let mut ticks = tokio::time::interval(tick_every(notifier.watchdog()));
+    let mut ready = false;
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Reported once per stuck spell, not at every tick.
+    let mut stuck_reported = false;
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let beats = health.begin(
+            &config
+                .accounts
+                .iter()
+                .map(|a| (a.name.clone(), a.timeout))
+                .collect::<Vec<_>>(),
+        );
         let mut tasks: Vec<_> = config
             .accounts
             .iter()
-            .map(|a| {
-                tokio::spawn(account_loop(
-                    config.clone(),
-                    a.clone(),
-                    state.clone(),
-                    stop_rx.clone(),
+            .zip(beats)
+            .map(|(a, beat)| {
+                tokio::spawn(crate::health::with_heartbeat(
+                    beat.clone(),
+                    account_loop(
+                        config.clone(),
+                        a.clone(),
+                        state.clone(),
+                        health.clone(),
+                        beat,
+                        stop_rx.clone(),
+                    ),
                 ))
             })
             .collect();
         tracing::info!(accounts = tasks.len(), "watching");
+        let mut shown = String::new();
         let reload = loop {
-            match signals.recv().await {
-                None | Some(Signal::Stop) => break None,
-                Some(Signal::Reload) => match config::load(&config_path) {
-                    Ok(new) => break Some(new),
-                    Err(e) => tracing::error!(
-                        "the new configuration is invalid; keeping the old one:\n{}",
-                        e.report()
-                    ),
+            tokio::select! {
+                signal = signals.recv() => match signal {
+                    None | Some(Signal::Stop) => break None,
+                    Some(Signal::Reload) => match config::load(&config_path) {
+                        Ok(new) => break Some(new),
+                        Err(e) => tracing::error!(
+                            "the new configuration is invalid; keeping the old one:\n{}",
+                            e.report()
+                        ),
+                    },
                 },
+                _ = changes.changed() => {
+                    let summary = health.summary();
+                    if !ready && health.settled() {
+                        ready = true;
+                        tracing::info!("every account has made its first pass or given up: ready");
+                        notifier.ready(&summary);
+                    } else if summary != shown {
+                        notifier.status(&summary);
+                    }
+                    shown = summary;
+                }
+                _ = ticks.tick() => {
+                    let moving = watchdog_tick(&health, &notifier, &mut stuck_reported);
+                    if !ready && moving {
+                        notifier.extend_start(EXTEND_EVERY * 2);
+                    }
+                }
             }
         };
+        if reload.is_some() {
+            notifier.reloading();
+        } else {
+            notifier.stopping();
+        }
         let _ = stop_tx.send(true);
         let grace = if reload.is_some() {
             RELOAD_GRACE
@@ -429,10 +654,16 @@ pub async fn run(
             }
         }
         match reload {
-            None => return Outcome::Success,
+            None => {
+                health.stopped();
+                return Outcome::Success;
+            }
             Some(new) => {
                 tracing::info!("configuration reloaded");
                 config = Arc::new(new);
+                // RELOADING=1 was sent: READY=1 again once the accounts
+                // have made their first pass with the new configuration.
+                ready = false;
             }
         }
     }
@@ -475,12 +706,87 @@ pub fn execute_command(args: &WatchArgs) -> Outcome {
         Err(outcome) => return outcome,
     };
     runtime.block_on(async {
-        match os_signals() {
+        // Bound before anything else, so that an address in use is an
+        // error at start, not a warning nobody reads.
+        let (metrics_stop, metrics_rx) = watch::channel(false);
+        if let Some(addr) = args.metrics {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    if !addr.ip().is_loopback() {
+                        tracing::warn!(%addr, "metrics are served beyond this machine");
+                    }
+                    tracing::info!(
+                        "metrics at http://{}/metrics",
+                        listener.local_addr().map_or(addr, |a| a)
+                    );
+                    tokio::spawn(crate::metrics::serve(listener, metrics_rx));
+                }
+                Err(e) => {
+                    crate::say!("mailwarden: cannot serve metrics on {addr}: {e}");
+                    return Outcome::ConfigInvalid;
+                }
+            }
+        }
+        let outcome = match os_signals() {
             Ok(signals) => run(path, config, state, signals).await,
             Err(e) => {
                 crate::say!("mailwarden: cannot install signal handlers: {e}");
                 Outcome::SomeFailed
             }
-        }
+        };
+        let _ = metrics_stop.send(true);
+        outcome
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    #[test]
+    fn a_stuck_account_task_stops_the_watchdog_pings() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("notify");
+        let systemd = UnixDatagram::bind(&socket).unwrap();
+        systemd.set_nonblocking(true).unwrap();
+        let notifier = Notifier::new(socket.to_str(), Some("2000000"), None, 1);
+        let state = Arc::new(State::open(&dir.path().join("s.db")).unwrap());
+        let health = Health::new(state);
+        let beats = health.begin(&[
+            ("busy".into(), Duration::from_secs(60)),
+            ("stuck".into(), Duration::from_secs(60)),
+        ]);
+        let pings = || {
+            let mut buf = [0u8; 256];
+            let mut n = 0;
+            while let Ok(len) = systemd.recv(&mut buf) {
+                assert_eq!(&buf[..len], b"WATCHDOG=1");
+                n += 1;
+            }
+            n
+        };
+        let mut reported = false;
+        assert!(watchdog_tick(&health, &notifier, &mut reported));
+        assert_eq!(pings(), 1);
+        // One task promised to show life at once and did not.
+        beats[1].expect_within(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(10));
+        for _ in 0..3 {
+            beats[0].working();
+            assert!(!watchdog_tick(&health, &notifier, &mut reported));
+        }
+        assert_eq!(pings(), 0);
+        assert!(reported);
+        // It moves again: the pings resume.
+        beats[1].working();
+        watchdog_tick(&health, &notifier, &mut reported);
+        assert_eq!(pings(), 1);
+        assert!(!reported);
+        // A task waiting for the user (refused) or ended is not stuck.
+        beats[1].expect_within(Duration::ZERO);
+        health.refused("stuck", "over max_actions");
+        watchdog_tick(&health, &notifier, &mut reported);
+        assert_eq!(pings(), 1);
+    }
 }

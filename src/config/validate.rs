@@ -468,7 +468,7 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
         let at = f.get("idle_renewal").map_or(pos, |r| r.pos);
         cx.err_hint(
             at,
-            "idle_renewal must be under 29 minutes",
+            "idle_renewal must be at most 29 minutes",
             "servers may drop an IDLE after 30 minutes (RFC 2177)",
         );
     }

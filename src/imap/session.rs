@@ -407,6 +407,7 @@ impl Session {
                         ms = started.elapsed().as_millis() as u64,
                         "done"
                     );
+                    crate::health::command_done(name, started.elapsed());
                     return match status {
                         Status::Ok => Ok(Done { code, text }),
                         status => Err(ImapError::Refused {

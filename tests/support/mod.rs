@@ -52,7 +52,7 @@ pub fn server() -> &'static Dovecot {
     &SERVER
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -884,9 +884,22 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(user: &User, config: &std::path::Path) -> Daemon {
+        Daemon::start_with(user, config, &[], &[])
+    }
+
+    /// [`Daemon::start`] with more arguments to `watch` and more
+    /// environment variables.
+    pub fn start_with(
+        user: &User,
+        config: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailwarden"))
             .args(["watch", "-c"])
             .arg(config)
+            .args(args)
+            .envs(env.iter().copied())
             .env("MAILWARDEN_TEST_PASSWORD", &user.password)
             .env("XDG_STATE_HOME", user.state_home())
             .env("MAILWARDEN_LOG", "mailwarden=debug")

@@ -425,6 +425,8 @@ impl User {
             ca_file: None,
             username: self.name.clone(),
             secret: SecretSource::Env("MAILWARDEN_TEST_PASSWORD".into()),
+            provider: None,
+            preset_filled: Vec::new(),
             allow_plaintext: false,
             create_folders: true,
             watch: vec!["INBOX".into()],

@@ -68,6 +68,8 @@ pub enum Command {
     Undo(commands::undo::UndoArgs),
     /// Write rules from a Gmail filter export or a Sieve script
     Import(commands::import::ImportArgs),
+    /// One-time OAuth2 consent for an account; stores its refresh token
+    Auth(commands::auth::AuthArgs),
 }
 
 /// How a command ended; [`Outcome::exit_code`] is the only mapping to
@@ -126,5 +128,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Log(args) => commands::log::execute(&args),
         Command::Undo(args) => commands::undo::execute(&args),
         Command::Import(args) => commands::import::execute(&args),
+        Command::Auth(args) => commands::auth::execute(&args),
     }
 }

@@ -37,6 +37,7 @@ pub mod imap;
 pub mod import;
 pub mod marks;
 pub mod message;
+pub mod oauth;
 pub mod output;
 pub mod pass;
 pub mod plan;

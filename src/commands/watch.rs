@@ -95,6 +95,9 @@ enum Stopped {
     /// The account's first pass would act on more messages than its
     /// `max_actions`: the account waits for the user.
     Refused(String),
+    /// The session's OAuth2 access token falls due: log in again with a
+    /// fresh one before the server ends the session itself.
+    Renew,
 }
 
 impl From<String> for Stopped {
@@ -224,17 +227,19 @@ async fn account_loop(
     let mut next_sweep = Instant::now();
     // Until the first full pass has been carried out in this process.
     let mut first_pass = true;
+    // The account's OAuth2 access token, kept across sessions.
+    let mut tokens = crate::oauth::TokenCache::default();
     'connect: loop {
         if *stop.borrow() {
             return;
         }
         // Logging in (and a secret helper) may wait; a stop does not.
         let opened = tokio::select! {
-            r = super::open_session(&account) => r,
+            r = super::open_session_with(&account, &mut tokens) => r,
             _ = stop.changed() => return,
         };
-        let mut session = match opened {
-            Ok(s) => s,
+        let (mut session, renew_at) = match opened {
+            Ok(o) => (o.session, o.renew_at.map(Instant::from_std)),
             Err(e) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "{}", e.what());
@@ -300,6 +305,10 @@ async fn account_loop(
                 if *stop.borrow() {
                     return Ok(());
                 }
+                // After a pass, so that even a token of short life gets one.
+                if renew_at.is_some_and(|t| Instant::now() >= t) {
+                    return Err(Stopped::Renew);
+                }
                 // Mail that arrived during the pass was announced with the
                 // answer to one of its commands, and IDLE will not announce
                 // it again: another pass, not a wait.
@@ -313,10 +322,14 @@ async fn account_loop(
                 // every minute or so; the pass after it asks with a NOOP.
                 // Renewal is also the liveness check: a DONE that is not
                 // answered within `timeout` ends the connection.
+                let until_renew = renew_at.map_or(Duration::MAX, |t| {
+                    t.saturating_duration_since(Instant::now())
+                });
                 let wait = account
                     .idle_renewal
                     .min(until_sweep)
-                    .min(account.poll_interval);
+                    .min(account.poll_interval)
+                    .min(until_renew);
                 if account.idle
                     && session.has(crate::imap::types::Capability::Idle)
                     && !watched.is_empty()
@@ -349,6 +362,10 @@ async fn account_loop(
                     name = account.name
                 );
                 return;
+            }
+            Err(Stopped::Renew) => {
+                session.logout().await;
+                tracing::info!(account = %account.name, "the access token falls due; logging in again with a fresh one");
             }
             Err(Stopped::Lost(e)) => {
                 let wait = backoff.next();

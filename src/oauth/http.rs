@@ -47,12 +47,19 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = Vec::new();
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
-        if let Some(r) = c.downcast_ref::<reqwest::Error>() {
-            timed_out |= r.is_timeout();
-            // The URL is said once, by the caller.
-            parts.push(strip_url(&r.to_string()));
-        } else {
-            parts.push(c.to_string());
+        // The `oauth2` crate wraps reqwest's error in a box.
+        let reqwest = c
+            .downcast_ref::<reqwest::Error>()
+            .or_else(|| c.downcast_ref::<Box<reqwest::Error>>().map(|b| &**b));
+        match reqwest {
+            Some(r) => {
+                timed_out |= r.is_timeout();
+                // The URL is said once, by the caller.
+                parts.push(strip_url(&r.to_string()));
+            }
+            // The wrapper's own word adds nothing.
+            None if c.to_string() == "client error" => {}
+            None => parts.push(c.to_string()),
         }
         cause = c.source();
     }

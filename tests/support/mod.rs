@@ -8,6 +8,7 @@
 
 pub mod interop;
 pub mod layout;
+pub mod oauth;
 pub mod scenario;
 pub mod script;
 

@@ -605,7 +605,8 @@ async fn check_shows_what_the_preset_filled() {
 /// the access token comes from the cache in between. Then the refresh
 /// token is revoked: that account says so at each backoff step (not a
 /// flood), naming `mailwarden auth`, while the other account goes on; a
-/// new consent stored meanwhile is picked up without a restart.
+/// new consent stored meanwhile is picked up without a restart. Last, an
+/// access token the provider ends early is replaced after one refused login.
 #[tokio::test]
 async fn watch_renews_before_each_expiry_and_waits_out_a_revocation() {
     let provider = Arc::new(
@@ -687,13 +688,30 @@ async fn watch_renews_before_each_expiry_and_waits_out_a_revocation() {
     );
 
     // A new consent, stored as `mailwarden auth` would: picked up at the
-    // next attempt.
+    // next attempt. Its tokens live longer, so that the cache holds one
+    // for what follows.
+    provider.set(|b| b.lifetime = 60);
     store(dir.path(), &provider.grant(), &provider);
     let deadline = Instant::now() + Duration::from_secs(15);
     while server.logins().len() == logins_after && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let resumed = server.logins().len() > logins_after;
+
+    // The provider ends the access token early: the session is dropped by
+    // the server, and the login with the cached token is refused once,
+    // then made with a fresh one.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.logins().len();
+    provider.expire_access();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.logins()[before..].iter().any(|l| l.accepted) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let retried: Vec<bool> = server.logins()[before..]
+        .iter()
+        .map(|l| l.accepted)
+        .collect();
 
     let pid = child.id().unwrap() as i32;
     unsafe_free_kill(pid);
@@ -704,6 +722,11 @@ async fn watch_renews_before_each_expiry_and_waits_out_a_revocation() {
     let all = log.await.unwrap();
     println!("watch: wall time {:?}", t0.elapsed());
     assert!(resumed, "the new consent was not picked up:\n{all}");
+    assert_eq!(retried, [false, true], "{all}");
+    assert!(
+        all.contains("the login with the cached access token was refused; refreshing it"),
+        "{all}"
+    );
     assert_eq!(status.code(), Some(0), "{all}");
     assert!(
         all.contains("the access token falls due; logging in again"),
@@ -716,7 +739,8 @@ async fn watch_renews_before_each_expiry_and_waits_out_a_revocation() {
     );
     // Backoff 1 s, 2 s, 4 s, 8 s...: a handful in the ~10 s, not a flood.
     assert!((1..=6).contains(&warned), "{warned} warnings:\n{all}");
-    assert_eq!(server.expired(), 0, "a session outlived its token");
+    // Only the session whose token the provider ended early.
+    assert_eq!(server.expired(), 1, "a session outlived its token");
     assert_no_secret(&all, &provider);
     assert_eq!(mode(&token_file(dir.path())), 0o600);
 }

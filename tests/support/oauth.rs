@@ -169,6 +169,15 @@ impl Provider {
         }
     }
 
+    /// Every access token issued so far dies now (a password change, a
+    /// session revoked), before the end of its announced life.
+    pub fn expire_access(&self) {
+        let now = Instant::now();
+        for until in self.state.lock().unwrap().access.values_mut() {
+            *until = now;
+        }
+    }
+
     /// When `token` expires, if it is an access token issued here.
     pub fn valid(&self, token: &str) -> Option<Instant> {
         self.state.lock().unwrap().access.get(token).copied()
@@ -194,17 +203,23 @@ impl Provider {
 
     /// A check for the scripted IMAP server: a bearer token in an XOAUTH2 or
     /// OAUTHBEARER response must be one issued here and not expired; the
-    /// session lasts until it expires.
+    /// session lasts while it lives.
     pub fn imap_check(
         self: &Arc<Self>,
         user: &str,
-    ) -> impl Fn(&str, &str) -> Result<Option<Instant>, String> + Send + Sync + 'static {
+    ) -> impl Fn(&str, &str) -> Result<Option<super::script::Alive>, String> + Send + Sync + 'static
+    {
         let me = self.clone();
         let user = user.to_string();
         move |mechanism: &str, response: &str| {
             let token = bearer(mechanism, response, &user)?;
             match me.valid(&token) {
-                Some(until) if Instant::now() < until => Ok(Some(until)),
+                Some(until) if Instant::now() < until => {
+                    let me = me.clone();
+                    Ok(Some(Box::new(move || {
+                        me.valid(&token).is_some_and(|t| Instant::now() < t)
+                    })))
+                }
                 Some(_) => Err("the access token has expired".into()),
                 None => Err("not a token of this provider".into()),
             }

@@ -100,10 +100,14 @@ struct Rule {
 }
 
 /// Decides an AUTHENTICATE from its mechanism and the client's decoded
-/// response: `Ok(until)` lets the client in, and ends the session with a
-/// BYE at the first command after `until` (as servers do whose OAuth2
-/// token has expired); `Err(text)` refuses it with `NO [AUTHENTICATIONFAILED]`.
-pub type AuthCheck = dyn Fn(&str, &str) -> Result<Option<Instant>, String> + Send + Sync;
+/// response: `Ok(alive)` lets the client in, and ends the session with a
+/// BYE at the first command once `alive` says no (as servers do whose
+/// OAuth2 token has expired); `Err(text)` refuses it with
+/// `NO [AUTHENTICATIONFAILED]`.
+pub type AuthCheck = dyn Fn(&str, &str) -> Result<Option<Alive>, String> + Send + Sync;
+
+/// Whether a session's login still holds.
+pub type Alive = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// What the server will do; built, then [`Script::start`]ed.
 #[derive(Clone)]
@@ -206,7 +210,7 @@ impl Script {
     /// is let in).
     pub fn check_auth(
         mut self,
-        check: impl Fn(&str, &str) -> Result<Option<Instant>, String> + Send + Sync + 'static,
+        check: impl Fn(&str, &str) -> Result<Option<Alive>, String> + Send + Sync + 'static,
     ) -> Script {
         self.auth = Some(Arc::new(check));
         self
@@ -368,8 +372,8 @@ struct Conn {
     pending: Option<(String, &'static str)>,
     /// The mechanism of that AUTHENTICATE.
     mechanism: String,
-    /// When the login of this session expires.
-    expires: Option<Instant>,
+    /// Whether the login of this session still holds.
+    alive: Option<Alive>,
 }
 
 async fn serve(sock: tokio::net::TcpStream, script: Arc<Script>, shared: Arc<Mutex<Shared>>) {
@@ -408,7 +412,7 @@ async fn serve(sock: tokio::net::TcpStream, script: Arc<Script>, shared: Arc<Mut
             }
         };
         let (tag, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-        if conn.expires.is_some_and(|t| Instant::now() >= t) {
+        if conn.alive.as_ref().is_some_and(|alive| !alive()) {
             shared.lock().unwrap().expired += 1;
             let _ = w
                 .write_all(b"* BYE [UNAVAILABLE] the session's access token has expired\r\n")
@@ -438,7 +442,7 @@ async fn serve(sock: tokio::net::TcpStream, script: Arc<Script>, shared: Arc<Mut
                     accepted: verdict.is_ok(),
                 });
                 match verdict {
-                    Ok(until) => conn.expires = until,
+                    Ok(alive) => conn.alive = alive,
                     Err(why) => text = format!("{pending} NO [AUTHENTICATIONFAILED] {why}\r\n"),
                 }
             }

@@ -14,7 +14,8 @@
 //! into the view the rules read. `cli` is the command line; `commands` holds
 //! one module per subcommand, which print through `output`. `import`
 //! translates Gmail filter exports and Sieve scripts into rules (YAML for
-//! `config` to read).
+//! `config` to read). `oauth` gets OAuth2 access tokens for the login
+//! (`mailwarden auth`'s consent, stored refresh tokens, renewal).
 
 #![forbid(unsafe_code)]
 

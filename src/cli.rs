@@ -75,6 +75,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// One-time OAuth2 consent for an account; stores its refresh token
+    Auth(commands::auth::AuthArgs),
 }
 
 /// How a command ended; [`Outcome::exit_code`] is the only mapping to
@@ -152,5 +154,6 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Import(args) => commands::import::execute(&args),
         Command::Status(args) => commands::status::execute(&args),
         Command::Completions { shell } => completions(shell),
+        Command::Auth(args) => commands::auth::execute(&args),
     }
 }

@@ -18,7 +18,8 @@
 //! into the view the rules read. `cli` is the command line; `commands` holds
 //! one module per subcommand, which print through `output`. `import`
 //! translates Gmail filter exports and Sieve scripts into rules (YAML for
-//! `config` to read).
+//! `config` to read). `oauth` gets OAuth2 access tokens for the login
+//! (`mailwarden auth`'s consent, stored refresh tokens, renewal).
 
 #![forbid(unsafe_code)]
 
@@ -44,6 +45,7 @@ pub mod marks;
 pub mod message;
 pub mod metrics;
 pub mod notify;
+pub mod oauth;
 pub mod output;
 pub mod pass;
 pub mod plan;

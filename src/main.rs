@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Logs go to standard error, filtered by `MAILWARDEN_LOG` (e.g. `debug`,
 /// `mailwarden=trace`); by default warnings, and for `watch` each action.
-/// The IMAP and TLS libraries are held at `info` whatever is asked: at
-/// `trace` async-imap logs every command it sends, credentials included.
+/// The IMAP, TLS and HTTP libraries are held at `info` whatever is asked:
+/// at `trace` they log what they send and receive, credentials included.
 fn init_logging(default_level: &str, format: mailwarden::cli::Format) {
     let mut filter =
         EnvFilter::try_from_env("MAILWARDEN_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -19,6 +19,12 @@ fn init_logging(default_level: &str, format: mailwarden::cli::Format) {
         "imap_proto=info",
         "rustls=info",
         "tokio_rustls=info",
+        // The OAuth2 requests: at trace their own output shows request
+        // and response bodies, tokens included.
+        "oauth2=info",
+        "reqwest=info",
+        "hyper=info",
+        "hyper_util=info",
     ] {
         filter = filter.add_directive(quiet.parse().expect("valid directive"));
     }

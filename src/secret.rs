@@ -165,7 +165,7 @@ fn show_duration(d: Duration) -> String {
 /// prints more than [`HELPER_OUTPUT_LIMIT`], or when this future is dropped
 /// (a shutdown). A helper waiting for a terminal (a passphrase prompt) thus
 /// fails at the deadline instead of hanging the account for ever.
-async fn command_output(
+pub(crate) async fn command_output(
     what: &'static str,
     command: &str,
     deadline: Duration,
@@ -272,6 +272,13 @@ pub async fn resolve(source: &SecretSource, deadline: Duration) -> Result<Creden
             "password_env",
         ),
         SecretSource::File(path) => (read_file(path)?, "password_file"),
+        SecretSource::OAuth2Client(_) => {
+            // Its tokens come from `oauth::TokenCache`, which
+            // `commands::open_session_with` asks instead.
+            return Err(SecretError::Empty(
+                "oauth2 (the built-in flow has no static secret)",
+            ));
+        }
         SecretSource::OAuth2 { token_command } => {
             let token = command_output("oauth2.token_command", token_command, deadline).await?;
             if token.trim().is_empty() {

@@ -331,7 +331,7 @@ rules:
     assert_eq!(
         errors(text),
         [
-            "rules.yaml:4:5: missing key \"host\"",
+            "rules.yaml:4:5: missing key \"host\" (or set provider: gmail, outlook, fastmail, icloud or yahoo)",
             "rules.yaml:4:5: missing key \"username\"",
             "rules.yaml:4:11: port 0 is not a port",
             "rules.yaml:5:19: the secret source is empty",

@@ -16,6 +16,9 @@ _mailwarden() {
             ",$1")
                 cmd="mailwarden"
                 ;;
+            mailwarden,auth)
+                cmd="mailwarden__subcmd__auth"
+                ;;
             mailwarden,check)
                 cmd="mailwarden__subcmd__check"
                 ;;
@@ -45,6 +48,9 @@ _mailwarden() {
                 ;;
             mailwarden,watch)
                 cmd="mailwarden__subcmd__watch"
+                ;;
+            mailwarden__subcmd__help,auth)
+                cmd="mailwarden__subcmd__help__subcmd__auth"
                 ;;
             mailwarden__subcmd__help,check)
                 cmd="mailwarden__subcmd__help__subcmd__check"
@@ -107,12 +113,42 @@ _mailwarden() {
 
     case "${cmd}" in
         mailwarden)
-            opts="-h -V --log-format --help --version check test run watch log undo import status completions help"
+            opts="-h -V --log-format --help --version check test run watch log undo import status completions auth help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailwarden__subcmd__auth)
+            opts="-c -h --config --device --browser --timeout --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -169,8 +205,22 @@ _mailwarden() {
             return 0
             ;;
         mailwarden__subcmd__help)
-            opts="check test run watch log undo import status completions help"
+            opts="check test run watch log undo import status completions auth help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailwarden__subcmd__help__subcmd__auth)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

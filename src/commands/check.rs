@@ -34,14 +34,32 @@ fn summarise(config: &Config, path: &Path, out: &mut Stdout) -> Result<(), Close
             Tls::None => "no TLS",
         };
         let secret = match &a.secret {
-            SecretSource::Command(_) => "password_command",
-            SecretSource::Env(_) => "password_env",
-            SecretSource::File(_) => "password_file",
-            SecretSource::OAuth2 { .. } => "oauth2 token_command",
+            SecretSource::Command(_) => "secret from password_command".to_string(),
+            SecretSource::Env(_) => "secret from password_env".to_string(),
+            SecretSource::File(_) => "secret from password_file".to_string(),
+            SecretSource::OAuth2 { .. } => "secret from oauth2 token_command".to_string(),
+            SecretSource::OAuth2Client(c) => format!(
+                "OAuth2 with {} (client {}; `mailwarden auth {}` once)",
+                c.provider.map_or("the endpoints given", |p| p.name()),
+                c.client_id,
+                a.name
+            ),
+        };
+        // What a `provider:` preset filled in, so that nothing is hidden.
+        let preset = match a.provider {
+            Some(p) if !a.preset_filled.is_empty() => {
+                format!(
+                    ", preset {} filled {}",
+                    p.name(),
+                    a.preset_filled.join(", ")
+                )
+            }
+            Some(p) => format!(", preset {} (all given)", p.name()),
+            None => String::new(),
         };
         writeln!(
             out,
-            "account {}: {} at {}:{} ({tls}), secret from {secret}, watches {}",
+            "account {}: {} at {}:{} ({tls}{preset}), {secret}, watches {}",
             a.name,
             a.username,
             a.host,

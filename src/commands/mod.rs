@@ -1,5 +1,6 @@
 //! One module per subcommand; each `execute` returns a [`crate::cli::Outcome`].
 
+pub mod auth;
 pub mod check;
 pub mod import;
 pub mod log;
@@ -12,10 +13,11 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 
 use crate::cli::Outcome;
-use crate::config::{self, Account, Config, LoadError};
+use crate::config::{self, Account, Config, LoadError, SecretSource};
 use crate::imap::{ImapError, Session};
+use crate::oauth::{OAuthError, TokenCache};
 use crate::output::stderr_line;
-use crate::secret::{self, SecretError};
+use crate::secret::{self, Credential, SecretError};
 use crate::state::{self, State, StateError};
 
 /// Why a session for an account could not be opened.
@@ -23,6 +25,8 @@ use crate::state::{self, State, StateError};
 pub enum OpenError {
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
     #[error(transparent)]
     Connect(#[from] ImapError),
 }
@@ -32,6 +36,7 @@ impl OpenError {
     pub fn what(&self) -> &'static str {
         match self {
             OpenError::Secret(_) => "cannot read the secret",
+            OpenError::OAuth(_) => "cannot get an OAuth2 access token",
             OpenError::Connect(_) => "cannot connect",
         }
     }
@@ -40,8 +45,50 @@ impl OpenError {
 /// A session for `account`, its secret read afresh (and dropped once
 /// logged in).
 pub async fn open_session(account: &Account) -> Result<Session, OpenError> {
-    let credential = secret::resolve(&account.secret, account.timeout).await?;
-    Ok(crate::imap::connect(account, &credential).await?)
+    let mut tokens = TokenCache::default();
+    Ok(open_session_with(account, &mut tokens).await?.session)
+}
+
+/// A session, and when it is to be ended because its access token falls
+/// due (`None`: a password, or a helper's token of unknown life).
+pub struct Opened {
+    pub session: Session,
+    pub renew_at: Option<std::time::Instant>,
+}
+
+/// A session for `account`; with the built-in OAuth2 flow, its access
+/// token from `tokens` (refreshed when due). A login refused with a cached
+/// token is tried once more with a fresh one: the provider may have ended
+/// the token early (a password change, a revoked session).
+pub async fn open_session_with(
+    account: &Account,
+    tokens: &mut TokenCache,
+) -> Result<Opened, OpenError> {
+    let SecretSource::OAuth2Client(client) = &account.secret else {
+        let credential = secret::resolve(&account.secret, account.timeout).await?;
+        return Ok(Opened {
+            session: crate::imap::connect(account, &credential).await?,
+            renew_at: None,
+        });
+    };
+    let (token, fresh) = tokens.get(account, client).await?;
+    let login = |t: &crate::oauth::AccessToken| {
+        let credential = Credential::OAuth2Token(t.token.clone());
+        async move { crate::imap::connect(account, &credential).await }
+    };
+    let (session, token) = match login(&token).await {
+        Err(ImapError::Auth { .. }) if !fresh => {
+            tracing::info!(account = %account.name, "the login with the cached access token was refused; refreshing it");
+            tokens.forget();
+            let (token, _) = tokens.get(account, client).await?;
+            (login(&token).await?, token)
+        }
+        other => (other?, token),
+    };
+    Ok(Opened {
+        session,
+        renew_at: Some(token.lifetime.renew_at()),
+    })
 }
 
 /// Checks that `--account` and `--mailbox` name something the

@@ -111,6 +111,9 @@ enum Stopped {
     /// The account's first pass would act on more messages than its
     /// `max_actions`: the account waits for the user.
     Refused(String),
+    /// The session's OAuth2 access token falls due: log in again with a
+    /// fresh one before the server ends the session itself.
+    Renew,
 }
 
 impl From<String> for Stopped {
@@ -334,6 +337,8 @@ async fn account_loop(
         let mut stop = stop.clone();
         async move { sleep_or_stop(d, &mut stop).await }
     };
+    // The account's OAuth2 access token, kept across sessions.
+    let mut tokens = crate::oauth::TokenCache::default();
     'connect: loop {
         if *stop.borrow() {
             return;
@@ -343,16 +348,17 @@ async fn account_loop(
         heartbeat.expect_within(account.timeout * 3 + Duration::from_secs(30));
         // Logging in (and a secret helper) may wait; a stop does not.
         let opened = tokio::select! {
-            r = super::open_session(&account) => r,
+            r = super::open_session_with(&account, &mut tokens) => r,
             _ = stop.changed() => return,
         };
-        let mut session = match opened {
-            Ok(s) => s,
+        let (mut session, renew_at) = match opened {
+            Ok(o) => (o.session, o.renew_at.map(Instant::from_std)),
             Err(e) => {
                 let wait = backoff.next();
                 tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "{}", e.what());
                 let kind = match e {
                     super::OpenError::Secret(_) => "secret",
+                    super::OpenError::OAuth(_) => "oauth",
                     super::OpenError::Connect(_) => "connect",
                 };
                 health.failed(&account.name, kind, &format!("{}: {e}", e.what()));
@@ -425,6 +431,10 @@ async fn account_loop(
                 if *stop.borrow() {
                     return Ok(());
                 }
+                // After a pass, so that even a token of short life gets one.
+                if renew_at.is_some_and(|t| Instant::now() >= t) {
+                    return Err(Stopped::Renew);
+                }
                 // Mail that arrived during the pass was announced with the
                 // answer to one of its commands, and IDLE will not announce
                 // it again: another pass, not a wait.
@@ -438,10 +448,14 @@ async fn account_loop(
                 // every minute or so; the pass after it asks with a NOOP.
                 // Renewal is also the liveness check: a DONE that is not
                 // answered within `timeout` ends the connection.
+                let until_renew = renew_at.map_or(Duration::MAX, |t| {
+                    t.saturating_duration_since(Instant::now())
+                });
                 let wait = account
                     .idle_renewal
                     .min(until_sweep)
-                    .min(account.poll_interval);
+                    .min(account.poll_interval)
+                    .min(until_renew);
                 if idles {
                     heartbeat.waiting(wait);
                     let woke = session
@@ -473,6 +487,10 @@ async fn account_loop(
                 );
                 health.refused(&account.name, &why);
                 return;
+            }
+            Err(Stopped::Renew) => {
+                session.logout().await;
+                tracing::info!(account = %account.name, "the access token falls due; logging in again with a fresh one");
             }
             Err(Stopped::Lost(e)) => {
                 let wait = backoff.next();

@@ -4,6 +4,8 @@
 //! config -> rules -> plan -> imap/execute -> state.
 
 pub mod diagnostic;
+pub mod oauth;
+pub mod provider;
 pub mod read;
 pub mod units;
 pub mod validate;
@@ -14,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diagnostic::{Diagnostic, Pos};
+pub use provider::{OAuthProvider, Provider};
 
 use crate::rules::Rule;
+use crate::secret::Secret;
 
 /// `$VAR/mailwarden/FILE`, or `~/DEFAULT/mailwarden/FILE` when the
 /// variable is unset or empty (XDG Base Directory Specification).
@@ -55,7 +59,43 @@ pub enum SecretSource {
     Command(String),
     Env(String),
     File(PathBuf),
-    OAuth2 { token_command: String },
+    /// A helper prints an access token.
+    OAuth2 {
+        token_command: String,
+    },
+    /// The built-in flow: `mailwarden auth` stores a refresh token, from
+    /// which access tokens are had as needed (`crate::oauth`).
+    OAuth2Client(Box<OAuth2Client>),
+}
+
+/// An OAuth2 client registered with a provider (RFC 6749 2), with the
+/// endpoints and scopes it uses: the provider's (`provider::Endpoints`)
+/// where the file gives none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2Client {
+    /// Google or Microsoft, whose habits the flows follow; `None` for
+    /// another provider given by its endpoints.
+    pub provider: Option<OAuthProvider>,
+    pub client_id: String,
+    /// Public clients (Microsoft's "Allow public client flows") have none.
+    pub client_secret: Option<ClientSecret>,
+    pub auth_url: String,
+    pub token_url: String,
+    /// RFC 8628 device authorization endpoint, where the provider has one
+    /// for mail.
+    pub device_url: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Where an OAuth2 client secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientSecret {
+    /// Written in the file. Acceptable for an "installed app" (RFC 8252
+    /// 8.5): its secret ships with every copy of the program and protects
+    /// nothing; Google gives desktop clients one all the same.
+    Inline(Secret),
+    /// The first line a command prints, as `password_command`.
+    Command(String),
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +107,10 @@ pub struct Account {
     pub ca_file: Option<PathBuf>,
     pub username: String,
     pub secret: SecretSource,
+    /// The `provider:` preset, if any, and the keys it filled in (for
+    /// `check`: those the file did not give).
+    pub provider: Option<Provider>,
+    pub preset_filled: Vec<&'static str>,
     pub allow_plaintext: bool,
     pub create_folders: bool,
     pub watch: Vec<String>,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Pos, quoted};
+use super::provider::{PROVIDER_WORDS, Provider};
 use super::read::{self, Fields};
 use super::units::{parse_date_bound, parse_duration, parse_size};
 use super::yaml::{Node, Spanned, Value};
@@ -26,6 +27,7 @@ use crate::rules::{
 
 const FILE_KEYS: &[&str] = &["version", "accounts", "rules"];
 const ACCOUNT_KEYS: &[&str] = &[
+    "provider",
     "host",
     "port",
     "tls",
@@ -285,6 +287,8 @@ fn placeholder_account(name: &str) -> Account {
         ca_file: None,
         username: String::new(),
         secret: SecretSource::Env(String::new()),
+        provider: None,
+        preset_filled: Vec::new(),
         allow_plaintext: false,
         create_folders: true,
         watch: vec!["INBOX".into()],
@@ -358,12 +362,41 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
     let f = read::fields(node, ACCOUNT_KEYS, &mut cx.diags)?;
     let pos = node.pos;
     let d = &mut cx.diags;
-    let host = f.require("host", d).and_then(|n| read::text(n, d));
+    // A preset fills what the file leaves out (`provider.rs`).
+    let provider = f
+        .get("provider")
+        .and_then(|n| read::word(n, "provider", PROVIDER_WORDS, d));
+    let preset = provider.map(Provider::preset);
+    let mut preset_filled = Vec::new();
+    let host = match (f.get("host"), preset) {
+        (Some(n), _) => read::text(n, d),
+        (None, Some(p)) => {
+            preset_filled.push("host");
+            Some(Spanned {
+                pos,
+                value: p.host.to_string(),
+            })
+        }
+        // Not known whether it would have been: no hint then.
+        (None, None) if f.get("provider").is_some() => None,
+        (None, None) => {
+            d.push(Diagnostic::new(pos, "missing key \"host\"").hint(format!(
+                "or set provider: {}",
+                read::either(&PROVIDER_WORDS.iter().map(|(w, _)| *w).collect::<Vec<_>>())
+            )));
+            None
+        }
+    };
     let username = f.require("username", d).and_then(|n| read::text(n, d));
     let tls_node = f.get("tls");
-    let tls = tls_node
-        .and_then(|n| read::word(n, "tls", TLS_WORDS, d))
-        .unwrap_or(Tls::Implicit);
+    let tls = match (tls_node, preset) {
+        (Some(n), _) => read::word(n, "tls", TLS_WORDS, d).unwrap_or(Tls::Implicit),
+        (None, Some(p)) => {
+            preset_filled.push("tls");
+            p.tls
+        }
+        (None, None) => Tls::Implicit,
+    };
     let flag = |key, default, d: &mut Diagnostics| {
         f.get(key)
             .and_then(|n| read::boolean(n, d))
@@ -374,6 +407,11 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
     let idle = flag("idle", true, d);
     let port = match f.get("port") {
         Some(n) => read::port(n, d).unwrap_or(0),
+        // The preset's port is for its own TLS setting.
+        None if preset.is_some_and(|p| p.tls == tls) => {
+            preset_filled.push("port");
+            preset.map_or(993, |p| p.port)
+        }
         None if tls == Tls::Implicit => 993,
         None => 143,
     };
@@ -411,13 +449,15 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
         sources.push((key, n.pos, source));
     }
     if let Some(n) = f.get("oauth2") {
-        let d = &mut cx.diags;
-        let command = read::fields(n, &["token_command"], d)
-            .and_then(|o| o.require("token_command", d))
-            .and_then(|t| read::text(t, d));
-        let source = command.map(|c| SecretSource::OAuth2 {
-            token_command: c.value,
-        });
+        let source = super::oauth::read_oauth2(n, preset.and_then(|p| p.oauth), &mut cx.diags);
+        let names_provider =
+            matches!(&n.value, Value::Map(e) if e.iter().any(|(k, _)| k.value == "provider"));
+        if matches!(source, Some(SecretSource::OAuth2Client(_)))
+            && preset.is_some_and(|p| p.oauth.is_some())
+            && !names_provider
+        {
+            preset_filled.push("oauth2 endpoints");
+        }
         sources.push(("oauth2", n.pos, source));
     }
     // The later one in the file is the one to point at.
@@ -449,7 +489,8 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
     for (_, at, s) in &sources {
         let empty = match s {
             Some(SecretSource::Command(c) | SecretSource::Env(c)) => c.trim().is_empty(),
-            Some(SecretSource::OAuth2 { token_command }) => token_command.trim().is_empty(),
+            // Reported by `read_oauth2`.
+            Some(SecretSource::OAuth2 { .. } | SecretSource::OAuth2Client(_)) => false,
             Some(SecretSource::File(_)) | None => false,
         };
         if empty {
@@ -482,6 +523,13 @@ fn account(cx: &mut Ctx, name: &Spanned<String>, node: &Node, base: &Path) -> Op
         ca_file,
         username: username?.value,
         secret: secret?,
+        provider,
+        preset_filled: {
+            // In the order the keys are written in the docs.
+            let order = ["host", "port", "tls", "oauth2 endpoints"];
+            preset_filled.sort_by_key(|k| order.iter().position(|o| o == k));
+            preset_filled
+        },
         allow_plaintext,
         create_folders,
         watch,

@@ -29,7 +29,8 @@ fn tls_error(host: &str, detail: impl ToString) -> ImapError {
 }
 
 /// System trust roots plus the account's `ca_file`; TLS 1.2 or 1.3; ring.
-fn tls_config(host: &str, ca_file: Option<&Path>) -> Result<ClientConfig, ImapError> {
+/// Also the OAuth2 endpoints' (`oauth::http`): one trust store for both.
+pub(crate) fn tls_config(host: &str, ca_file: Option<&Path>) -> Result<ClientConfig, ImapError> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let extra: Vec<CertificateDer<'static>> = match ca_file {

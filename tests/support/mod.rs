@@ -8,6 +8,7 @@
 
 pub mod interop;
 pub mod layout;
+pub mod oauth;
 pub mod scenario;
 pub mod script;
 
@@ -425,6 +426,8 @@ impl User {
             ca_file: None,
             username: self.name.clone(),
             secret: SecretSource::Env("MAILWARDEN_TEST_PASSWORD".into()),
+            provider: None,
+            preset_filled: Vec::new(),
             allow_plaintext: false,
             create_folders: true,
             watch: vec!["INBOX".into()],

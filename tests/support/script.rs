@@ -99,14 +99,36 @@ struct Rule {
     answer: Answer,
 }
 
+/// Decides an AUTHENTICATE from its mechanism and the client's decoded
+/// response: `Ok(alive)` lets the client in, and ends the session with a
+/// BYE at the first command once `alive` says no (as servers do whose
+/// OAuth2 token has expired); `Err(text)` refuses it with
+/// `NO [AUTHENTICATIONFAILED]`.
+pub type AuthCheck = dyn Fn(&str, &str) -> Result<Option<Alive>, String> + Send + Sync;
+
+/// Whether a session's login still holds.
+pub type Alive = Box<dyn Fn() -> bool + Send + Sync>;
+
 /// What the server will do; built, then [`Script::start`]ed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Script {
     greeting: Answer,
     greeting_caps: bool,
     caps: String,
     rules: Vec<Rule>,
     folders: Vec<(String, Vec<Message>)>,
+    auth: Option<Arc<AuthCheck>>,
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Script")
+            .field("greeting", &self.greeting)
+            .field("caps", &self.caps)
+            .field("rules", &self.rules)
+            .field("auth", &self.auth.is_some())
+            .finish()
+    }
 }
 
 /// Capabilities of the fake server: LOGIN (no AUTH=PLAIN), MOVE and
@@ -129,6 +151,7 @@ impl Script {
             greeting_caps: true,
             caps: CAPS.into(),
             rules: Vec::new(),
+            auth: None,
             folders: vec![
                 (
                     "INBOX".into(),
@@ -183,6 +206,16 @@ impl Script {
         self
     }
 
+    /// AUTHENTICATE responses are judged by `check` (by default every one
+    /// is let in).
+    pub fn check_auth(
+        mut self,
+        check: impl Fn(&str, &str) -> Result<Option<Alive>, String> + Send + Sync + 'static,
+    ) -> Script {
+        self.auth = Some(Arc::new(check));
+        self
+    }
+
     /// A folder and its messages, replacing one of the same name.
     pub fn folder(mut self, name: &str, messages: Vec<Message>) -> Script {
         self.folders.retain(|(n, _)| n != name);
@@ -233,6 +266,20 @@ struct Shared {
     uses: HashMap<String, usize>,
     commands: Vec<String>,
     connections: Vec<Instant>,
+    /// Each AUTHENTICATE: when, the mechanism, the decoded response, and
+    /// whether it was let in.
+    logins: Vec<Login>,
+    /// Sessions ended because their login had expired.
+    expired: usize,
+}
+
+/// One AUTHENTICATE as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub at: Instant,
+    pub mechanism: String,
+    pub response: String,
+    pub accepted: bool,
 }
 
 /// A running scripted server.
@@ -257,6 +304,16 @@ impl Server {
             .get(&verb.to_ascii_uppercase())
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Every AUTHENTICATE, in order.
+    pub fn logins(&self) -> Vec<Login> {
+        self.log.lock().unwrap().logins.clone()
+    }
+
+    /// How many sessions were ended because their login had expired.
+    pub fn expired(&self) -> usize {
+        self.log.lock().unwrap().expired
     }
 
     /// When each connection was accepted.
@@ -313,6 +370,10 @@ struct Conn {
     /// The tag of an AUTHENTICATE waiting for the client's response, or of
     /// an IDLE waiting for DONE.
     pending: Option<(String, &'static str)>,
+    /// The mechanism of that AUTHENTICATE.
+    mechanism: String,
+    /// Whether the login of this session still holds.
+    alive: Option<Alive>,
 }
 
 async fn serve(sock: tokio::net::TcpStream, script: Arc<Script>, shared: Arc<Mutex<Shared>>) {
@@ -351,13 +412,40 @@ async fn serve(sock: tokio::net::TcpStream, script: Arc<Script>, shared: Arc<Mut
             }
         };
         let (tag, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        if conn.alive.as_ref().is_some_and(|alive| !alive()) {
+            shared.lock().unwrap().expired += 1;
+            let _ = w
+                .write_all(b"* BYE [UNAVAILABLE] the session's access token has expired\r\n")
+                .await;
+            return;
+        }
         if let Some((pending, what)) = conn.pending.take() {
             // The client's SASL response, or the DONE that ends IDLE.
             shared.lock().unwrap().commands.push(line.clone());
             if conn.silent {
                 continue;
             }
-            let text = format!("{pending} OK {what} done\r\n");
+            let mut text = format!("{pending} OK {what} done\r\n");
+            if what == "AUTHENTICATE"
+                && let Some(check) = &script.auth
+            {
+                use base64::Engine as _;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(line.trim())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let verdict = check(&conn.mechanism, &decoded);
+                shared.lock().unwrap().logins.push(Login {
+                    at: Instant::now(),
+                    mechanism: conn.mechanism.clone(),
+                    response: decoded,
+                    accepted: verdict.is_ok(),
+                });
+                match verdict {
+                    Ok(alive) => conn.alive = alive,
+                    Err(why) => text = format!("{pending} NO [AUTHENTICATIONFAILED] {why}\r\n"),
+                }
+            }
             if w.write_all(text.as_bytes()).await.is_err() {
                 return;
             }
@@ -555,6 +643,7 @@ fn normal(
             if args.split(' ').nth(1).is_some() {
                 (out, ok("logged in"))
             } else {
+                conn.mechanism = args.trim().to_ascii_uppercase();
                 conn.pending = Some((tag.to_string(), "AUTHENTICATE"));
                 ("+ \r\n".into(), String::new())
             }

@@ -378,3 +378,57 @@ async fn undo_killed_after_each_journal_write() {
         undo_killed_then_finished(ip, fault).await;
     }
 }
+
+/// A server that ends the connection under every UID MOVE of more than 200
+/// UIDs (as Dovecot's imap process, out of memory on a large Maildir,
+/// does): `run` reconnects, settles the journal and goes on with commands
+/// half as long until they pass, and ends with every message moved once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_dies_under_long_commands_gets_shorter_ones() {
+    let user = server().user();
+    let msgs: Vec<Vec<u8>> = (0..700)
+        .map(|i| {
+            let from = if i % 7 == 3 {
+                "friend@example.net"
+            } else {
+                "n@github.com"
+            };
+            mail(&format!("m{i}@x"), from)
+        })
+        .collect();
+    user.deliver_many("INBOX", &msgs);
+    let before = user.snapshot().await;
+    assert_eq!(total(&before), 700);
+    let proxy = Proxy::start(FULL, Cut::Longer("UID MOVE", 200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
+    let cfg = config_with(&user, dir.path(), proxy.port, rules);
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("rules:\n", "    max_actions: unlimited\nrules:\n"),
+    )
+    .unwrap();
+    let o = user.mailwarden(&["run"], &cfg);
+    let (out, err) = text(&o);
+    assert!(
+        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst),
+        "{err}"
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    // 600 UIDs, then 300, then 150 per command.
+    assert_eq!(err.matches("going on with at most").count(), 2, "{err}");
+    assert!(
+        err.contains("going on with at most 150 per command"),
+        "{err}"
+    );
+    assert!(out.contains("moved 600 messages to Notifications"), "{out}");
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 700, "{after:?}");
+    assert_eq!(after["Notifications"].len(), 600);
+    assert_eq!(after["INBOX"].len(), 100);
+    let log = user.mailwarden_bare(&["log", "--format", "json"]);
+    let text_log = String::from_utf8_lossy(&log.stdout);
+    assert!(!text_log.contains("\"intended\""), "{text_log}");
+}

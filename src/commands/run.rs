@@ -90,6 +90,33 @@ fn lost_line(account: &str, e: &ImapError, current: Unfinished, left: &[FolderPa
     format!("mailwarden: account {account}: {e}{rest}; run again")
 }
 
+/// A connection lost under a command of at least this many UIDs is taken
+/// for a server that could not digest it, and the pass goes on with
+/// commands half as long, up to [`MAX_RESUMES`] times. A cut under a
+/// shorter command is a fault of the network or the server, reported for
+/// the next run to settle.
+const MIN_RESUMED: usize = 128;
+const MAX_RESUMES: usize = 4;
+
+/// A new session for `account` after one was lost: at most `cap` UIDs per
+/// command, folders read again, and what the lost one left unfinished
+/// settled from the journal.
+async fn reopen(
+    account: &Account,
+    state: &State,
+    cap: usize,
+) -> Result<(crate::imap::Session, Folders), String> {
+    let mut session = open_session(account).await.map_err(|e| e.to_string())?;
+    session.cap_uids(cap);
+    let folders = Folders::load(&mut session)
+        .await
+        .map_err(|e| e.to_string())?;
+    reconcile(&mut session, state, &account.name)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((session, folders))
+}
+
 /// `rule "A": 3 messages, rule "B": 1 message`.
 fn rule_counts(per_rule: &[(String, usize)]) -> String {
     per_rule
@@ -268,7 +295,7 @@ pub async fn run_account(
             }
             continue;
         };
-        let carried = carry_out(
+        let mut carried = carry_out(
             &mut session,
             &mut folders,
             account,
@@ -284,6 +311,52 @@ pub async fn run_account(
             },
         )
         .await;
+        // A server that closes the connection under a long command (an
+        // imap process out of memory on a large Maildir) gets shorter ones
+        // on a new session: the journal settles what the cut one left
+        // unfinished, and the mailbox is read again, so nothing is done
+        // twice.
+        let mut resumed = 0;
+        while let Err(Interrupted {
+            error: ExecError::Imap(e),
+            ..
+        }) = &carried
+        {
+            let sent = session.last_uids();
+            if !e.ends_session() || sent < MIN_RESUMED || resumed == MAX_RESUMES {
+                break;
+            }
+            resumed += 1;
+            let cap = sent / 2;
+            crate::say!(
+                "mailwarden: account {}: {e} (a command of {}); going on with at most {cap} per command",
+                account.name,
+                messages(sent)
+            );
+            match reopen(account, state, cap).await {
+                Ok((s, f)) => (session, folders) = (s, f),
+                Err(why) => {
+                    crate::say!("mailwarden: account {}: {why}", account.name);
+                    break;
+                }
+            }
+            carried = carry_out(
+                &mut session,
+                &mut folders,
+                account,
+                &source,
+                options,
+                &mut seen,
+                state,
+                !args.no_limit,
+                Telling {
+                    out,
+                    json,
+                    carried: None,
+                },
+            )
+            .await;
+        }
         match carried {
             Ok(Carried::Done(failed)) => result.failed_messages += failed,
             // A pass that would act on more than the account allows stops

@@ -321,6 +321,20 @@ pub enum Command<'a> {
     },
 }
 
+impl Command<'_> {
+    /// How many UIDs the command names, for one that acts on a UID set.
+    pub fn uid_count(&self) -> usize {
+        match self {
+            Command::UidFetch { uids, .. }
+            | Command::UidStore { uids, .. }
+            | Command::UidCopy { uids, .. }
+            | Command::UidMove { uids, .. }
+            | Command::UidExpunge(uids) => uids.len(),
+            _ => 0,
+        }
+    }
+}
+
 /// A command as written: text, and literals where a value needs one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {

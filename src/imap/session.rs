@@ -164,6 +164,11 @@ pub struct Session {
     bye: Option<String>,
     /// [`MAX_IGNORED`]; smaller in tests.
     max_ignored: usize,
+    /// The most UIDs one command carries, once a server has shown it
+    /// cannot take a full line of them ([`Session::cap_uids`]).
+    uid_cap: Option<usize>,
+    /// How many UIDs the latest command sent named.
+    last_uids: usize,
 }
 
 impl std::fmt::Debug for Session {
@@ -189,6 +194,8 @@ impl Session {
             new_mail: false,
             bye: None,
             max_ignored: MAX_IGNORED,
+            uid_cap: None,
+            last_uids: 0,
         }
     }
 
@@ -216,6 +223,20 @@ impl Session {
 
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    /// How many UIDs the latest command sent named: after a session
+    /// ended under a command, how long that command was.
+    pub fn last_uids(&self) -> usize {
+        self.last_uids
+    }
+
+    /// Sends at most `n` UIDs in one command from now on: for a server
+    /// that closed the connection under a long command (Dovecot's imap
+    /// process can run out of memory moving thousands of messages out of a
+    /// large Maildir).
+    pub fn cap_uids(&mut self, n: usize) {
+        self.uid_cap = Some(n.max(1));
     }
 
     pub fn has(&self, c: Capability) -> bool {
@@ -330,6 +351,7 @@ impl Session {
         mut on: impl FnMut(Untagged) -> Heed,
     ) -> Result<Done, ImapError> {
         let request = cmd.render()?;
+        self.last_uids = cmd.uid_count();
         let tag = format!("m{}", self.next_tag);
         self.next_tag += 1;
         let name = cmd.name();
@@ -678,10 +700,12 @@ impl Session {
         key: &SearchKey,
     ) -> Result<UidSet, ImapError> {
         let with = |set: &UidSet| SearchKey::And(vec![SearchKey::Uid(set.clone()), key.clone()]);
-        let keys: Vec<SearchKey> = chunks(uids, |set| with(set).render().map(|s| s.len() + 11))?
-            .iter()
-            .map(with)
-            .collect();
+        let keys: Vec<SearchKey> = chunks(uids, self.uid_cap, |set| {
+            with(set).render().map(|s| s.len() + 11)
+        })?
+        .iter()
+        .map(with)
+        .collect();
         self.searches(keys).await
     }
 
@@ -730,7 +754,7 @@ impl Session {
         // Not sized by `uids` up front: those may be a server's SEARCH
         // answer, far larger than what it then answers for.
         let mut answered: Vec<Uid> = Vec::new();
-        let sets = chunks(uids, |set| {
+        let sets = chunks(uids, self.uid_cap, |set| {
             Command::UidFetch { uids: set, items }
                 .render()
                 .map(|r| request_len(&r))
@@ -785,7 +809,7 @@ impl Session {
         flags: &[Flag],
     ) -> Result<UidSet, ImapError> {
         let mut answered = Vec::new();
-        for set in chunks(uids, |set| {
+        for set in chunks(uids, self.uid_cap, |set| {
             Command::UidStore {
                 uids: set,
                 mode,
@@ -837,7 +861,7 @@ impl Session {
         }
         let mut pairs = Some(Vec::new());
         let mut target_validity = None;
-        for set in chunks(uids, |set| {
+        for set in chunks(uids, self.uid_cap, |set| {
             make(set, to, moving).render().map(|r| request_len(&r))
         })? {
             let mut found = None;
@@ -880,7 +904,7 @@ impl Session {
     /// RFC 4315 UID EXPUNGE: removes exactly these UIDs, never other
     /// messages marked \Deleted by someone else. Only with UIDPLUS.
     pub async fn expunge(&mut self, uids: &UidSet) -> Result<(), ImapError> {
-        for set in chunks(uids, |set| {
+        for set in chunks(uids, self.uid_cap, |set| {
             Command::UidExpunge(set).render().map(|r| request_len(&r))
         })? {
             let mut expunged = 0;
@@ -1082,6 +1106,7 @@ fn request_len(r: &super::command::Request) -> usize {
 /// (docs/performance.md).
 pub(crate) fn chunks(
     uids: &UidSet,
+    cap: Option<usize>,
     len_with: impl Fn(&UidSet) -> Result<usize, EncodeError>,
 ) -> Result<Vec<UidSet>, EncodeError> {
     if uids.is_empty() {
@@ -1091,7 +1116,7 @@ pub(crate) fn chunks(
     // A line whose other text alone fills the budget still gets some room,
     // so that every UID is sent; servers accept far longer lines.
     let room = MAX_LINE.saturating_sub(rest + TAG_ROOM).max(256);
-    Ok(uids.chunks(room))
+    Ok(uids.chunks_of(room, cap.unwrap_or(usize::MAX)))
 }
 
 #[cfg(test)]
@@ -1263,7 +1288,7 @@ mod tests {
             }),
         ];
         for make in shapes {
-            let parts = chunks(&scattered, |s| Ok(make(s).len())).unwrap();
+            let parts = chunks(&scattered, None, |s| Ok(make(s).len())).unwrap();
             let lines: Vec<String> = parts.iter().map(&make).collect();
             let longest = lines.iter().map(String::len).max().unwrap();
             assert!(

@@ -127,22 +127,44 @@ impl UidSet {
     /// Splits the set so that each part, written out, is at most `max_len`
     /// characters: one command per part keeps every line short.
     pub fn chunks(&self, max_len: usize) -> Vec<UidSet> {
+        self.chunks_of(max_len, usize::MAX)
+    }
+
+    /// Like [`UidSet::chunks`], each part also holding at most `max_uids`
+    /// UIDs (at least one).
+    pub fn chunks_of(&self, max_len: usize, max_uids: usize) -> Vec<UidSet> {
+        let max_uids = max_uids.max(1);
         let mut parts = Vec::new();
         let mut current: Vec<Uid> = Vec::new();
         let mut len = 0;
         for (start, end) in self.ranges() {
-            let item = if start == end {
-                digits(start)
-            } else {
-                digits(start) + 1 + digits(end)
-            };
-            let extra = if current.is_empty() { item } else { item + 1 };
-            if !current.is_empty() && len + extra > max_len {
-                parts.push(UidSet(std::mem::take(&mut current)));
-                len = 0;
+            let mut start = start;
+            loop {
+                // What of this range still fits the count.
+                let room = (max_uids - current.len()) as u32;
+                let last = end.min(start.saturating_add(room - 1));
+                let item = if start == last {
+                    digits(start)
+                } else {
+                    digits(start) + 1 + digits(last)
+                };
+                let extra = if current.is_empty() { item } else { item + 1 };
+                if !current.is_empty() && len + extra > max_len {
+                    parts.push(UidSet(std::mem::take(&mut current)));
+                    len = 0;
+                    continue;
+                }
+                len += if current.is_empty() { item } else { item + 1 };
+                current.extend((start..=last).filter_map(Uid::new));
+                if current.len() >= max_uids {
+                    parts.push(UidSet(std::mem::take(&mut current)));
+                    len = 0;
+                }
+                if last == end {
+                    break;
+                }
+                start = last + 1;
             }
-            len += if current.is_empty() { item } else { item + 1 };
-            current.extend((start..=end).filter_map(Uid::new));
         }
         if !current.is_empty() {
             parts.push(UidSet(current));
@@ -405,6 +427,33 @@ pub(crate) fn uid(n: u32) -> Uid {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunks_respect_both_the_line_and_the_count() {
+        let set = |v: &[u32]| UidSet::new(v.iter().filter_map(|&n| Uid::new(n)));
+        let all = set(&(1..=10).chain([20, 22, 24]).collect::<Vec<_>>());
+        let shown = |parts: Vec<UidSet>| parts.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shown(all.chunks_of(1000, 4)),
+            ["1:4", "5:8", "9:10,20,22", "24"]
+        );
+        assert_eq!(shown(all.chunks_of(1000, 100)), ["1:10,20,22,24"]);
+        assert_eq!(shown(all.chunks_of(8, 100)), ["1:10,20", "22,24"]);
+        assert_eq!(
+            shown(all.chunks_of(8, 3)),
+            ["1:3", "4:6", "7:9", "10,20,22", "24"]
+        );
+        assert_eq!(shown(all.chunks_of(1000, 0)).len(), 13);
+        // Nothing lost, nothing twice, in order.
+        for (len, n) in [(4, 1), (8, 2), (5, 7), (1000, 13)] {
+            let joined: Vec<Uid> = all
+                .chunks_of(len, n)
+                .iter()
+                .flat_map(|p| p.iter())
+                .collect();
+            assert_eq!(joined, all.iter().collect::<Vec<_>>(), "{len} {n}");
+        }
+    }
+
     use super::*;
 
     fn set(v: &[u32]) -> UidSet {

@@ -635,6 +635,29 @@ pub enum Cut {
     Garble(&'static str, &'static str),
     /// Not a cut: everything passes (see [`Proxy::with_hook`]).
     Never,
+    /// On every connection, a command starting with `.0` (`UID MOVE`) whose
+    /// UID set names more than `.1` UIDs: the connection ends before the
+    /// server sees it, as a server whose process ran out of memory under a
+    /// long command ends it.
+    Longer(&'static str, usize),
+}
+
+/// How many UIDs the set that follows `verb ` in a command line names.
+fn uids_named(rest: &str, verb: &str) -> usize {
+    let set = rest[verb.len()..]
+        .trim_start()
+        .split(' ')
+        .next()
+        .unwrap_or("");
+    set.split(',')
+        .map(|r| match r.split_once(':') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
+                a.abs_diff(b) + 1
+            }
+            None => 1,
+        })
+        .sum()
 }
 
 /// `data` with every `needle` replaced by `with`.
@@ -792,6 +815,13 @@ impl Proxy {
                                         hook(complete.clone()).await;
                                     }
                                     continue;
+                                }
+                                if let Cut::Longer(cmd, max) = cut {
+                                    let rest = complete.split_once(' ').map_or("", |(_, r)| r);
+                                    if rest.starts_with(cmd) && uids_named(rest, cmd) > max {
+                                        done_up.store(true, Ordering::SeqCst);
+                                        return;
+                                    }
                                 }
                                 if armed && !done_up.load(Ordering::SeqCst) {
                                     let mut words = complete.trim_end().splitn(2, ' ');

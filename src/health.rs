@@ -74,6 +74,12 @@ impl Heartbeat {
         self.expect_within(d + SLACK);
     }
 
+    /// Waiting for a turn that depends on other tasks' progress (a login
+    /// slot), which their own heartbeats watch.
+    pub fn queued(&self) {
+        self.deadline.store(u64::MAX, Ordering::Relaxed);
+    }
+
     /// Nothing more is expected of the task (it ended, or it waits for
     /// the user).
     pub fn done(&self) {
@@ -154,6 +160,10 @@ pub struct Health {
     /// Bumped on every change the summary may show.
     changed: tokio::sync::watch::Sender<u64>,
 }
+
+/// Up to this many accounts, the summary names each; beyond, only (this
+/// many of) those not connected.
+const SUMMARY_NAMES: usize = 8;
 
 /// How often an unchanged pass is written to the state file.
 const PASS_WRITE_EVERY: Duration = Duration::from_secs(60);
@@ -384,9 +394,20 @@ impl Health {
             .values()
             .filter(|e| e.status.state == "connected")
             .count();
+        // With many accounts, the line names only those not connected, and
+        // a few of them: systemd keeps a short status.
+        let many = map.len() > SUMMARY_NAMES;
         let mut parts = Vec::new();
+        let mut left_out = 0;
         for e in map.values() {
             let s = &e.status;
+            if many && s.state == "connected" {
+                continue;
+            }
+            if parts.len() == SUMMARY_NAMES {
+                left_out += 1;
+                continue;
+            }
             let mut part = format!("{}: {}", s.account, s.state);
             if s.state == "connected"
                 && let Some(mode) = &s.mode
@@ -404,12 +425,19 @@ impl Health {
             }
             parts.push(part);
         }
-        format!(
-            "{connected} of {} account{} connected; {}",
+        if left_out > 0 {
+            parts.push(format!("{left_out} more not connected"));
+        }
+        let mut line = format!(
+            "{connected} of {} account{} connected",
             map.len(),
             if map.len() == 1 { "" } else { "s" },
-            parts.join("; ")
-        )
+        );
+        if !parts.is_empty() {
+            line.push_str("; ");
+            line.push_str(&parts.join("; "));
+        }
+        line
     }
 }
 
@@ -444,6 +472,35 @@ mod tests {
         .await;
         assert_eq!(mine.overdue(), None);
         assert!(other.overdue().is_some());
+    }
+
+    #[test]
+    fn with_many_accounts_the_summary_names_a_few_not_connected() {
+        let dir = tempfile::tempdir().unwrap();
+        let health = Health::new(Arc::new(State::open(&dir.path().join("s.db")).unwrap()));
+        let names: Vec<(String, Duration)> = (0..1000)
+            .map(|n| (format!("a{n:04}"), Duration::from_secs(60)))
+            .collect();
+        health.begin(&names);
+        for (n, (name, _)) in names.iter().enumerate() {
+            if n % 100 == 0 {
+                health.failed(name, "connect", "NO [LIMIT] too many");
+            } else {
+                health.connected(name, Mode::Idle);
+            }
+        }
+        assert_eq!(
+            health.summary(),
+            "990 of 1000 accounts connected; a0000: disconnected (NO [LIMIT] too many); \
+             a0100: disconnected (NO [LIMIT] too many); a0200: disconnected (NO [LIMIT] too many); \
+             a0300: disconnected (NO [LIMIT] too many); a0400: disconnected (NO [LIMIT] too many); \
+             a0500: disconnected (NO [LIMIT] too many); a0600: disconnected (NO [LIMIT] too many); \
+             a0700: disconnected (NO [LIMIT] too many); 2 more not connected"
+        );
+        for (name, _) in names.iter().step_by(100) {
+            health.connected(name, Mode::Idle);
+        }
+        assert_eq!(health.summary(), "1000 of 1000 accounts connected");
     }
 
     #[test]

@@ -624,3 +624,107 @@ async fn the_journal_is_pruned_beside_a_running_watch() {
     );
     assert_eq!(daemon.stop(), Some(0));
 }
+
+/// Accounts refused by the server's limit, in one `watch` process:
+/// Dovecot takes ten sessions of a user from one address
+/// (`mail_max_userip_connections`) and the test holds all ten, so each of
+/// the daemon's four accounts is refused with `NO [LIMIT]`. Each says so
+/// once, then retries quietly with growing pauses (debug lines only).
+/// When the test lets nine sessions go, every account gets in, says it is
+/// connected again, and sorts its own mail; SIGTERM ends the whole process
+/// cleanly. Nothing is lost or duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_refused_by_the_server_limit_retry_quietly_then_get_in() {
+    const ACCOUNTS: usize = 4;
+    let user = server().user();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = String::from("version: 1\naccounts:\n");
+    let mut rules = String::from("rules:\n");
+    for n in 1..=ACCOUNTS {
+        cfg.push_str(&format!(
+            "  a{n}:\n    host: \"{FULL}\"\n    port: {}\n    tls: none\n    username: {}\n    password_env: MAILWARDEN_TEST_PASSWORD\n",
+            server().plain_port,
+            user.name
+        ));
+        rules.push_str(&format!(
+            "  - name: r{n}\n    account: a{n}\n    match: {{ from: s{n}@example.org }}\n    actions: [move: F{n}]\n"
+        ));
+    }
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, format!("{cfg}{rules}")).unwrap();
+    for n in 1..=ACCOUNTS {
+        user.deliver(
+            "INBOX",
+            &mail(
+                &format!("m{n}@x"),
+                &format!("From: s{n}@example.org\r\nSubject: for a{n}"),
+            ),
+        )
+        .await;
+    }
+    // Dovecot's limit, all taken by the test.
+    let mut probe = user.conn(FULL).await;
+    let mut fillers = Vec::new();
+    for _ in 0..9 {
+        fillers.push(user.conn(FULL).await);
+    }
+    let daemon = Daemon::start(&user, &path);
+    // Lines about an account, at a level.
+    let lines = |account: &str, level: &str| -> usize {
+        daemon
+            .log()
+            .lines()
+            .filter(|l| {
+                let field = format!("account={account}");
+                l.split_whitespace().any(|w| w == field) && l.contains(level)
+            })
+            .count()
+    };
+    let accounts: Vec<String> = (1..=ACCOUNTS).map(|n| format!("a{n}")).collect();
+    // Three attempts each (pauses of 1 and 2 s, and up to a quarter more):
+    // one error line, then quiet ones.
+    let retried = eventually(Duration::from_secs(20), || async {
+        accounts.iter().all(|a| lines(a, " DEBUG ") >= 2)
+    })
+    .await;
+    assert!(retried, "{}", daemon.log());
+    assert!(daemon.log_has("[LIMIT]"), "{}", daemon.log());
+    for a in &accounts {
+        assert_eq!(
+            lines(a, " ERROR ") + lines(a, " WARN "),
+            1,
+            "{a} is refused at every retry, and said so once:\n{}",
+            daemon.log()
+        );
+    }
+    let before = support::snapshot_with(&mut probe).await;
+    assert_eq!(before["INBOX"].len(), ACCOUNTS, "{}", daemon.log());
+    for f in fillers {
+        f.logout().await;
+    }
+    // The next retry (after 4 or 8 s) gets in.
+    let mut sorted = 0;
+    for _ in 0..300 {
+        let s = support::snapshot_with(&mut probe).await;
+        sorted = (1..=ACCOUNTS)
+            .filter(|n| s.get(&format!("F{n}")).is_some_and(|m| m.len() == 1))
+            .count();
+        if sorted == ACCOUNTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sorted, ACCOUNTS, "{}", daemon.log());
+    let told = eventually(Duration::from_secs(5), || async {
+        accounts
+            .iter()
+            .all(|a| lines(a, "connected again, after") == 1)
+    })
+    .await;
+    assert!(told, "{}", daemon.log());
+    assert_eq!(daemon.stop(), Some(0));
+    let after = support::snapshot_with(&mut probe).await;
+    probe.logout().await;
+    assert_eq!(total(&after), ACCOUNTS, "nothing lost or duplicated");
+    assert!(after["INBOX"].is_empty());
+}

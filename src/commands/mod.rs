@@ -4,6 +4,7 @@ pub mod auth;
 pub mod check;
 pub mod import;
 pub mod log;
+pub mod pace;
 pub mod run;
 pub mod status;
 pub mod test;

@@ -35,6 +35,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::pace::{Pacer, Say, Spell};
 use crate::cli::{ConfigArg, Outcome};
 use crate::config::{self, Account, Config};
 use crate::duplicates::Seen;
@@ -81,6 +82,23 @@ impl Backoff {
 
     fn reset(&mut self) {
         self.0 = BACKOFF_MIN;
+    }
+}
+
+/// Logs a failure to connect, or a connection lost, as loudly as `spell`
+/// says: the same failure over and over is said once (and once an hour
+/// while it goes on), not at every retry.
+fn complain(spell: &mut Spell, account: &str, what: &str, error: &str, retry_in: Duration) {
+    match spell.failed(&format!("{what}: {error}")) {
+        Say::Loud => tracing::error!(account = %account, error, ?retry_in, "{what}"),
+        Say::Quiet => tracing::debug!(account = %account, error, ?retry_in, "{what}"),
+        Say::Reminder { attempts, since } => tracing::warn!(
+            account = %account,
+            error,
+            ?retry_in,
+            "{what} (still, after {attempts} attempts over {} min)",
+            since.as_secs() / 60
+        ),
     }
 }
 
@@ -294,6 +312,7 @@ async fn account_loop(
     state: Arc<State>,
     health: Arc<Health>,
     heartbeat: Arc<Heartbeat>,
+    pacer: Arc<Pacer>,
     mut stop: watch::Receiver<bool>,
 ) {
     let all = mailboxes_of(&config, &account.name, None);
@@ -328,6 +347,8 @@ async fn account_loop(
         }
     };
     let mut backoff = Backoff(BACKOFF_MIN);
+    // Failures since the last pass that went through, for the log.
+    let mut spell = Spell::default();
     let mut next_sweep = Instant::now();
     // Until the first full pass has been carried out in this process.
     let mut first_pass = true;
@@ -343,19 +364,25 @@ async fn account_loop(
         if *stop.borrow() {
             return;
         }
-        // A secret helper, then connecting and logging in: each has the
-        // account's timeout.
-        heartbeat.expect_within(account.timeout * 3 + Duration::from_secs(30));
+        // Waiting for a turn behind other accounts' logins is not being
+        // stuck: theirs are watched by their own heartbeats.
+        heartbeat.queued();
         // Logging in (and a secret helper) may wait; a stop does not.
         let opened = tokio::select! {
-            r = super::open_session_with(&account, &mut tokens) => r,
+            r = async {
+                let _turn = pacer.turn().await;
+                // A secret helper, then connecting and logging in: each has
+                // the account's timeout.
+                heartbeat.expect_within(account.timeout * 3 + Duration::from_secs(30));
+                super::open_session_with(&account, &mut tokens).await
+            } => r,
             _ = stop.changed() => return,
         };
         let (mut session, renew_at) = match opened {
             Ok(o) => (o.session, o.renew_at.map(Instant::from_std)),
             Err(e) => {
                 let wait = backoff.next();
-                tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "{}", e.what());
+                complain(&mut spell, &account.name, e.what(), &e.to_string(), wait);
                 let kind = match e {
                     super::OpenError::Secret(_) => "secret",
                     super::OpenError::OAuth(_) => "oauth",
@@ -369,7 +396,13 @@ async fn account_loop(
             }
         };
         heartbeat.working();
-        tracing::info!(account = %account.name, "connected");
+        if spell.failing() {
+            // Said once the first pass goes through: a server that takes
+            // the login and then ends the session is still failing.
+            tracing::debug!(account = %account.name, "connected");
+        } else {
+            tracing::info!(account = %account.name, "connected");
+        }
         let idles = account.idle
             && session.has(crate::imap::types::Capability::Idle)
             && !watched.is_empty();
@@ -428,6 +461,14 @@ async fn account_loop(
                 )
                 .await?;
                 backoff.reset();
+                if let Some((attempts, over)) = spell.ended() {
+                    tracing::info!(
+                        account = %account.name,
+                        "connected again, after {attempts} failed attempt{} over {} s",
+                        if attempts == 1 { "" } else { "s" },
+                        over.as_secs()
+                    );
+                }
                 if *stop.borrow() {
                     return Ok(());
                 }
@@ -494,7 +535,13 @@ async fn account_loop(
             }
             Err(Stopped::Lost(e)) => {
                 let wait = backoff.next();
-                tracing::error!(account = %account.name, error = %e, retry_in = ?wait, "connection lost or refused; reconnecting");
+                complain(
+                    &mut spell,
+                    &account.name,
+                    "connection lost or refused; reconnecting",
+                    &e,
+                    wait,
+                );
                 health.failed(&account.name, "connection_lost", &e);
                 if pause(wait, &mut stop).await {
                     return;
@@ -584,6 +631,8 @@ pub async fn run_with(
 ) -> Outcome {
     let mut config = Arc::new(config);
     let health = Health::new(state.clone());
+    // One for the process: a reload's logins are paced with the rest.
+    let pacer = Arc::new(Pacer::default());
     let mut changes = health.subscribe();
     let mut ticks = tokio::time::interval(tick_every(notifier.watchdog()));
     let mut ready = false;
@@ -612,6 +661,7 @@ pub async fn run_with(
                         state.clone(),
                         health.clone(),
                         beat,
+                        pacer.clone(),
                         stop_rx.clone(),
                     ),
                 ))
@@ -709,12 +759,50 @@ fn os_signals() -> std::io::Result<tokio::sync::mpsc::Receiver<Signal>> {
     Ok(rx)
 }
 
+/// Each account holds a socket; past about a thousand accounts that is
+/// more than the usual soft limit of 1,024 open files. The soft limit is
+/// raised to the hard one (as systemd advises services to do for
+/// themselves, see `systemd.exec(5)`, LimitNOFILE=), and the user is told
+/// when even that is short.
+fn open_files_for(accounts: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    // Sockets, the state file with its WAL, standard streams, a secret
+    // helper's pipes, the metrics listener: a margin above one per account.
+    let need = accounts as u64 + 64;
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(soft), hard) = (limit.current, limit.maximum) else {
+        return;
+    };
+    if soft >= need {
+        return;
+    }
+    let raised = hard.map_or(need, |h| h.min(need));
+    if raised > soft
+        && let Err(e) = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(raised),
+                maximum: hard,
+            },
+        )
+    {
+        tracing::warn!("cannot raise the open-files limit from {soft}: {e}");
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if now < need {
+        tracing::warn!(
+            "{accounts} accounts need about {need} open files, and the limit is {now}: raise it (ulimit -n, or LimitNOFILE= in the systemd unit)"
+        );
+    }
+}
+
 pub fn execute_command(args: &WatchArgs) -> Outcome {
     let path = args.config.resolve();
     let config = match super::load_config(&path) {
         Ok(c) => c,
         Err(outcome) => return outcome,
     };
+    open_files_for(config.accounts.len());
     let state = match super::open_state(args.state.as_ref()) {
         Ok(s) => Arc::new(s),
         Err(outcome) => return outcome,

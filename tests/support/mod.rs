@@ -47,6 +47,30 @@ pub struct Dovecot {
 }
 
 static SERVER: LazyLock<Dovecot> = LazyLock::new(Dovecot::start);
+static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How this binary's Dovecot is made, where the defaults do not serve (a
+/// benchmark with a thousand sessions).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Users made up front (each also as a `dot` user).
+    pub users: u32,
+    /// Configuration added at the end of Dovecot's.
+    pub extra: String,
+}
+
+/// Sets up this binary's Dovecot; before its first use only.
+pub fn configure(settings: Settings) {
+    assert!(
+        SETTINGS.set(settings).is_ok() && !STARTED.load(Ordering::SeqCst),
+        "configure() comes before the server's first use, once"
+    );
+}
+
+fn users() -> u32 {
+    SETTINGS.get().map_or(USERS, |s| s.users)
+}
 static NEXT_USER: AtomicU32 = AtomicU32::new(1);
 
 pub fn server() -> &'static Dovecot {
@@ -83,6 +107,7 @@ const BARE_CAPS: &str =
 
 impl Dovecot {
     fn start() -> Dovecot {
+        STARTED.store(true, Ordering::SeqCst);
         let binary = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -118,7 +143,7 @@ impl Dovecot {
         // Cyrus do: personal folders under `INBOX.`, separator `.` (userdb
         // fields override the namespace settings, the shared one too).
         let mut passwd = String::new();
-        for n in 1..=USERS {
+        for n in 1..=users() {
             for (kind, extra) in [
                 ("user", ""),
                 (
@@ -219,7 +244,8 @@ local {NO_MOVE_NO_UIDPLUS} {{
     imap_capability = {BARE_CAPS}
   }}
 }}
-"#
+{extra}"#,
+            extra = SETTINGS.get().map_or("", |s| s.extra.as_str())
         );
         let conf_path = root.join("dovecot.conf");
         std::fs::write(&conf_path, conf).unwrap();
@@ -227,7 +253,7 @@ local {NO_MOVE_NO_UIDPLUS} {{
             for p in ["home", "run"] {
                 std::os::unix::fs::chown(root.join(p), Some(uid), Some(gid)).unwrap();
             }
-            for n in 1..=USERS {
+            for n in 1..=users() {
                 for kind in ["user", "dot"] {
                     std::os::unix::fs::chown(
                         root.join("home").join(format!("{kind}{n}")),
@@ -342,7 +368,11 @@ local {NO_MOVE_NO_UIDPLUS} {{
     /// A new user with an empty mailbox set, in Dovecot's default layout.
     pub fn user(&self) -> User {
         let n = NEXT_USER.fetch_add(1, Ordering::SeqCst);
-        assert!(n <= USERS, "more than {USERS} users in one test binary");
+        assert!(
+            n <= users(),
+            "more than {} users in one test binary",
+            users()
+        );
         User {
             name: format!("user{n}"),
             password: password(n),
@@ -506,49 +536,56 @@ impl User {
     /// Every mailbox with its messages as (Message-ID, sorted flags), sorted.
     pub async fn snapshot(&self) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
         let mut c = self.conn(FULL).await;
-        let mut out = BTreeMap::new();
-        for entry in c.list_all().await.unwrap() {
-            // The shared namespace is every user's; its folders are not
-            // this user's mail.
-            if entry.has("\\Noselect")
-                || entry.has("\\NonExistent")
-                || entry.name.starts_with("Public")
-            {
-                continue;
-            }
-            let status = c
-                .open(&Mailbox::verbatim(entry.name.as_str()), Access::ReadOnly)
-                .await
-                .unwrap();
-            let mut msgs = Vec::new();
-            if status.exists > 0 {
-                let uids = c.search(&SearchKey::All).await.unwrap();
-                let items = FetchItems {
-                    header_fields: vec!["MESSAGE-ID".into()],
-                    ..FetchItems::default()
-                };
-                c.fetch(&uids, &items, |m| {
-                    let header = String::from_utf8_lossy(m.header.as_deref().unwrap_or_default())
-                        .trim()
-                        .to_string();
-                    let id = header
-                        .split_once(':')
-                        .map(|(_, v)| v.trim().to_string())
-                        .unwrap_or_default();
-                    let flags: Vec<String> =
-                        m.flags.unwrap_or_default().iter().map(Flag::imap).collect();
-                    msgs.push((id, flags));
-                })
-                .await
-                .unwrap();
-            }
-            msgs.sort();
-            out.insert(entry.name, msgs);
-        }
+        let out = snapshot_with(&mut c).await;
         c.logout().await;
         out
     }
+}
 
+/// [`User::snapshot`] over a session already open (where the server would
+/// refuse another).
+pub async fn snapshot_with(c: &mut Session) -> BTreeMap<String, Vec<(String, Vec<String>)>> {
+    let mut out = BTreeMap::new();
+    for entry in c.list_all().await.unwrap() {
+        // The shared namespace is every user's; its folders are not
+        // this user's mail.
+        if entry.has("\\Noselect") || entry.has("\\NonExistent") || entry.name.starts_with("Public")
+        {
+            continue;
+        }
+        let status = c
+            .open(&Mailbox::verbatim(entry.name.as_str()), Access::ReadOnly)
+            .await
+            .unwrap();
+        let mut msgs = Vec::new();
+        if status.exists > 0 {
+            let uids = c.search(&SearchKey::All).await.unwrap();
+            let items = FetchItems {
+                header_fields: vec!["MESSAGE-ID".into()],
+                ..FetchItems::default()
+            };
+            c.fetch(&uids, &items, |m| {
+                let header = String::from_utf8_lossy(m.header.as_deref().unwrap_or_default())
+                    .trim()
+                    .to_string();
+                let id = header
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default();
+                let flags: Vec<String> =
+                    m.flags.unwrap_or_default().iter().map(Flag::imap).collect();
+                msgs.push((id, flags));
+            })
+            .await
+            .unwrap();
+        }
+        msgs.sort();
+        out.insert(entry.name, msgs);
+    }
+    out
+}
+
+impl User {
     /// Writes a configuration for this user (plain IMAP on `ip`) with the
     /// given rules, and returns its path.
     pub fn config(&self, dir: &Path, ip: &str, extra_account: &str, rules: &str) -> PathBuf {

@@ -318,6 +318,10 @@ fn timed(cmd: Command) -> (f64, u64, String) {
         .get_envs()
         .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
         .collect();
+    let log_times = std::env::var("MAILWARDEN_BENCH_LOG").is_ok();
+    if log_times {
+        eprintln!("started {}", chrono::Utc::now().format("%H:%M:%S%.6f"));
+    }
     let out = Command::new("/usr/bin/time")
         .arg("-f")
         .arg("%e %M %U %S")
@@ -328,6 +332,9 @@ fn timed(cmd: Command) -> (f64, u64, String) {
         .envs(envs)
         .output()
         .expect("GNU time is needed: apt-get install time");
+    if log_times {
+        eprintln!("ended {}", chrono::Utc::now().format("%H:%M:%S%.6f"));
+    }
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

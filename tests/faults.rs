@@ -432,3 +432,57 @@ async fn a_server_that_dies_under_long_commands_gets_shorter_ones() {
     let text_log = String::from_utf8_lossy(&log.stdout);
     assert!(!text_log.contains("\"intended\""), "{text_log}");
 }
+
+/// The same with a move saved as `$` (RFC 5182) over several lines: the
+/// server ends the connection under `UID MOVE $` of 2,000 UIDs, and `run`
+/// goes on with 1,000 per command, each within one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_dies_under_a_long_saved_move_gets_shorter_ones() {
+    let user = server().user();
+    // Every other message moves: 2,000 single UIDs, more than one line.
+    let msgs: Vec<Vec<u8>> = (0..4000)
+        .map(|i| {
+            let from = if i % 2 == 1 {
+                "friend@example.net"
+            } else {
+                "n@github.com"
+            };
+            mail(&format!("m{i}@x"), from)
+        })
+        .collect();
+    user.deliver_many("INBOX", &msgs);
+    let proxy = Proxy::start(FULL, Cut::Longer("UID MOVE", 1500)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n";
+    let cfg = config_with(&user, dir.path(), proxy.port, rules);
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("rules:\n", "    max_actions: unlimited\nrules:\n"),
+    )
+    .unwrap();
+    let o = user.mailwarden(&["run"], &cfg);
+    let (out, err) = text(&o);
+    assert!(
+        proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst),
+        "{err}"
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert_eq!(err.matches("going on with at most").count(), 1, "{err}");
+    assert!(
+        err.contains("going on with at most 1000 per command"),
+        "{err}"
+    );
+    assert!(
+        out.contains("moved 2000 messages to Notifications"),
+        "{out}"
+    );
+    let after = user.snapshot().await;
+    assert_eq!(total(&after), 4000, "nothing lost or duplicated");
+    assert_eq!(after["Notifications"].len(), 2000);
+    assert_eq!(after["INBOX"].len(), 2000);
+    let log = user.mailwarden_bare(&["log", "--format", "json"]);
+    let text_log = String::from_utf8_lossy(&log.stdout);
+    assert!(!text_log.contains("\"intended\""), "{text_log}");
+}

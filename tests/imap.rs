@@ -93,10 +93,13 @@ async fn scattered_uid_sets_are_split_under_the_line_limit_and_lose_nothing() {
     // On the wire: tag (at most ten octets with its space), text, CRLF.
     let longest = sent.iter().map(|c| c.len()).max().unwrap();
     assert!(longest + 10 + 2 <= 8192, "a line of {longest} octets");
-    for verb in ["UID STORE", "UID MOVE"] {
-        let n = sent.iter().filter(|c| c.starts_with(verb)).count();
-        assert!(n >= 2, "{verb} sent {n} times: not split");
-    }
+    let count = |prefix: &str| sent.iter().filter(|c| c.starts_with(prefix)).count();
+    assert!(count("UID STORE") >= 2, "UID STORE not split");
+    // The move's set is saved as `$` over several lines (SEARCHRES, RFC
+    // 5182), and moved with one command.
+    assert!(count("UID SEARCH RETURN (SAVE) ") >= 2, "{sent:?}");
+    assert_eq!(count("UID MOVE "), 1, "{sent:?}");
+    assert_eq!(count("UID MOVE $ "), 1, "{sent:?}");
 
     let after = user.snapshot().await;
     assert_eq!(total(&after), 4_000, "messages lost or duplicated");
@@ -915,4 +918,69 @@ async fn a_mailbox_carried_out_in_slices_ends_as_one_carried_out_whole() {
         String::from_utf8_lossy(&o.stdout).lines().count()
     };
     assert_eq!(log(&user), log(&other));
+}
+
+/// A move whose UIDs do not fit one 8 KB line: where the server keeps
+/// search results (Dovecot has SEARCHRES), the set is saved as `$` over
+/// several short `UID SEARCH RETURN (SAVE)` lines and moved with one
+/// `UID MOVE $`; without MOVE (127.0.0.2) it is copied line by line. Both
+/// end with every message where the rules say, once, and a journal of
+/// every move done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_longer_than_a_line_is_one_command_on_a_saved_set() {
+    for ip in [FULL, support::NO_MOVE] {
+        let user = server().user();
+        // Every other message moves: 2,000 single UIDs, 2 lines' worth.
+        let msgs: Vec<Vec<u8>> = (0..4000)
+            .map(|i| {
+                let from = if i % 2 == 0 {
+                    "notifications@github.com"
+                } else {
+                    "friend@example.net"
+                };
+                format!("Message-ID: <s{i}@x>\r\nFrom: {from}\r\nSubject: s\r\n\r\nb\r\n")
+                    .into_bytes()
+            })
+            .collect();
+        user.deliver_many("INBOX", &msgs);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = user.config(
+            dir.path(),
+            ip,
+            "    max_actions: unlimited\n",
+            "  - name: GitHub\n    match: { from: { domain: github.com } }\n    actions: [move: Notifications]\n",
+        );
+        let o = user.mailwarden_logged(&["run"], &cfg, "mailwarden=debug");
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        let commands = |name: &str| {
+            err.lines()
+                .filter(|l| l.contains(&format!("done command=\"{name}\"")))
+                .count()
+        };
+        if ip == FULL {
+            assert_eq!(commands("UID MOVE"), 1, "{err}");
+            // The pre-filter SEARCH, and the saved set's lines.
+            assert!(commands("UID SEARCH") >= 3, "{err}");
+        } else {
+            assert!(commands("UID COPY") >= 2, "{err}");
+        }
+        assert!(
+            out.contains("moved 2000 messages to Notifications"),
+            "{out}"
+        );
+        let after = user.snapshot().await;
+        assert_eq!(total(&after), 4000, "nothing lost or duplicated");
+        assert_eq!(after["Notifications"].len(), 2000);
+        assert!(after["Notifications"].iter().all(|(id, _)| {
+            id.trim_matches(['<', '>', 's', '@', 'x'])
+                .parse::<u32>()
+                .unwrap()
+                % 2
+                == 0
+        }));
+        let log = user.mailwarden_bare(&["log", "--format", "json"]);
+        let log = String::from_utf8_lossy(&log.stdout);
+        assert_eq!(log.matches("\"done\"").count(), 2000, "{log}");
+    }
 }

@@ -312,6 +312,19 @@ pub enum Command<'a> {
     },
     /// RFC 4315 2.1: removes exactly these UIDs.
     UidExpunge(&'a UidSet),
+    /// RFC 5182: `UID SEARCH RETURN (SAVE) UID <set>`, which the server
+    /// keeps as `$`; with `extend`, `... OR $ UID <set>` adds to it. A set
+    /// too long for one line is so built up in several short ones.
+    SaveUids {
+        uids: &'a UidSet,
+        extend: bool,
+    },
+    /// RFC 6851 on the set saved by [`Command::SaveUids`]: `UID MOVE $
+    /// <to>`, `count` UIDs.
+    UidMoveSaved {
+        count: usize,
+        to: &'a Mailbox,
+    },
     Idle,
     Append {
         mailbox: &'a Mailbox,
@@ -329,7 +342,9 @@ impl Command<'_> {
             | Command::UidStore { uids, .. }
             | Command::UidCopy { uids, .. }
             | Command::UidMove { uids, .. }
-            | Command::UidExpunge(uids) => uids.len(),
+            | Command::UidExpunge(uids)
+            | Command::SaveUids { uids, .. } => uids.len(),
+            Command::UidMoveSaved { count, .. } => *count,
             _ => 0,
         }
     }
@@ -384,11 +399,11 @@ impl Command<'_> {
             Command::Select { .. } => "SELECT",
             Command::Create(_) => "CREATE",
             Command::Subscribe(_) => "SUBSCRIBE",
-            Command::UidSearch(_) => "UID SEARCH",
+            Command::UidSearch(_) | Command::SaveUids { .. } => "UID SEARCH",
             Command::UidFetch { .. } | Command::ChangedSince(_) => "UID FETCH",
             Command::UidStore { .. } => "UID STORE",
             Command::UidCopy { .. } => "UID COPY",
-            Command::UidMove { .. } => "UID MOVE",
+            Command::UidMove { .. } | Command::UidMoveSaved { .. } => "UID MOVE",
             Command::UidExpunge(_) => "UID EXPUNGE",
             Command::Idle => "IDLE",
             Command::Append { .. } => "APPEND",
@@ -473,6 +488,13 @@ impl Command<'_> {
             }
             Command::UidExpunge(uids) => {
                 let _ = write!(t, "UID EXPUNGE {uids}");
+            }
+            Command::SaveUids { uids, extend } => {
+                let or = if *extend { "OR $ " } else { "" };
+                let _ = write!(t, "UID SEARCH RETURN (SAVE) {or}UID {uids}");
+            }
+            Command::UidMoveSaved { to, .. } => {
+                let _ = write!(t, "UID MOVE $ {}", mailbox_arg(to)?);
             }
             Command::Append {
                 mailbox,
@@ -589,6 +611,24 @@ mod tests {
                     to: &to,
                 },
                 "UID MOVE 1:3,7 \"INBOX.Lists.rust\"",
+            ),
+            (
+                Command::SaveUids {
+                    uids: &set,
+                    extend: false,
+                },
+                "UID SEARCH RETURN (SAVE) UID 1:3,7",
+            ),
+            (
+                Command::SaveUids {
+                    uids: &set,
+                    extend: true,
+                },
+                "UID SEARCH RETURN (SAVE) OR $ UID 1:3,7",
+            ),
+            (
+                Command::UidMoveSaved { count: 4, to: &to },
+                "UID MOVE $ \"INBOX.Lists.rust\"",
             ),
             (
                 Command::UidStore {

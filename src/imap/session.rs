@@ -846,6 +846,18 @@ impl Session {
     /// server offers MOVE). The COPYUID of each command (tagged for COPY,
     /// untagged before the EXPUNGEs for MOVE, RFC 6851 4.3) says which
     /// messages went and their new UIDs.
+    ///
+    /// A set longer than one line (RFC 7162 section 4: about 8192 octets)
+    /// is split. Where the server keeps search results (SEARCHRES, RFC
+    /// 5182) and says where each message went (UIDPLUS), a move is not:
+    /// the set is built up as `$` over short `UID SEARCH RETURN (SAVE)`
+    /// lines, which cost the server an index lookup each, and moved with
+    /// one `UID MOVE $`. Every expunging command costs a Maildir server a
+    /// rewrite of the mailbox's index, so on a big mailbox one MOVE instead
+    /// of dozens is most of the time saved. The COPYUID still names each
+    /// message that went, so a message `$` missed is found still here, as
+    /// after any move. Only a move: a COPY without its own COPYUID for each
+    /// message could be taken as done when it was not.
     pub async fn transfer(
         &mut self,
         uids: &UidSet,
@@ -859,38 +871,64 @@ impl Session {
                 Command::UidCopy { uids, to }
             }
         }
+        let can_save = moving && self.has(Capability::SearchRes) && self.has(Capability::UidPlus);
+        // Sized for the longer of the two lines a set may go on.
+        let lines = chunks(uids, self.uid_cap, |set| {
+            let direct = request_len(&make(set, to, moving).render()?);
+            let saved = if can_save {
+                let save = Command::SaveUids {
+                    uids: set,
+                    extend: true,
+                };
+                request_len(&save.render()?)
+            } else {
+                0
+            };
+            Ok(direct.max(saved))
+        })?;
+        let saving = can_save && lines.len() > 1;
+        // What each command moves: one line's set, or several lines' saved
+        // as `$` (as many UIDs as the cap, if one was set, allows).
+        let mut loads: Vec<Vec<UidSet>> = Vec::new();
+        let mut in_load = 0;
+        for set in lines {
+            let cap = self.uid_cap.unwrap_or(usize::MAX);
+            match loads.last_mut() {
+                Some(load) if saving && in_load + set.len() <= cap => {
+                    in_load += set.len();
+                    load.push(set);
+                }
+                _ => {
+                    in_load = set.len();
+                    loads.push(vec![set]);
+                }
+            }
+        }
         let mut pairs = Some(Vec::new());
         let mut target_validity = None;
-        for set in chunks(uids, self.uid_cap, |set| {
-            make(set, to, moving).render().map(|r| request_len(&r))
-        })? {
-            let mut found = None;
-            // One EXPUNGE per message moved; any beyond are another
-            // client's, and count toward the flood limit.
-            let mut expunged = 0;
-            let done = self
-                .run(&make(&set, to, moving), |u| match u {
-                    Untagged::Status {
-                        code: Some(Code::CopyUid { pairs, validity }),
-                        ..
-                    } if found.is_none() => {
-                        found = Some((validity, pairs));
-                        Heed::Used
-                    }
-                    Untagged::Expunge(_) if expunged < set.len() => {
-                        expunged += 1;
-                        Heed::Used
-                    }
-                    _ => Heed::Ignored,
-                })
-                .await?;
-            if let Some(Code::CopyUid { pairs, validity }) = done.code {
-                found = Some((validity, pairs));
-            }
+        for load in loads {
+            let found = if let [set] = load.as_slice() {
+                self.transfer_one(&make(set, to, moving), set).await?
+            } else {
+                for (i, set) in load.iter().enumerate() {
+                    let save = Command::SaveUids {
+                        uids: set,
+                        extend: i > 0,
+                    };
+                    // With SAVE alone the server answers nothing but OK.
+                    self.run(&save, |_| Heed::Ignored).await?;
+                }
+                let all = UidSet::new(load.iter().flat_map(|s| s.iter()));
+                let command = Command::UidMoveSaved {
+                    count: all.len(),
+                    to,
+                };
+                self.transfer_one(&command, &all).await?
+            };
             match (&mut pairs, found) {
                 (Some(all), Some((validity, p))) => {
                     target_validity = Some(validity);
-                    all.extend(p.into_iter().filter(|(from, _)| set.contains(*from)))
+                    all.extend(p);
                 }
                 (all, _) => *all = None,
             }
@@ -899,6 +937,46 @@ impl Session {
             validity: target_validity.filter(|_| pairs.is_some()),
             pairs,
         })
+    }
+
+    /// One command of [`Session::transfer`] for `set`: the COPYUID's target
+    /// UIDVALIDITY and the pairs of `set` it names, if it came.
+    async fn transfer_one(
+        &mut self,
+        command: &Command<'_>,
+        set: &UidSet,
+    ) -> Result<Option<(UidValidity, Vec<(Uid, Uid)>)>, ImapError> {
+        let mut found = None;
+        // One EXPUNGE per message moved; any beyond are another client's,
+        // and count toward the flood limit.
+        let mut expunged = 0;
+        let done = self
+            .run(command, |u| match u {
+                Untagged::Status {
+                    code: Some(Code::CopyUid { pairs, validity }),
+                    ..
+                } if found.is_none() => {
+                    found = Some((validity, pairs));
+                    Heed::Used
+                }
+                Untagged::Expunge(_) if expunged < set.len() => {
+                    expunged += 1;
+                    Heed::Used
+                }
+                _ => Heed::Ignored,
+            })
+            .await?;
+        if let Some(Code::CopyUid { pairs, validity }) = done.code {
+            found = Some((validity, pairs));
+        }
+        Ok(found.map(|(validity, p)| {
+            (
+                validity,
+                p.into_iter()
+                    .filter(|(from, _)| set.contains(*from))
+                    .collect(),
+            )
+        }))
     }
 
     /// RFC 4315 UID EXPUNGE: removes exactly these UIDs, never other
@@ -1264,6 +1342,13 @@ mod tests {
         type Make<'a> = Box<dyn Fn(&UidSet) -> String + 'a>;
         let shapes: Vec<Make> = vec![
             Box::new(|s| Command::UidMove { uids: s, to: &to }.for_log()),
+            Box::new(|s| {
+                Command::SaveUids {
+                    uids: s,
+                    extend: true,
+                }
+                .for_log()
+            }),
             Box::new(|s| {
                 Command::UidStore {
                     uids: s,

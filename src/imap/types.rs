@@ -231,6 +231,8 @@ pub enum Capability {
     Unselect,
     /// Gmail's extensions; there `archive` means the `\All` folder.
     GmailExt1,
+    /// RFC 5182: a SEARCH result kept by the server as `$`.
+    SearchRes,
     Other(String),
 }
 
@@ -254,6 +256,7 @@ impl Capability {
             "CONDSTORE" => Capability::CondStore,
             "UNSELECT" => Capability::Unselect,
             "X-GM-EXT-1" => Capability::GmailExt1,
+            "SEARCHRES" => Capability::SearchRes,
             _ => match up.strip_prefix("AUTH=") {
                 Some(mech) => Capability::Auth(mech.to_string()),
                 None => Capability::Other(up),
@@ -282,6 +285,7 @@ impl fmt::Display for Capability {
             Capability::CondStore => "CONDSTORE",
             Capability::Unselect => "UNSELECT",
             Capability::GmailExt1 => "X-GM-EXT-1",
+            Capability::SearchRes => "SEARCHRES",
             Capability::Other(o) => o,
         };
         f.write_str(word)

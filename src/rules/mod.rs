@@ -335,51 +335,77 @@ pub struct Needs {
     pub text: bool,
 }
 
-/// Header fields every decision may read: the address and subject tests,
-/// dates, Message-ID, List-Id, and what tells the MIME structure.
-const ALWAYS_READ: [&str; 12] = [
-    "FROM",
-    "TO",
-    "CC",
-    "BCC",
-    "SENDER",
-    "REPLY-TO",
-    "SUBJECT",
-    "DATE",
-    "MESSAGE-ID",
-    "LIST-ID",
-    "MIME-VERSION",
-    "CONTENT-TYPE",
-];
+/// Header fields read whatever the rules: what the plan, the journal and
+/// the log show of a message (From, Subject) and what names it
+/// (Message-ID: the journal, duplicates).
+const ALWAYS_READ: [&str; 3] = ["FROM", "SUBJECT", "MESSAGE-ID"];
+
+/// What the MIME structure is told by, for reading a body or attachments.
+const MIME_FIELDS: [&str; 2] = ["MIME-VERSION", "CONTENT-TYPE"];
+
+impl Condition {
+    /// The header fields deciding this condition (and those inside it)
+    /// reads. Only these are fetched: a field more costs the server a cache
+    /// entry per message (Dovecot caches each field a client fetches), and
+    /// the client its parsing.
+    fn header_fields(&self, out: &mut std::collections::BTreeSet<String>) {
+        let mut add = |names: &[&str]| out.extend(names.iter().map(|n| n.to_string()));
+        match self {
+            Condition::Address(field, _) => add(match field {
+                AddressField::From => &["FROM"],
+                AddressField::To => &["TO"],
+                AddressField::Cc => &["CC"],
+                AddressField::Bcc => &["BCC"],
+                AddressField::Sender => &["SENDER"],
+                AddressField::ReplyTo => &["REPLY-TO"],
+                AddressField::Recipient => &["TO", "CC", "BCC"],
+            }),
+            Condition::Subject(_) => add(&["SUBJECT"]),
+            Condition::List(_) => add(&["LIST-ID"]),
+            Condition::SentBefore(_) | Condition::SentAfter(_) => add(&["DATE"]),
+            Condition::Body(_) => {
+                add(&MIME_FIELDS);
+                // The text is decoded as its header says.
+                add(&["CONTENT-TRANSFER-ENCODING"]);
+            }
+            Condition::Attachment(_) => add(&MIME_FIELDS),
+            Condition::Header(name, _) | Condition::AddressIn(name, _) => {
+                out.insert(name.to_ascii_uppercase());
+            }
+            Condition::Exists(names) => out.extend(names.iter().map(|n| n.to_ascii_uppercase())),
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| c.header_fields(out)),
+            Condition::Not(c) => c.header_fields(out),
+            Condition::Size { .. }
+            | Condition::OlderThan(_)
+            | Condition::NewerThan(_)
+            | Condition::ReceivedBefore(_)
+            | Condition::ReceivedAfter(_)
+            | Condition::Flag(..)
+            | Condition::Keyword(_)
+            | Condition::Duplicate => {}
+        }
+    }
+}
 
 impl Needs {
     pub fn of<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Needs {
-        fn walk(c: &Condition, out: &mut std::collections::BTreeSet<String>) {
-            match c {
-                Condition::Header(name, _) | Condition::AddressIn(name, _) => {
-                    out.insert(name.to_ascii_uppercase());
-                }
-                Condition::Exists(names) => {
-                    out.extend(names.iter().map(|n| n.to_ascii_uppercase()))
-                }
-                Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| walk(c, out)),
-                Condition::Not(c) => walk(c, out),
-                _ => {}
-            }
-        }
         let mut fields: std::collections::BTreeSet<String> =
             ALWAYS_READ.iter().map(|s| s.to_string()).collect();
         let (mut structure, mut text) = (false, false);
         for r in rules {
             for c in &r.conditions {
-                walk(c, &mut fields);
+                c.header_fields(&mut fields);
                 structure |= c.needs_structure();
                 text |= c.needs_text();
             }
-        }
-        if text {
-            // The text is decoded as its header says.
-            fields.insert("CONTENT-TRANSFER-ENCODING".into());
+            // A folder named by `{sent_year}` and the like reads Date.
+            if r.actions
+                .iter()
+                .filter_map(Action::templates)
+                .any(Template::reads_sent)
+            {
+                fields.insert("DATE".into());
+            }
         }
         Needs {
             header_fields: fields.into_iter().collect(),
@@ -713,6 +739,71 @@ pub fn describe_conditions(conds: &[Condition]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_header_fields_the_rules_read_are_fetched() {
+        let base = "FROM MESSAGE-ID SUBJECT";
+        let cases = [
+            ("{flagged: true}", "actions: [move: X]", base),
+            (
+                "{to: a@b}",
+                "actions: [move: X]",
+                "FROM MESSAGE-ID SUBJECT TO",
+            ),
+            (
+                "{recipient: a@b}",
+                "actions: [move: X]",
+                "BCC CC FROM MESSAGE-ID SUBJECT TO",
+            ),
+            (
+                "{any: [{reply_to: a@b}, {not: {sender: c@d}}]}",
+                "actions: [move: X]",
+                "FROM MESSAGE-ID REPLY-TO SENDER SUBJECT",
+            ),
+            (
+                "{list: rust}",
+                "actions: [move: X]",
+                "FROM LIST-ID MESSAGE-ID SUBJECT",
+            ),
+            (
+                "{sent_before: 2026-01-01}",
+                "actions: [move: X]",
+                "DATE FROM MESSAGE-ID SUBJECT",
+            ),
+            ("{older_than: 30d}", "actions: [move: X]", base),
+            (
+                "{header: {X-Spam-Flag: {is: YES}}, exists: List-Unsubscribe}",
+                "actions: [move: X]",
+                "FROM LIST-UNSUBSCRIBE MESSAGE-ID SUBJECT X-SPAM-FLAG",
+            ),
+            (
+                "{body: invoice}",
+                "actions: [move: X]",
+                "CONTENT-TRANSFER-ENCODING CONTENT-TYPE FROM MESSAGE-ID MIME-VERSION SUBJECT",
+            ),
+            (
+                "{attachment: true}",
+                "actions: [move: X]",
+                "CONTENT-TYPE FROM MESSAGE-ID MIME-VERSION SUBJECT",
+            ),
+            (
+                "{flagged: true}",
+                "actions: [move: \"Sent/{sent_year}\"]",
+                "DATE FROM MESSAGE-ID SUBJECT",
+            ),
+            ("{flagged: true}", "actions: [move: \"Old/{year}\"]", base),
+        ];
+        for (cond, actions, want) in cases {
+            let cfg = crate::config::with_rules(&format!(
+                "  - name: r\n    match: {cond}\n    {actions}\n"
+            ));
+            assert_eq!(
+                Needs::of(&cfg.rules).header_fields.join(" "),
+                want,
+                "{cond} {actions}"
+            );
+        }
+    }
 
     #[test]
     fn flag_parsing() {

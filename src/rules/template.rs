@@ -175,6 +175,16 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
+    /// Does rendering read the message's Date header (`{sent_...}`)?
+    pub fn reads_sent(&self) -> bool {
+        self.parts.iter().any(|p| {
+            matches!(
+                p,
+                Part::Var(Var::SentYear | Var::SentMonth | Var::SentDay, _)
+            )
+        })
+    }
+
     pub fn source(&self) -> &str {
         &self.source
     }

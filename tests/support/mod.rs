@@ -836,6 +836,9 @@ impl Proxy {
                         let mut buf = vec![0u8; 65536];
                         // Commands arrive in pieces; decide on whole lines.
                         let mut line = String::new();
+                        // How many UIDs the client has saved as `$` (RFC
+                        // 5182) for a command to name.
+                        let mut saved = 0;
                         loop {
                             let n = match cr.read(&mut buf).await {
                                 Ok(0) | Err(_) => return,
@@ -855,7 +858,23 @@ impl Proxy {
                                 }
                                 if let Cut::Longer(cmd, max) = cut {
                                     let rest = complete.split_once(' ').map_or("", |(_, r)| r);
-                                    if rest.starts_with(cmd) && uids_named(rest, cmd) > max {
+                                    let save = "UID SEARCH RETURN (SAVE) ";
+                                    if let Some(keys) = rest.strip_prefix(save) {
+                                        let (extend, keys) = match keys.strip_prefix("OR $ ") {
+                                            Some(k) => (true, k),
+                                            None => (false, keys),
+                                        };
+                                        let n = uids_named(keys, "UID");
+                                        saved = if extend { saved + n } else { n };
+                                    }
+                                    let named = if rest.starts_with(cmd)
+                                        && rest[cmd.len()..].trim_start().starts_with('$')
+                                    {
+                                        saved
+                                    } else {
+                                        uids_named(rest, cmd)
+                                    };
+                                    if rest.starts_with(cmd) && named > max {
                                         done_up.store(true, Ordering::SeqCst);
                                         return;
                                     }

@@ -74,14 +74,9 @@ impl Heartbeat {
         self.expect_within(d + SLACK);
     }
 
-    /// Waiting for a turn that depends on other tasks' progress (a login
-    /// slot), which their own heartbeats watch.
-    pub fn queued(&self) {
-        self.deadline.store(u64::MAX, Ordering::Relaxed);
-    }
-
     /// Nothing more is expected of the task (it ended, or it waits for
-    /// the user).
+    /// the user, or for a turn that other tasks' progress gives it: a
+    /// login slot, which their own heartbeats watch).
     pub fn done(&self) {
         self.deadline.store(u64::MAX, Ordering::Relaxed);
     }

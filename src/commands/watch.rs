@@ -366,7 +366,7 @@ async fn account_loop(
         }
         // Waiting for a turn behind other accounts' logins is not being
         // stuck: theirs are watched by their own heartbeats.
-        heartbeat.queued();
+        heartbeat.done();
         // Logging in (and a secret helper) may wait; a stop does not.
         let opened = tokio::select! {
             r = async {
@@ -761,9 +761,10 @@ fn os_signals() -> std::io::Result<tokio::sync::mpsc::Receiver<Signal>> {
 
 /// Each account holds a socket; past about a thousand accounts that is
 /// more than the usual soft limit of 1,024 open files. The soft limit is
-/// raised to the hard one (as systemd advises services to do for
-/// themselves, see `systemd.exec(5)`, LimitNOFILE=), and the user is told
-/// when even that is short.
+/// raised to what the accounts need, up to the hard one (as systemd advises
+/// services to do for themselves, see `systemd.exec(5)`, LimitNOFILE=),
+/// and the user is told when even that is short. At start only: a reload
+/// that adds accounts past the limit is told so by the failures to connect.
 fn open_files_for(accounts: usize) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     // Sockets, the state file with its WAL, standard streams, a secret

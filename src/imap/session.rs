@@ -169,6 +169,8 @@ pub struct Session {
     uid_cap: Option<usize>,
     /// How many UIDs the latest command sent named.
     last_uids: usize,
+    /// A saved set (SEARCHRES) was refused once: moves go line by line.
+    no_saving: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -196,6 +198,7 @@ impl Session {
             max_ignored: MAX_IGNORED,
             uid_cap: None,
             last_uids: 0,
+            no_saving: false,
         }
     }
 
@@ -871,7 +874,10 @@ impl Session {
                 Command::UidCopy { uids, to }
             }
         }
-        let can_save = moving && self.has(Capability::SearchRes) && self.has(Capability::UidPlus);
+        let can_save = moving
+            && !self.no_saving
+            && self.has(Capability::SearchRes)
+            && self.has(Capability::UidPlus);
         // Sized for the longer of the two lines a set may go on.
         let lines = chunks(uids, self.uid_cap, |set| {
             let direct = request_len(&make(set, to, moving).render()?);
@@ -891,8 +897,11 @@ impl Session {
         // as `$` (as many UIDs as the cap, if one was set, allows).
         let mut loads: Vec<Vec<UidSet>> = Vec::new();
         let mut in_load = 0;
+        // Dovecot commits a MOVE every 1,000 messages but names what went
+        // (COPYUID) only when all went: a load is kept to what a refusal
+        // halfway may leave to be looked for message by message.
+        let cap = self.uid_cap.unwrap_or(MAX_SAVED).min(MAX_SAVED);
         for set in lines {
-            let cap = self.uid_cap.unwrap_or(usize::MAX);
             match loads.last_mut() {
                 Some(load) if saving && in_load + set.len() <= cap => {
                     in_load += set.len();
@@ -907,28 +916,57 @@ impl Session {
         let mut pairs = Some(Vec::new());
         let mut target_validity = None;
         for load in loads {
+            let load_set = UidSet::new(load.iter().flat_map(|s| s.iter()));
             let found = if let [set] = load.as_slice() {
                 self.transfer_one(&make(set, to, moving), set).await?
             } else {
-                for (i, set) in load.iter().enumerate() {
-                    let save = Command::SaveUids {
-                        uids: set,
-                        extend: i > 0,
-                    };
-                    // With SAVE alone the server answers nothing but OK.
-                    self.run(&save, |_| Heed::Ignored).await?;
+                let all = &load_set;
+                match self.save(&load).await {
+                    Ok(()) => {
+                        let command = Command::UidMoveSaved {
+                            count: all.len(),
+                            to,
+                        };
+                        let found = self.transfer_one(&command, all).await?;
+                        // `$` held what it was told to, or the server moved
+                        // messages nobody asked it to: stop, and say so.
+                        if let Some((_, p)) = &found
+                            && let Some((from, _)) = p.iter().find(|(from, _)| !all.contains(*from))
+                        {
+                            return Err(ImapError::Protocol(format!(
+                                "the server moved UID {from} out of a saved set (SEARCHRES, RFC 5182) that did not hold it"
+                            )));
+                        }
+                        found
+                    }
+                    // Refused before anything moved (NOTSAVED, RFC 9051
+                    // 6.4.4.3, or a server that does not take `$`): this
+                    // load and every later one go line by line.
+                    Err(ImapError::Refused { text, .. }) => {
+                        tracing::debug!(%text, "the server refused to save a search result; moving line by line");
+                        self.no_saving = true;
+                        let mut found = Some((None, Vec::new()));
+                        for set in &load {
+                            match (
+                                self.transfer_one(&make(set, to, moving), set).await?,
+                                &mut found,
+                            ) {
+                                (Some((v, p)), Some((validity, all))) => {
+                                    *validity = Some(v);
+                                    all.extend(p);
+                                }
+                                (_, f) => *f = None,
+                            }
+                        }
+                        found.and_then(|(v, p)| Some((v?, p)))
+                    }
+                    Err(e) => return Err(e),
                 }
-                let all = UidSet::new(load.iter().flat_map(|s| s.iter()));
-                let command = Command::UidMoveSaved {
-                    count: all.len(),
-                    to,
-                };
-                self.transfer_one(&command, &all).await?
             };
             match (&mut pairs, found) {
                 (Some(all), Some((validity, p))) => {
                     target_validity = Some(validity);
-                    all.extend(p);
+                    all.extend(p.into_iter().filter(|(from, _)| load_set.contains(*from)));
                 }
                 (all, _) => *all = None,
             }
@@ -939,8 +977,22 @@ impl Session {
         })
     }
 
+    /// Saves the UIDs of `lines` as `$` (RFC 5182), one short line each.
+    async fn save(&mut self, lines: &[UidSet]) -> Result<(), ImapError> {
+        for (i, set) in lines.iter().enumerate() {
+            let save = Command::SaveUids {
+                uids: set,
+                extend: i > 0,
+            };
+            // With SAVE alone the server answers nothing but OK.
+            self.run(&save, |_| Heed::Ignored).await?;
+        }
+        Ok(())
+    }
+
     /// One command of [`Session::transfer`] for `set`: the COPYUID's target
-    /// UIDVALIDITY and the pairs of `set` it names, if it came.
+    /// UIDVALIDITY and the pairs it names, if it came (a server may name
+    /// more than it was asked about; the caller keeps those of `set`).
     async fn transfer_one(
         &mut self,
         command: &Command<'_>,
@@ -969,14 +1021,7 @@ impl Session {
         if let Some(Code::CopyUid { pairs, validity }) = done.code {
             found = Some((validity, pairs));
         }
-        Ok(found.map(|(validity, p)| {
-            (
-                validity,
-                p.into_iter()
-                    .filter(|(from, _)| set.contains(*from))
-                    .collect(),
-            )
-        }))
+        Ok(found)
     }
 
     /// RFC 4315 UID EXPUNGE: removes exactly these UIDs, never other
@@ -1182,6 +1227,9 @@ fn request_len(r: &super::command::Request) -> usize {
 /// within [`MAX_LINE`]. The parts are as long as the rest of the line
 /// allows, because on some servers every expunging command has a fixed cost
 /// (docs/performance.md).
+/// The most UIDs one `UID MOVE $` carries.
+const MAX_SAVED: usize = 10_000;
+
 pub(crate) fn chunks(
     uids: &UidSet,
     cap: Option<usize>,

@@ -340,8 +340,10 @@ pub struct Needs {
 /// (Message-ID: the journal, duplicates).
 const ALWAYS_READ: [&str; 3] = ["FROM", "SUBJECT", "MESSAGE-ID"];
 
-/// What the MIME structure is told by, for reading a body or attachments.
-const MIME_FIELDS: [&str; 2] = ["MIME-VERSION", "CONTENT-TYPE"];
+/// What the MIME structure is told by, for reading a body or attachments
+/// (a single-part attachment read from its text is named by its
+/// Content-Disposition).
+const MIME_FIELDS: [&str; 3] = ["MIME-VERSION", "CONTENT-TYPE", "CONTENT-DISPOSITION"];
 
 impl Condition {
     /// The header fields deciding this condition (and those inside it)
@@ -779,12 +781,12 @@ mod tests {
             (
                 "{body: invoice}",
                 "actions: [move: X]",
-                "CONTENT-TRANSFER-ENCODING CONTENT-TYPE FROM MESSAGE-ID MIME-VERSION SUBJECT",
+                "CONTENT-DISPOSITION CONTENT-TRANSFER-ENCODING CONTENT-TYPE FROM MESSAGE-ID MIME-VERSION SUBJECT",
             ),
             (
                 "{attachment: true}",
                 "actions: [move: X]",
-                "CONTENT-TYPE FROM MESSAGE-ID MIME-VERSION SUBJECT",
+                "CONTENT-DISPOSITION CONTENT-TYPE FROM MESSAGE-ID MIME-VERSION SUBJECT",
             ),
             (
                 "{flagged: true}",

@@ -295,52 +295,14 @@ pub async fn run_account(
             }
             continue;
         };
-        let mut carried = carry_out(
-            &mut session,
-            &mut folders,
-            account,
-            &source,
-            options,
-            &mut seen,
-            state,
-            !args.no_limit,
-            Telling {
-                out,
-                json,
-                carried: None,
-            },
-        )
-        .await;
         // A server that closes the connection under a long command (an
         // imap process out of memory on a large Maildir) gets shorter ones
         // on a new session: the journal settles what the cut one left
         // unfinished, and the mailbox is read again, so nothing is done
         // twice.
         let mut resumed = 0;
-        while let Err(Interrupted {
-            error: ExecError::Imap(e),
-            ..
-        }) = &carried
-        {
-            let sent = session.last_uids();
-            if !e.ends_session() || sent < MIN_RESUMED || resumed == MAX_RESUMES {
-                break;
-            }
-            resumed += 1;
-            let cap = sent / 2;
-            crate::say!(
-                "mailwarden: account {}: {e} (a command of {}); going on with at most {cap} per command",
-                account.name,
-                messages(sent)
-            );
-            match reopen(account, state, cap).await {
-                Ok((s, f)) => (session, folders) = (s, f),
-                Err(why) => {
-                    crate::say!("mailwarden: account {}: {why}", account.name);
-                    break;
-                }
-            }
-            carried = carry_out(
+        let carried = loop {
+            let carried = carry_out(
                 &mut session,
                 &mut folders,
                 account,
@@ -356,7 +318,32 @@ pub async fn run_account(
                 },
             )
             .await;
-        }
+            let Err(Interrupted {
+                error: ExecError::Imap(e),
+                ..
+            }) = &carried
+            else {
+                break carried;
+            };
+            let sent = session.last_uids();
+            if !e.ends_session() || sent < MIN_RESUMED || resumed == MAX_RESUMES {
+                break carried;
+            }
+            resumed += 1;
+            let cap = sent / 2;
+            crate::say!(
+                "mailwarden: account {}: {e} (a command of {}); going on with at most {cap} per command",
+                account.name,
+                messages(sent)
+            );
+            match reopen(account, state, cap).await {
+                Ok((s, f)) => (session, folders) = (s, f),
+                Err(why) => {
+                    crate::say!("mailwarden: account {}: {why}", account.name);
+                    break carried;
+                }
+            }
+        };
         match carried {
             Ok(Carried::Done(failed)) => result.failed_messages += failed,
             // A pass that would act on more than the account allows stops

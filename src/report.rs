@@ -92,24 +92,7 @@ pub fn decision_json(d: &Decision, explain: bool) -> DecisionJson<'_> {
 
 /// The actions in words: `flag \Seen; copy to X; move to Y`.
 pub fn actions_text(d: &Decision) -> String {
-    let mut parts = Vec::new();
-    if !d.flags_added.is_empty() {
-        parts.push(format!("flag {}", flags(&d.flags_added).join(" ")));
-    }
-    if !d.flags_removed.is_empty() {
-        parts.push(format!("unflag {}", flags(&d.flags_removed).join(" ")));
-    }
-    for c in &d.copies {
-        parts.push(format!("copy to {c}"));
-    }
-    if let Some(dest) = &d.destination {
-        parts.push(match (&dest.disposition, &dest.target) {
-            (_, Target::Expunge) => "delete for good (expunge)".to_string(),
-            (Disposition::Move, t) => format!("move to {t}"),
-            (Disposition::Archive, t) => format!("archive to {t}"),
-            (Disposition::Delete, t) => format!("delete to {t}"),
-        });
-    }
+    let parts = words(&d.flags_added, &d.flags_removed, d);
     if parts.is_empty() {
         "no actions".into()
     } else {
@@ -124,12 +107,21 @@ pub fn changes_text(e: &crate::plan::Entry) -> String {
     let Ok(d) = &e.outcome else {
         return String::new();
     };
+    words(&e.add, &e.remove, d).join("; ")
+}
+
+/// Flags added and removed, then the decision's copies and destination.
+fn words(
+    add: &std::collections::BTreeSet<Flag>,
+    remove: &std::collections::BTreeSet<Flag>,
+    d: &Decision,
+) -> Vec<String> {
     let mut parts = Vec::new();
-    if !e.add.is_empty() {
-        parts.push(format!("flag {}", flags(&e.add).join(" ")));
+    if !add.is_empty() {
+        parts.push(format!("flag {}", flags(add).join(" ")));
     }
-    if !e.remove.is_empty() {
-        parts.push(format!("unflag {}", flags(&e.remove).join(" ")));
+    if !remove.is_empty() {
+        parts.push(format!("unflag {}", flags(remove).join(" ")));
     }
     for c in &d.copies {
         parts.push(format!("copy to {c}"));
@@ -142,7 +134,7 @@ pub fn changes_text(e: &crate::plan::Entry) -> String {
             (Disposition::Delete, t) => format!("delete to {t}"),
         });
     }
-    parts.join("; ")
+    parts
 }
 
 /// The `--explain` trace as indented lines.

@@ -915,7 +915,8 @@ impl Session {
         }
         let mut pairs = Some(Vec::new());
         let mut target_validity = None;
-        for load in loads {
+        let mut queue: std::collections::VecDeque<Vec<UidSet>> = loads.into();
+        while let Some(load) = queue.pop_front() {
             let load_set = UidSet::new(load.iter().flat_map(|s| s.iter()));
             let found = if let [set] = load.as_slice() {
                 self.transfer_one(&make(set, to, moving), set).await?
@@ -945,20 +946,13 @@ impl Session {
                     Err(ImapError::Refused { text, .. }) => {
                         tracing::debug!(%text, "the server refused to save a search result; moving line by line");
                         self.no_saving = true;
-                        let mut found = Some((None, Vec::new()));
-                        for set in &load {
-                            match (
-                                self.transfer_one(&make(set, to, moving), set).await?,
-                                &mut found,
-                            ) {
-                                (Some((v, p)), Some((validity, all))) => {
-                                    *validity = Some(v);
-                                    all.extend(p);
-                                }
-                                (_, f) => *f = None,
-                            }
-                        }
-                        found.and_then(|(v, p)| Some((v?, p)))
+                        let lines: Vec<Vec<UidSet>> = std::iter::once(load)
+                            .chain(queue.drain(..))
+                            .flatten()
+                            .map(|set| vec![set])
+                            .collect();
+                        queue.extend(lines);
+                        continue;
                     }
                     Err(e) => return Err(e),
                 }
